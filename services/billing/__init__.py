@@ -1,0 +1,1 @@
+"""Billing: Invoice address, invoice e-mail and billing contact."""

@@ -1,0 +1,1 @@
+"""Contacts: customer address, contact persons, authorizations and the check support uses."""

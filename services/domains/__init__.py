@@ -1,0 +1,1 @@
+"""Domains: domains, e-mail vhosts, mailboxes, redirects, FTP access, cancellations."""

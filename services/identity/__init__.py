@@ -1,0 +1,1 @@
+"""Identity: Accounts, login, sessions and tokens, password reset by one-time password."""

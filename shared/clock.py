@@ -1,0 +1,40 @@
+"""Time and identity sources, passed into handlers so the domain never reads them itself."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class FixedClock:
+    """A clock for tests: stands still until told to move."""
+
+    def __init__(self, start: datetime) -> None:
+        self._now = start
+
+    def now(self) -> datetime:
+        return self._now
+
+    def advance(self, delta: timedelta) -> None:
+        self._now += delta
+
+    def set(self, instant: datetime) -> None:
+        self._now = instant
+
+
+IdFactory = Callable[[], uuid.UUID]
+
+
+def new_id() -> uuid.UUID:
+    return uuid.uuid4()

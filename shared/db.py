@@ -1,0 +1,80 @@
+"""PostgreSQL plumbing: connection pools with JSON codecs, and a tiny migration runner.
+
+Each service owns one database. Its schema is the kernel's migrations (event store, reader
+positions) followed by the service's own `migrations/*.sql`, applied in name order, each once,
+under an advisory lock so that several replicas starting together do not race.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+import asyncpg
+import orjson
+from asyncpg.pool import PoolConnectionProxy
+
+if TYPE_CHECKING:
+    Pool: TypeAlias = asyncpg.Pool[asyncpg.Record]
+    PooledConnection: TypeAlias = PoolConnectionProxy[asyncpg.Record]
+    # A plain connection or one borrowed from a pool: both run queries the same way.
+    Connection: TypeAlias = asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
+else:
+    Pool = asyncpg.Pool
+    PooledConnection = PoolConnectionProxy
+    Connection = asyncpg.Connection | PoolConnectionProxy
+
+_MIGRATION_LOCK = 0x5EED_0001
+
+
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+async def _init_connection(conn: asyncpg.Connection[asyncpg.Record]) -> None:
+    for name in ("json", "jsonb"):
+        await conn.set_type_codec(name, encoder=_dumps, decoder=orjson.loads, schema="pg_catalog")
+
+
+async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> Pool:
+    pool = await asyncpg.create_pool(
+        dsn, min_size=min_size, max_size=max_size, init=_init_connection, command_timeout=30
+    )
+    assert pool is not None
+    return pool
+
+
+async def connect(dsn: str) -> asyncpg.Connection[asyncpg.Record]:
+    conn: asyncpg.Connection[asyncpg.Record] = await asyncpg.connect(dsn)
+    await _init_connection(conn)
+    return conn
+
+
+def kernel_migrations() -> list[tuple[str, str]]:
+    base = resources.files("shared.eventstore") / "migrations"
+    return sorted((f"kernel/{p.name}", p.read_text()) for p in base.iterdir() if p.name.endswith(".sql"))
+
+
+def directory_migrations(prefix: str, directory: Path) -> list[tuple[str, str]]:
+    return sorted((f"{prefix}/{p.name}", p.read_text()) for p in directory.glob("*.sql"))
+
+
+async def migrate(conn: Connection, migrations: Sequence[tuple[str, str]]) -> list[str]:
+    """Apply the migrations not yet applied; returns the names applied now."""
+    applied_now: list[str] = []
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        done = {r["name"] for r in await conn.fetch("SELECT name FROM schema_migrations")}
+        for name, sql in migrations:
+            if name in done:
+                continue
+            await conn.execute(sql)
+            await conn.execute("INSERT INTO schema_migrations (name) VALUES ($1)", name)
+            applied_now.append(name)
+    return applied_now

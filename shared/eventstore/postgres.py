@@ -1,0 +1,175 @@
+"""The PostgreSQL event store (asyncpg).
+
+One INSERT appends a whole batch; the unique (stream_id, stream_version) index is the real
+concurrency guarantee, and the statement additionally refuses to append after a version that
+does not exist (which would leave a gap) or after one written by a *younger* transaction
+(which would put the stream out of order for readers, see cursor.py). Either way the caller gets
+`ConcurrencyConflict`, which the HTTP layer answers with 409.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+from shared.db import Connection, Pool
+from shared.envelope import Actor, DomainEvent, EventContext, RecordedEvent
+from shared.errors import ConcurrencyConflict
+from shared.eventstore.cursor import Cursor
+from shared.eventstore.port import EventBatch, Stream
+from shared.registry import EventRegistry
+
+_COLUMNS = (
+    "position, transaction_id::text::bigint AS txid, event_id, stream_id, stream_version, event_type,"
+    " schema_version, customer_number, occurred_at, actor, correlation_id, causation_id, metadata, data"
+)
+
+_APPEND = """
+INSERT INTO events (event_id, stream_id, stream_version, event_type, schema_version, customer_number,
+                    occurred_at, actor, correlation_id, causation_id, metadata, data)
+SELECT u.event_id, $1, u.stream_version, u.event_type, u.schema_version, $2, $3, $4, $5, $6, $7, u.data
+FROM unnest($8::uuid[], $9::int[], $10::text[], $11::int[], $12::jsonb[])
+     AS u(event_id, stream_version, event_type, schema_version, data)
+WHERE ($13::int = 0 OR EXISTS (
+        SELECT 1 FROM events p WHERE p.stream_id = $1 AND p.stream_version = $13
+        AND p.transaction_id <= pg_current_xact_id()))
+  AND ($13::int > 0 OR NOT EXISTS (SELECT 1 FROM events p WHERE p.stream_id = $1))
+RETURNING position
+"""
+
+# The queries below are assembled from module constants only; no input reaches them.
+_LOAD = f"SELECT {_COLUMNS} FROM events WHERE stream_id = $1 ORDER BY stream_version"
+
+_WINDOW = f"""
+SELECT {_COLUMNS} FROM events
+WHERE transaction_id >= pg_snapshot_xmin($1::pg_snapshot)
+  AND transaction_id < pg_snapshot_xmax($2::pg_snapshot)
+  AND (transaction_id, position) > ($3::text::xid8, $4::bigint)
+  AND pg_visible_in_snapshot(transaction_id, $2::pg_snapshot)
+  AND NOT pg_visible_in_snapshot(transaction_id, $1::pg_snapshot)
+ORDER BY transaction_id, position
+LIMIT $5
+"""
+
+
+def record_from_row(row: asyncpg.Record) -> RecordedEvent:
+    return RecordedEvent(
+        event_id=row["event_id"],
+        event_type=row["event_type"],
+        schema_version=row["schema_version"],
+        stream_id=row["stream_id"],
+        stream_version=row["stream_version"],
+        customer_number=row["customer_number"],
+        occurred_at=row["occurred_at"],
+        actor=Actor.parse(row["actor"]),
+        correlation_id=row["correlation_id"],
+        causation_id=row["causation_id"],
+        metadata=row["metadata"],
+        data=row["data"],
+        position=row["position"],
+    )
+
+
+class PostgresEventStore:
+    def __init__(self, pool: Pool, registry: EventRegistry) -> None:
+        self._pool = pool
+        self._registry = registry
+
+    @property
+    def registry(self) -> EventRegistry:
+        return self._registry
+
+    async def load(self, stream_id: str, *, conn: Connection | None = None) -> Stream:
+        rows = await (conn or self._pool).fetch(_LOAD, stream_id)
+        events = [record_from_row(r) for r in rows]
+        return Stream(stream_id, events[-1].stream_version if events else 0, events)
+
+    async def append(
+        self,
+        stream_id: str,
+        expected_version: int,
+        events: Sequence[DomainEvent],
+        context: EventContext,
+        *,
+        conn: Connection | None = None,
+    ) -> list[RecordedEvent]:
+        if not events:
+            return []
+        ids = [uuid.uuid4() for _ in events]
+        versions = list(range(expected_version + 1, expected_version + 1 + len(events)))
+        types = [e.event_type for e in events]
+        schema_versions = [e.schema_version for e in events]
+        data = [self._registry.encode(e) for e in events]
+        actor = str(context.actor)
+        metadata = dict(context.metadata)
+        args: list[Any] = [
+            stream_id,
+            context.customer_number,
+            context.occurred_at,
+            actor,
+            context.correlation_id,
+            context.causation_id,
+            metadata,
+            ids,
+            versions,
+            types,
+            schema_versions,
+            data,
+            expected_version,
+        ]
+        try:
+            if conn is None:
+                rows = await self._pool.fetch(_APPEND, *args)
+            else:
+                rows = await conn.fetch(_APPEND, *args)
+        except asyncpg.UniqueViolationError:
+            raise ConcurrencyConflict(stream_id, expected_version) from None
+        if len(rows) != len(events):
+            raise ConcurrencyConflict(stream_id, expected_version)
+        return [
+            RecordedEvent(
+                event_id=ids[i],
+                event_type=types[i],
+                schema_version=schema_versions[i],
+                stream_id=stream_id,
+                stream_version=versions[i],
+                customer_number=context.customer_number,
+                occurred_at=context.occurred_at,
+                actor=context.actor,
+                correlation_id=context.correlation_id,
+                causation_id=context.causation_id,
+                data=data[i],
+                metadata=metadata,
+                position=rows[i]["position"],
+            )
+            for i in range(len(events))
+        ]
+
+    async def read_batch(self, cursor: Cursor, limit: int, *, conn: Connection | None = None) -> EventBatch:
+        db = conn or self._pool
+        target = cursor.target
+        if target is None:
+            target = await db.fetchval("SELECT pg_current_snapshot()::text")
+            assert isinstance(target, str)
+        after_txid, after_pos = cursor.after or (0, 0)
+        rows = await db.fetch(_WINDOW, cursor.done, target, str(after_txid), after_pos, limit)
+        events = [record_from_row(r) for r in rows]
+        if len(rows) < limit:
+            next_cursor = Cursor(done=target)
+        else:
+            next_cursor = Cursor(done=cursor.done, target=target, after=(rows[-1]["txid"], rows[-1]["position"]))
+        return EventBatch(events, next_cursor)
+
+    async def read_all(self, *, batch_size: int = 5000) -> list[RecordedEvent]:
+        """Every committed event in reader order (tests, rebuilds and audits)."""
+        out: list[RecordedEvent] = []
+        cursor = Cursor.start()
+        while True:
+            batch = await self.read_batch(cursor, batch_size)
+            out.extend(batch.events)
+            cursor = batch.cursor
+            if batch.window_complete:
+                return out

@@ -1,0 +1,131 @@
+"""ASGI middleware: request and correlation ids, access metrics, and a request body size limit.
+
+Written as plain ASGI (not BaseHTTPMiddleware) because it runs on every request and must not
+buffer bodies or add a task per request.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import structlog
+from fastapi import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared import metrics
+from shared.http.problems import problem_response
+
+log = structlog.get_logger(__name__)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def _valid_id(value: str | None) -> str | None:
+    # Echoing a caller's id into logs and events: accept only short, printable tokens.
+    if value and len(value) <= 128 and value.isascii() and value.isprintable() and " " not in value:
+        return value
+    return None
+
+
+class RequestContextMiddleware:
+    """Binds request_id / correlation_id for logs and handlers, and records metrics."""
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = _valid_id(_header(scope, b"x-request-id")) or str(uuid.uuid4())
+        correlation = _valid_id(_header(scope, b"x-correlation-id"))
+        try:
+            correlation_id = str(uuid.UUID(correlation)) if correlation else request_id
+            uuid.UUID(correlation_id)
+        except ValueError:
+            correlation_id = str(uuid.uuid4())
+        scope.setdefault("state", {})
+        scope["state"]["request_id"] = request_id
+        scope["state"]["correlation_id"] = correlation_id
+        status_holder = [500]
+        started = time.perf_counter()
+
+        async def send_with_ids(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder[0] = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                headers.append((b"x-correlation-id", correlation_id.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        with structlog.contextvars.bound_contextvars(request_id=request_id, correlation_id=correlation_id):
+            try:
+                await self.app(scope, receive, send_with_ids)
+            finally:
+                route = scope.get("route")
+                route_name = getattr(route, "path", "unmatched")
+                elapsed = time.perf_counter() - started
+                metrics.HTTP_REQUESTS.labels(self.service, scope["method"], route_name, str(status_holder[0])).inc()
+                metrics.HTTP_LATENCY.labels(self.service, scope["method"], route_name).observe(elapsed)
+
+
+class BodySizeLimitMiddleware:
+    """Refuses bodies above `max_bytes` with 413, whether announced or streamed."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _header(scope, b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._reject(scope, receive, send)
+            return
+        received = 0
+        too_large = False
+
+        async def limited_receive() -> Message:
+            nonlocal received, too_large
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    too_large = True
+                    raise _BodyTooLarge()
+            return message
+
+        response_started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _BodyTooLarge:
+            if not response_started:
+                await self._reject(scope, receive, send)
+
+    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = problem_response(413, f"The request body exceeds {self.max_bytes} bytes.")
+        await response(scope, receive, send)
+
+
+class _BodyTooLarge(HTTPException):
+    # An HTTPException so that FastAPI's body parsing re-raises it instead of turning it into a
+    # 400, and the problem handler answers 413 wherever it surfaces.
+    def __init__(self) -> None:
+        super().__init__(413)

@@ -1,0 +1,142 @@
+"""Every error answered as RFC 9457 `application/problem+json`; the one place errors map to HTTP.
+
+DomainError subclasses -> 403 / 404 / 409 / 422 (see STATUS_FOR)
+ConcurrencyConflict    -> 409, with the stream's expected version
+RequestValidationError -> 400 for a body that is not JSON at all, 422 for wrong fields
+HTTPException          -> its own status (404 for unknown routes, 405, 401, ...)
+InfrastructureError    -> 503, details only in the log
+anything else          -> 500, details only in the log
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shared.errors import (
+    ConcurrencyConflict,
+    Conflict,
+    DomainError,
+    Forbidden,
+    InfrastructureError,
+    InvalidRequest,
+    NotFound,
+)
+
+log = structlog.get_logger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+STATUS_FOR: dict[type[DomainError], int] = {
+    NotFound: 404,
+    Forbidden: 403,
+    Conflict: 409,
+    InvalidRequest: 422,
+}
+
+_TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Request body too large",
+    415: "Unsupported media type",
+    422: "Validation failed",
+    429: "Too many requests",
+    500: "Internal server error",
+    503: "Service unavailable",
+}
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, as documented in every service's OpenAPI."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+
+
+def problem_response(
+    status: int,
+    detail: str | None = None,
+    *,
+    title: str | None = None,
+    headers: dict[str, str] | None = None,
+    extensions: Mapping[str, Any] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {"type": "about:blank", "title": title or _TITLES.get(status, "Error"), "status": status}
+    if detail:
+        body["detail"] = detail
+    body.update(extensions or {})
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _status_for(exc: DomainError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS_FOR:
+            return STATUS_FOR[cls]
+    return 400
+
+
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DomainError)
+    return problem_response(_status_for(exc), exc.detail, title=exc.title, extensions=exc.extensions)
+
+
+async def _concurrency(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ConcurrencyConflict)
+    return problem_response(
+        409,
+        "The resource was changed by someone else. Reload it and try again.",
+        title="Concurrent modification",
+        extensions={"expected_version": exc.expected_version},
+    )
+
+
+async def _validation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"location": [str(p) for p in e.get("loc", ())], "message": e.get("msg", ""), "type": e.get("type", "")}
+        for e in exc.errors()
+    ]
+    if any(e["type"] == "json_invalid" for e in errors):
+        return problem_response(400, "The request body is not valid JSON.", extensions={"errors": errors})
+    return problem_response(422, "The request has invalid fields.", extensions={"errors": errors})
+
+
+async def _http(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) and exc.detail != _TITLES.get(exc.status_code) else None
+    return problem_response(exc.status_code, detail, headers=dict(exc.headers or {}))
+
+
+async def _infrastructure(request: Request, exc: Exception) -> JSONResponse:
+    log.error("infrastructure_error", error=repr(exc))
+    return problem_response(503, "A dependency is unavailable; try again shortly.")
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled_error", path=request.url.path)
+    return problem_response(500, "Something went wrong on our side.")
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(ConcurrencyConflict, _concurrency)
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(InfrastructureError, _infrastructure)
+    app.add_exception_handler(Exception, _unexpected)

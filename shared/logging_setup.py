@@ -1,0 +1,53 @@
+"""structlog configured once: JSON lines with request and correlation ids bound per context.
+
+The HTTP middleware binds `request_id` and `correlation_id` for each request; the consumer
+runner binds `correlation_id` and `event_id` for each event it applies. A last processor drops
+any field whose name says it is a secret, as a safety net: secrets are never logged on purpose.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterator, MutableMapping
+from contextlib import contextmanager
+from typing import Any
+
+import structlog
+
+from shared.envelope import RecordedEvent
+
+_SECRET_MARKERS = ("password", "secret", "token", "otp", "one_time", "hash", "credential", "authorization")
+
+
+def _drop_secrets(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for key in list(event_dict):
+        if any(marker in key.lower() for marker in _SECRET_MARKERS):
+            event_dict[key] = "[redacted]"
+    return event_dict
+
+
+def configure_logging(service: str, level: str = "INFO") -> None:
+    logging.basicConfig(format="%(message)s", stream=sys.stdout, level=level.upper())
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _drop_secrets,
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        logger_factory=structlog.PrintLoggerFactory(),
+        cache_logger_on_first_use=True,
+    )
+    structlog.contextvars.bind_contextvars(service=service)
+
+
+@contextmanager
+def bound_event(event: RecordedEvent) -> Iterator[None]:
+    with structlog.contextvars.bound_contextvars(
+        correlation_id=str(event.correlation_id), event_id=str(event.event_id)
+    ):
+        yield

@@ -1,0 +1,104 @@
+"""Read models and the runner that keeps a service's own read models up to date.
+
+A projection is a class with a `name`, the DDL of its tables (idempotent, unqualified table
+names, so a rebuild can build the same tables in a scratch schema) and an `apply` that changes
+those tables for one event. `apply` must depend on the event alone (never on `now()`, never on
+the order of unrelated streams), so that a rebuild comes out identical to the live model.
+
+`ProjectionRunner` follows the service's own event store: each batch is applied and the
+projection's cursor saved in one transaction, under a lock on the cursor row, so a replica
+started twice applies each event exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Protocol
+
+import asyncpg
+import structlog
+
+from shared import metrics
+from shared.db import Connection, Pool, PooledConnection
+from shared.envelope import RecordedEvent
+from shared.eventstore.positions import load_cursor, save_cursor
+from shared.eventstore.postgres import PostgresEventStore
+from shared.relay import NOTIFY_CHANNEL
+from shared.waiting import wait_any
+
+log = structlog.get_logger(__name__)
+
+
+class Projection(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def tables(self) -> Sequence[str]: ...
+    @property
+    def ddl(self) -> str: ...
+
+    async def apply(self, conn: Connection, event: RecordedEvent) -> None: ...
+
+
+async def ensure_tables(conn: Connection, projection: Projection) -> None:
+    await conn.execute(projection.ddl)
+
+
+class ProjectionRunner:
+    def __init__(
+        self, *, pool: Pool, store: PostgresEventStore, projection: Projection, batch_size: int = 1000
+    ) -> None:
+        self._pool = pool
+        self._store = store
+        self.projection = projection
+        self.reader = f"projection:{projection.name}"
+        self._batch_size = batch_size
+        self._wake = asyncio.Event()
+
+    async def apply_round(self) -> int:
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO reader_positions (reader, cursor) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                self.reader,
+                {"done": "1:1:", "target": None, "after": None},
+            )
+            await conn.execute("SELECT 1 FROM reader_positions WHERE reader = $1 FOR UPDATE", self.reader)
+            cursor = await load_cursor(conn, self.reader)
+            batch = await self._store.read_batch(cursor, self._batch_size, conn=conn)
+            for event in batch.events:
+                await self.projection.apply(conn, event)
+            if batch.events or batch.cursor != cursor:
+                await save_cursor(conn, self.reader, batch.cursor)
+        if batch.events:
+            metrics.PROJECTION_EVENTS.labels(self.projection.name).inc(len(batch.events))
+        return len(batch.events)
+
+    async def catch_up(self) -> int:
+        total = 0
+        while (n := await self.apply_round()) > 0:
+            total += n
+        return total
+
+    async def run(self, stop: asyncio.Event) -> None:
+        listener: PooledConnection | None = None
+        log.info("projection_started", projection=self.projection.name)
+        try:
+            while not stop.is_set():
+                try:
+                    if listener is None or listener.is_closed():
+                        listener = await self._pool.acquire()
+                        await listener.add_listener(NOTIFY_CHANNEL, self._on_notify)
+                    self._wake.clear()
+                    await self.catch_up()
+                    await wait_any(self._wake, stop, timeout=2.0)
+                except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
+                    log.warning("projection_round_failed", projection=self.projection.name, error=repr(exc))
+                    await wait_any(stop, timeout=1.0)
+        finally:
+            if listener is not None and not listener.is_closed():
+                await listener.remove_listener(NOTIFY_CHANNEL, self._on_notify)
+                await self._pool.release(listener)
+
+    def _on_notify(self, *_: object) -> None:
+        self._wake.set()

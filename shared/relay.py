@@ -1,0 +1,116 @@
+"""The outbox relay: publishes committed events from the store to the service's Kafka topic.
+
+Each round runs in one database transaction that first locks the relay's position row, so any
+number of relay replicas may run: they take turns, each continuing from the position the last
+one saved, and per-key order on Kafka is the store's reader order. The position is saved only
+after Kafka acknowledged every record of the batch; a relay killed mid-batch leaves the position
+where it was and the batch is published again by whoever comes next (same event ids, so
+consumers apply it once). A LISTEN on `events_appended` wakes the relay at every commit; a slow
+fallback poll covers a lost notification (e.g. while reconnecting).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import asyncpg
+import structlog
+from aiokafka import AIOKafkaProducer
+
+from shared import cloudevents, metrics
+from shared.db import Pool, PooledConnection
+from shared.eventstore.positions import load_cursor, save_cursor
+from shared.eventstore.postgres import PostgresEventStore
+from shared.waiting import wait_any
+
+log = structlog.get_logger(__name__)
+
+NOTIFY_CHANNEL = "events_appended"
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        *,
+        service: str,
+        pool: Pool,
+        store: PostgresEventStore,
+        producer: AIOKafkaProducer,
+        topic: str,
+        batch_size: int = 2000,
+        fallback_poll_s: float = 2.0,
+    ) -> None:
+        self.service = service
+        self.reader = f"relay:{topic}"
+        self._pool = pool
+        self._store = store
+        self._producer = producer
+        self._topic = topic
+        self._batch_size = batch_size
+        self._fallback_poll_s = fallback_poll_s
+        self._wake = asyncio.Event()
+
+    async def publish_round(self) -> int:
+        """Publish one batch; returns how many events went out (0: nothing pending)."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO reader_positions (reader, cursor) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                self.reader,
+                {"done": "1:1:", "target": None, "after": None},
+            )
+            await conn.execute("SELECT 1 FROM reader_positions WHERE reader = $1 FOR UPDATE", self.reader)
+            cursor = await load_cursor(conn, self.reader)
+            batch = await self._store.read_batch(cursor, self._batch_size, conn=conn)
+            if batch.events:
+                started = time.perf_counter()
+                futures = []
+                for event in batch.events:
+                    record = cloudevents.to_kafka(self.service, event)
+                    futures.append(
+                        await self._producer.send(
+                            self._topic, value=record.value, key=record.key, headers=record.headers
+                        )
+                    )
+                await asyncio.gather(*futures)
+                metrics.RELAY_PUBLISHED.labels(self._topic).inc(len(batch.events))
+                log.debug(
+                    "relay_batch_published",
+                    topic=self._topic,
+                    events=len(batch.events),
+                    seconds=round(time.perf_counter() - started, 4),
+                )
+            if batch.events or batch.cursor != cursor:
+                await save_cursor(conn, self.reader, batch.cursor)
+            return len(batch.events)
+
+    async def drain(self) -> int:
+        """Publish until nothing committed is left unpublished."""
+        total = 0
+        while (n := await self.publish_round()) > 0:
+            total += n
+        return total
+
+    async def run(self, stop: asyncio.Event) -> None:
+        listener: PooledConnection | None = None
+        log.info("relay_started", topic=self._topic)
+        try:
+            while not stop.is_set():
+                try:
+                    if listener is None or listener.is_closed():
+                        listener = await self._pool.acquire()
+                        await listener.add_listener(NOTIFY_CHANNEL, self._on_notify)
+                    self._wake.clear()
+                    await self.drain()
+                    await wait_any(self._wake, stop, timeout=self._fallback_poll_s)
+                except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
+                    log.warning("relay_round_failed", topic=self._topic, error=repr(exc))
+                    await wait_any(stop, timeout=1.0)
+        finally:
+            if listener is not None and not listener.is_closed():
+                await listener.remove_listener(NOTIFY_CHANNEL, self._on_notify)
+                await self._pool.release(listener)
+            log.info("relay_stopped", topic=self._topic)
+
+    def _on_notify(self, *_: object) -> None:
+        self._wake.set()

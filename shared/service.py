@@ -1,0 +1,231 @@
+"""The generic composition root: wires a service's parts onto the kernel, once for all four.
+
+A service describes itself with a `ServiceSpec` (its name, events, migrations, projections,
+consumers and routes); `create_app` and `run_workers` turn that into a running FastAPI app and its
+background workers (relay, projection runners, Kafka consumers). `python -m services.<name>`
+runs `api` (HTTP only), `worker` (background work only) or `all` (both in one process, the
+embedded default); in Kubernetes the API and the workers are separate Deployments.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from fastapi import APIRouter, FastAPI
+
+from shared import db
+from shared.clock import Clock, SystemClock
+from shared.consumer import KafkaConsumerRunner, KafkaProjection
+from shared.eventstore.postgres import PostgresEventStore
+from shared.http.health import health_router
+from shared.http.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from shared.http.problems import install_problem_handlers
+from shared.kafka import idempotent_producer, topic_for
+from shared.logging_setup import configure_logging
+from shared.projections import Projection, ProjectionRunner
+from shared.registry import EventRegistry
+from shared.relay import OutboxRelay
+from shared.settings import ServiceSettings
+from shared.unit_of_work import UnitOfWorkFactory
+
+
+@dataclass
+class Runtime:
+    """Everything a service's handlers and routes need, opened by the lifespan."""
+
+    settings: ServiceSettings
+    spec: ServiceSpec
+    pool: db.Pool
+    store: PostgresEventStore
+    uow: UnitOfWorkFactory
+    clock: Clock
+    producer: AIOKafkaProducer | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+RoutesFactory = Callable[[], Sequence[APIRouter]]
+Hook = Callable[[Runtime], Any]
+
+
+@dataclass
+class ServiceSpec:
+    name: str
+    registry: EventRegistry
+    migrations_dir: Path | None = None
+    projections: Sequence[Projection] = ()
+    kafka_projections: Sequence[KafkaProjection] = ()
+    routes: RoutesFactory = lambda: ()
+    on_startup: Sequence[Hook] = ()
+    description: str = ""
+
+    @property
+    def topic(self) -> str:
+        return topic_for(self.name)
+
+
+async def open_runtime(spec: ServiceSpec, settings: ServiceSettings, clock: Clock | None = None) -> Runtime:
+    pool = await db.create_pool(settings.database_url, max_size=settings.db_pool_size)
+    migrations = db.kernel_migrations()
+    if spec.migrations_dir is not None:
+        migrations += db.directory_migrations(spec.name, spec.migrations_dir)
+    async with pool.acquire() as conn:
+        await db.migrate(conn, migrations)
+        for projection in (*spec.projections, *spec.kafka_projections):
+            await conn.execute(projection.ddl)
+    store = PostgresEventStore(pool, spec.registry)
+    runtime = Runtime(settings, spec, pool, store, UnitOfWorkFactory(pool, store), clock or SystemClock())
+    for hook in spec.on_startup:
+        result = hook(runtime)
+        if asyncio.iscoroutine(result):
+            await result
+    return runtime
+
+
+class Workers:
+    """The background side of a service: its relay, projection runners and Kafka consumers."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.consumers: list[KafkaConsumerRunner] = []
+        self.projection_runners: list[ProjectionRunner] = []
+
+    async def start(self) -> None:
+        rt = self.runtime
+        if rt.producer is None:
+            rt.producer = idempotent_producer(rt.settings.kafka_bootstrap_servers, f"{rt.spec.name}-relay")
+            await rt.producer.start()
+        relay = OutboxRelay(
+            service=rt.spec.name, pool=rt.pool, store=rt.store, producer=rt.producer, topic=rt.spec.topic
+        )
+        self._tasks.append(asyncio.create_task(relay.run(self.stop), name="relay"))
+        for projection in rt.spec.projections:
+            runner = ProjectionRunner(pool=rt.pool, store=rt.store, projection=projection)
+            self.projection_runners.append(runner)
+            self._tasks.append(asyncio.create_task(runner.run(self.stop), name=f"projection:{projection.name}"))
+        for kp in rt.spec.kafka_projections:
+            consumer = KafkaConsumerRunner(
+                pool=rt.pool,
+                bootstrap=rt.settings.kafka_bootstrap_servers,
+                projection=kp,
+                group_id=f"{rt.spec.name}.{kp.name}",
+            )
+            self.consumers.append(consumer)
+            self._tasks.append(asyncio.create_task(consumer.run(self.stop), name=f"consumer:{kp.name}"))
+
+    async def close(self) -> None:
+        self.stop.set()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                try:
+                    await asyncio.wait_for(task, timeout=10)
+                except TimeoutError:
+                    task.cancel()
+
+
+def create_app(
+    spec: ServiceSpec,
+    settings: ServiceSettings | None = None,
+    *,
+    with_workers: bool = True,
+    clock: Clock | None = None,
+) -> FastAPI:
+    settings = settings or ServiceSettings.from_env(spec.name)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = await open_runtime(spec, settings, clock)
+        runtime.producer = idempotent_producer(settings.kafka_bootstrap_servers, f"{spec.name}-api")
+        await runtime.producer.start()
+        app.state.runtime = runtime
+        workers = Workers(runtime) if with_workers else None
+        if workers is not None:
+            await workers.start()
+        app.state.workers = workers
+        try:
+            yield
+        finally:
+            if workers is not None:
+                await workers.close()
+            await runtime.producer.stop()
+            await runtime.pool.close()
+
+    async def database_ready() -> None:
+        await app.state.runtime.pool.fetchval("SELECT 1")
+
+    async def kafka_ready() -> None:
+        producer: AIOKafkaProducer = app.state.runtime.producer
+        await producer.client.fetch_all_metadata()
+
+    app = FastAPI(
+        title=f"{spec.name} service",
+        description=spec.description,
+        version="1.0.0",
+        openapi_url=f"/api/{spec.name}/openapi.json",
+        docs_url=f"/api/{spec.name}/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    install_problem_handlers(app)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware, service=spec.name)
+    app.include_router(health_router(spec.name, {"database": database_ready, "kafka": kafka_ready}))
+    for router in spec.routes():
+        app.include_router(router)
+    return app
+
+
+def main(spec: ServiceSpec, argv: Sequence[str]) -> None:
+    """Entry point of `python -m services.<name> [api|worker|all|migrate]`."""
+    import uvicorn
+
+    mode = argv[0] if argv else "all"
+    settings = ServiceSettings.from_env(spec.name)
+    configure_logging(spec.name, settings.log_level)
+    if mode in ("api", "all"):
+        app = create_app(spec, settings, with_workers=(mode == "all"))
+        uvicorn.run(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
+            access_log=False,
+            loop="uvloop",
+            http="httptools",
+            lifespan="on",
+        )
+    elif mode == "worker":
+        asyncio.run(_run_worker(spec, settings))
+    elif mode == "migrate":
+        asyncio.run(_migrate_only(spec, settings))
+    else:
+        raise SystemExit(f"usage: python -m services.{spec.name} [api|worker|all|migrate]")
+
+
+async def _run_worker(spec: ServiceSpec, settings: ServiceSettings) -> None:
+    import signal
+
+    runtime = await open_runtime(spec, settings)
+    workers = Workers(runtime)
+    await workers.start()
+    loop = asyncio.get_running_loop()
+    done = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, done.set)
+    await done.wait()
+    await workers.close()
+    if runtime.producer is not None:
+        await runtime.producer.stop()
+    await runtime.pool.close()
+
+
+async def _migrate_only(spec: ServiceSpec, settings: ServiceSettings) -> None:
+    runtime = await open_runtime(spec, settings)
+    await runtime.pool.close()

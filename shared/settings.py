@@ -1,0 +1,67 @@
+"""Settings of one service, read from the environment (pydantic-settings).
+
+<SERVICE>_DATABASE_URL    this service's database (wins over DATABASE_URL)
+DATABASE_URL              a server; the service uses database `accounts_<service>` on it
+KAFKA_BOOTSTRAP_SERVERS   the Kafka cluster
+<SERVICE>_PORT            HTTP port (defaults: identity 8101, contacts 8102, billing 8103, domains 8104)
+SERVICE_HOST              interface to bind (127.0.0.1)
+LOG_LEVEL                 INFO
+SMTP_HOST / SMTP_PORT     the mail server the service sends through
+PORTAL_URL                the portal's public address, for links in e-mails
+"""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import BaseModel
+
+DEFAULT_PORTS = {"identity": 8101, "contacts": 8102, "billing": 8103, "domains": 8104}
+
+
+def database_name(service: str) -> str:
+    return f"accounts_{service}"
+
+
+def database_url_for(service: str, server_url: str) -> str:
+    parts = urlsplit(server_url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{database_name(service)}", parts.query, parts.fragment))
+
+
+class ServiceSettings(BaseModel):
+    service: str
+    database_url: str
+    kafka_bootstrap_servers: str
+    host: str = "127.0.0.1"
+    port: int
+    log_level: str = "INFO"
+    max_body_bytes: int = 64 * 1024
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 2525
+    portal_url: str = "http://127.0.0.1:8080"
+    db_pool_size: int = 10
+
+    @classmethod
+    def from_env(cls, service: str) -> ServiceSettings:
+        env = os.environ
+        upper = service.upper()
+        url = env.get(f"{upper}_DATABASE_URL")
+        if url is None:
+            server = env.get("DATABASE_URL")
+            if server is None:
+                raise RuntimeError(f"set {upper}_DATABASE_URL or DATABASE_URL")
+            url = database_url_for(service, server)
+        return cls(
+            service=service,
+            database_url=url,
+            kafka_bootstrap_servers=env.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092"),
+            host=env.get("SERVICE_HOST", "127.0.0.1"),
+            port=int(env.get(f"{upper}_PORT", DEFAULT_PORTS.get(service, 8100))),
+            log_level=env.get("LOG_LEVEL", "INFO"),
+            max_body_bytes=int(env.get("MAX_BODY_BYTES", 64 * 1024)),
+            smtp_host=env.get("SMTP_HOST", "127.0.0.1"),
+            smtp_port=int(env.get("SMTP_PORT", 2525)),
+            portal_url=env.get("PORTAL_URL", "http://127.0.0.1:8080"),
+            db_pool_size=int(env.get("DB_POOL_SIZE", 10)),
+        )

@@ -1,0 +1,75 @@
+"""The unit of work: one PostgreSQL transaction around a command's reads and appends.
+
+Events, any private rows the service writes beside them (password hashes, for example) and
+tracking positions commit together or not at all. It rolls back unless `commit()` was called.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Self
+
+from asyncpg.transaction import Transaction
+
+from shared.db import Connection, Pool, PooledConnection
+from shared.envelope import DomainEvent, EventContext, RecordedEvent
+from shared.eventstore.port import Stream
+from shared.eventstore.postgres import PostgresEventStore
+
+
+class UnitOfWork:
+    def __init__(self, pool: Pool, store: PostgresEventStore) -> None:
+        self._pool = pool
+        self._store = store
+        self._conn: PooledConnection | None = None
+        self._tx: Transaction | None = None
+        self.recorded: list[RecordedEvent] = []
+
+    @property
+    def connection(self) -> Connection:
+        assert self._conn is not None, "unit of work not entered"
+        return self._conn
+
+    async def __aenter__(self) -> Self:
+        self._conn = await self._pool.acquire()
+        self._tx = self._conn.transaction()
+        await self._tx.start()
+        self.recorded = []
+        return self
+
+    async def load(self, stream_id: str) -> Stream:
+        return await self._store.load(stream_id, conn=self.connection)
+
+    async def append(
+        self, stream_id: str, expected_version: int, events: Sequence[DomainEvent], context: EventContext
+    ) -> list[RecordedEvent]:
+        recorded = await self._store.append(stream_id, expected_version, events, context, conn=self.connection)
+        self.recorded.extend(recorded)
+        return recorded
+
+    async def commit(self) -> None:
+        assert self._tx is not None
+        await self._tx.commit()
+        self._tx = None
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            if self._tx is not None:
+                await self._tx.rollback()
+        finally:
+            self._tx = None
+            if self._conn is not None:
+                await self._pool.release(self._conn)
+                self._conn = None
+
+
+class UnitOfWorkFactory:
+    def __init__(self, pool: Pool, store: PostgresEventStore) -> None:
+        self.pool = pool
+        self.store = store
+
+    def __call__(self) -> UnitOfWork:
+        return UnitOfWork(self.pool, self.store)
