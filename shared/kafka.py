@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.client import AIOKafkaClient
 
 SERVICES = ("identity", "contacts", "billing", "domains")
 
@@ -38,3 +41,14 @@ def manual_commit_consumer(bootstrap: str, group_id: str, *topics: str) -> AIOKa
         max_poll_records=1000,
         isolation_level="read_uncommitted",
     )
+
+
+async def topic_partitions(bootstrap: str, topics: Sequence[str]) -> list[TopicPartition]:
+    """All partitions of the topics, from a fresh metadata request."""
+    client = AIOKafkaClient(bootstrap_servers=bootstrap)
+    await client.bootstrap()
+    try:
+        cluster = await client.fetch_all_metadata()
+        return [TopicPartition(t, p) for t in topics for p in sorted(cluster.partitions_for_topic(t) or ())]
+    finally:
+        await client.close()

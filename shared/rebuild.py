@@ -12,13 +12,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
 from shared import cloudevents
 from shared.db import Connection, Pool
 from shared.envelope import RecordedEvent
 from shared.eventstore.cursor import Cursor
 from shared.eventstore.postgres import PostgresEventStore
+from shared.kafka import topic_partitions
 from shared.projections import Projection
 
 
@@ -53,10 +54,12 @@ async def events_from_store(store: PostgresEventStore, batch_size: int = 5000) -
 
 async def events_from_topics(bootstrap: str, topics: Sequence[str]) -> AsyncIterator[RecordedEvent]:
     """Every record of the topics from offset 0 to the end offsets as of now (no consumer group)."""
+    partitions = await topic_partitions(bootstrap, topics)
+    if not partitions:
+        return
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
     await consumer.start()
     try:
-        partitions = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
         consumer.assign(partitions)
         end = await consumer.end_offsets(partitions)
         await consumer.seek_to_beginning(*partitions)

@@ -45,11 +45,11 @@ _LOAD = f"SELECT {_COLUMNS} FROM events WHERE stream_id = $1 ORDER BY stream_ver
 
 _WINDOW = f"""
 SELECT {_COLUMNS} FROM events
-WHERE transaction_id >= pg_snapshot_xmin($1::pg_snapshot)
-  AND transaction_id < pg_snapshot_xmax($2::pg_snapshot)
+WHERE transaction_id >= pg_snapshot_xmin($1::text::pg_snapshot)
+  AND transaction_id < pg_snapshot_xmax($2::text::pg_snapshot)
   AND (transaction_id, position) > ($3::text::xid8, $4::bigint)
-  AND pg_visible_in_snapshot(transaction_id, $2::pg_snapshot)
-  AND NOT pg_visible_in_snapshot(transaction_id, $1::pg_snapshot)
+  AND pg_visible_in_snapshot(transaction_id, $2::text::pg_snapshot)
+  AND NOT pg_visible_in_snapshot(transaction_id, $1::text::pg_snapshot)
 ORDER BY transaction_id, position
 LIMIT $5
 """

@@ -1,0 +1,110 @@
+"""Test fixtures: real PostgreSQL and real Kafka, started by the same launcher as `make run`.
+
+The session starts one embedded PostgreSQL and one single-node Kafka broker in a temporary state
+directory on free ports (or uses DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS when set). Each test that
+needs a database gets a fresh one, and tests that need topics create their own, so tests never
+see each other's data.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from shared import db
+
+
+@pytest.fixture(scope="session")
+def state_dir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="accounts-test-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_server(state_dir: Path) -> Iterator[str]:
+    if url := os.environ.get("DATABASE_URL"):
+        yield url
+        return
+    from shared.infra.postgres import EmbeddedPostgres
+    from shared.infra.processes import free_port
+
+    server = EmbeddedPostgres(state_dir, free_port())
+    dsn = server.start()
+    yield dsn
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka(state_dir: Path) -> Iterator[str]:
+    if bootstrap := os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        yield bootstrap
+        return
+    from shared.infra.kafka import EmbeddedKafka
+    from shared.infra.processes import free_port
+
+    broker = EmbeddedKafka(state_dir, free_port(), free_port())
+    bootstrap = broker.start()
+    yield bootstrap
+    broker.stop()
+
+
+def _with_database(server_dsn: str, name: str) -> str:
+    from shared.settings import database_url_for
+
+    # database_url_for names service databases; here we only need the same URL surgery.
+    return database_url_for("x", server_dsn).replace("/accounts_x", f"/{name}")
+
+
+async def create_database(server_dsn: str) -> str:
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(server_dsn)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return _with_database(server_dsn, name)
+
+
+async def fresh_database(server_dsn: str) -> str:
+    """A new, empty database with the kernel's migrations applied."""
+    url = await create_database(server_dsn)
+    conn = await db.connect(url)
+    try:
+        await db.migrate(conn, db.kernel_migrations())
+    finally:
+        await conn.close()
+    return url
+
+
+async def fresh_pool(server_dsn: str, max_size: int = 60) -> db.Pool:
+    return await db.create_pool(await fresh_database(server_dsn), max_size=max_size)
+
+
+@pytest.fixture
+async def database_url(pg_server: str) -> str:
+    return await fresh_database(pg_server)
+
+
+@pytest.fixture
+async def pool(database_url: str) -> AsyncIterator[db.Pool]:
+    pool = await db.create_pool(database_url, max_size=60)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+async def topic(kafka: str) -> str:
+    """A fresh topic with the production topic settings."""
+    from shared.infra.kafka import TopicSpec, ensure_topics
+
+    name = f"test-{uuid.uuid4().hex[:10]}.events"
+    await ensure_topics(kafka, [TopicSpec(name, partitions=3, configs={"retention.ms": "-1"})])
+    return name
