@@ -108,3 +108,14 @@ async def topic(kafka: str) -> str:
     name = f"test-{uuid.uuid4().hex[:10]}.events"
     await ensure_topics(kafka, [TopicSpec(name, partitions=3, configs={"retention.ms": "-1"})])
     return name
+
+
+@pytest.fixture(scope="session")
+async def service_topics(kafka: str) -> list[str]:
+    """The four public topics, created as the launcher creates them."""
+    from shared.infra.kafka import TopicSpec, ensure_topics
+    from shared.kafka import SERVICES, topic_for
+
+    names = [topic_for(s) for s in SERVICES]
+    await ensure_topics(kafka, [TopicSpec(n, partitions=3, configs={"retention.ms": "-1"}) for n in names])
+    return names

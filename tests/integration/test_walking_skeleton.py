@@ -1,0 +1,113 @@
+"""The walking skeleton: a contact added in contacts shows up in domains' own read model via Kafka."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+
+import pytest
+
+from services.contacts.service import SPEC as CONTACTS
+from services.domains.service import SPEC as DOMAINS
+from shared import db
+from tests.conftest import create_database
+from tests.support.services import running_service
+
+pytestmark = pytest.mark.integration
+
+
+def _customer() -> str:
+    return str(random.randint(10_000_000, 99_999_999))
+
+
+async def test_contact_added_in_contacts_is_visible_in_domains(
+    pg_server: str, kafka: str, service_topics: object
+) -> None:
+    contacts_db, domains_db = await create_database(pg_server), await create_database(pg_server)
+    customer = _customer()
+    async with (
+        running_service(CONTACTS, contacts_db, kafka) as (_, contacts),
+        running_service(DOMAINS, domains_db, kafka) as (_, domains),
+    ):
+        response = await contacts.post(
+            f"/api/contacts/v1/customers/{customer}/contacts",
+            json={"name": "Ada Lovelace", "email": "Ada@Example.org", "phone": "+49 30 1234567"},
+            headers={"X-Request-ID": "req-skeleton-1"},
+        )
+        assert response.status_code == 201, response.text
+        contact_id = response.json()["contact_id"]
+        assert response.headers["x-request-id"] == "req-skeleton-1"
+
+        deadline = time.monotonic() + 30
+        while True:
+            seen = await domains.get(f"/api/domains/v1/customers/{customer}/contacts")
+            assert seen.status_code == 200
+            if seen.json()["contacts"]:
+                break
+            assert time.monotonic() < deadline, "the contact never reached domains"
+            await asyncio.sleep(0.05)
+        [contact] = seen.json()["contacts"]
+        assert contact["contact_id"] == contact_id
+        assert contact["email"] == "ada@example.org"
+
+        other = await domains.get(f"/api/domains/v1/customers/{_customer()}/contacts")
+        assert other.json()["contacts"] == []
+
+        for path in ("healthz", "readyz"):
+            for name, client in (("contacts", contacts), ("domains", domains)):
+                r = await client.get(f"/api/{name}/{path}")
+                assert r.status_code == 200, r.text
+
+
+BAD_BODIES: list[tuple[str, bytes, int]] = [
+    ("malformed JSON", b'{"name": "x", "email": ', 400),
+    ("not an object", b'["a", "b"]', 422),
+    ("wrong types", b'{"name": 12, "email": true}', 422),
+    ("missing e-mail", b'{"name": "Bob"}', 422),
+    ("invalid e-mail", b'{"name": "Bob", "email": "not-an-address"}', 422),
+    ("unknown field", b'{"name": "Bob", "email": "bob@example.org", "admin": true}', 422),
+    ("empty name", b'{"name": "", "email": "bob@example.org"}', 422),
+    ("oversized", b'{"name": "' + b"x" * 70_000 + b'", "email": "bob@example.org"}', 413),
+]
+
+
+async def test_bad_input_gets_problem_json_and_appends_nothing(
+    pg_server: str, kafka: str, service_topics: object
+) -> None:
+    contacts_db = await create_database(pg_server)
+    customer = _customer()
+    async with running_service(CONTACTS, contacts_db, kafka) as (_, contacts):
+        for label, body, status in BAD_BODIES:
+            r = await contacts.post(
+                f"/api/contacts/v1/customers/{customer}/contacts",
+                content=body,
+                headers={"content-type": "application/json"},
+            )
+            assert r.status_code == status, (label, r.status_code, r.text)
+            assert r.headers["content-type"] == "application/problem+json", label
+            problem = r.json()
+            assert problem["status"] == status
+            assert problem["title"]
+
+        r = await contacts.post("/api/contacts/v1/customers/12ab/contacts", json={"name": "A", "email": "a@b.de"})
+        assert r.status_code == 422
+        r = await contacts.get("/api/contacts/v1/nothing-here")
+        assert r.status_code == 404
+        assert r.headers["content-type"] == "application/problem+json"
+
+        conn = await db.connect(contacts_db)
+        try:
+            assert await conn.fetchval("SELECT count(*) FROM events") == 0
+        finally:
+            await conn.close()
+
+        ok = await contacts.post(
+            f"/api/contacts/v1/customers/{customer}/contacts", json={"name": "Bob", "email": "bob@example.org"}
+        )
+        assert ok.status_code == 201
+        again = await contacts.post(
+            f"/api/contacts/v1/customers/{customer}/contacts", json={"name": "Bob 2", "email": "BOB@example.org"}
+        )
+        assert again.status_code == 409
+        assert again.headers["content-type"] == "application/problem+json"

@@ -1,0 +1,27 @@
+"""Running a service in-process for integration tests: its real app, lifespan and workers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI
+
+from shared.clock import Clock
+from shared.service import ServiceSpec, create_app
+from shared.settings import ServiceSettings
+
+
+@asynccontextmanager
+async def running_service(
+    spec: ServiceSpec, database_url: str, kafka: str, *, clock: Clock | None = None, **settings: object
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    config = ServiceSettings(
+        service=spec.name, database_url=database_url, kafka_bootstrap_servers=kafka, port=0, **settings
+    )  # type: ignore[arg-type]
+    app = create_app(spec, config, clock=clock)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://service.test") as client:
+            yield app, client
