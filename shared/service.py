@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, FastAPI
 
 from shared import db
+from shared.auth.verifier import JwksTokenVerifier, TokenVerifier
 from shared.clock import Clock, SystemClock
 from shared.consumer import KafkaConsumerRunner, KafkaProjection
 from shared.eventstore.postgres import PostgresEventStore
@@ -45,6 +46,7 @@ class Runtime:
     store: PostgresEventStore
     uow: UnitOfWorkFactory
     clock: Clock
+    verifier: TokenVerifier | None = None
     producer: AIOKafkaProducer | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -69,7 +71,9 @@ class ServiceSpec:
         return topic_for(self.name)
 
 
-async def open_runtime(spec: ServiceSpec, settings: ServiceSettings, clock: Clock | None = None) -> Runtime:
+async def open_runtime(
+    spec: ServiceSpec, settings: ServiceSettings, clock: Clock | None = None, verifier: TokenVerifier | None = None
+) -> Runtime:
     pool = await db.create_pool(settings.database_url, max_size=settings.db_pool_size)
     migrations = db.kernel_migrations()
     if spec.migrations_dir is not None:
@@ -79,7 +83,15 @@ async def open_runtime(spec: ServiceSpec, settings: ServiceSettings, clock: Cloc
         for projection in (*spec.projections, *spec.kafka_projections):
             await conn.execute(projection.ddl)
     store = PostgresEventStore(pool, spec.registry)
-    runtime = Runtime(settings, spec, pool, store, UnitOfWorkFactory(pool, store), clock or SystemClock())
+    runtime = Runtime(
+        settings,
+        spec,
+        pool,
+        store,
+        UnitOfWorkFactory(pool, store),
+        clock or SystemClock(),
+        verifier=verifier or JwksTokenVerifier(settings.identity_jwks_url),
+    )
     for hook in spec.on_startup:
         result = hook(runtime)
         if asyncio.iscoroutine(result):
@@ -136,12 +148,13 @@ def create_app(
     *,
     with_workers: bool = True,
     clock: Clock | None = None,
+    verifier: TokenVerifier | None = None,
 ) -> FastAPI:
     settings = settings or ServiceSettings.from_env(spec.name)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = await open_runtime(spec, settings, clock)
+        runtime = await open_runtime(spec, settings, clock, verifier)
         runtime.producer = idempotent_producer(settings.kafka_bootstrap_servers, f"{spec.name}-api")
         await runtime.producer.start()
         app.state.runtime = runtime

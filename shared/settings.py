@@ -41,6 +41,7 @@ class ServiceSettings(BaseModel):
     smtp_port: int = 2525
     portal_url: str = "http://127.0.0.1:8080"
     db_pool_size: int = 10
+    identity_jwks_url: str = "http://127.0.0.1:8101/api/identity/.well-known/jwks.json"
 
     @classmethod
     def from_env(cls, service: str) -> ServiceSettings:
@@ -64,4 +65,5 @@ class ServiceSettings(BaseModel):
             smtp_port=int(env.get("SMTP_PORT", 2525)),
             portal_url=env.get("PORTAL_URL", "http://127.0.0.1:8080"),
             db_pool_size=int(env.get("DB_POOL_SIZE", 10)),
+            identity_jwks_url=env.get("IDENTITY_JWKS_URL", "http://127.0.0.1:8101/api/identity/.well-known/jwks.json"),
         )

@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared.auth.dependencies import Unauthenticated
 from shared.errors import (
     ConcurrencyConflict,
     Conflict,
@@ -133,7 +134,14 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(500, "Something went wrong on our side.")
 
 
+async def _unauthenticated(request: Request, exc: Exception) -> JSONResponse:
+    return problem_response(
+        401, "A valid bearer token is required.", headers={"WWW-Authenticate": 'Bearer realm="hosting-accounts"'}
+    )
+
+
 def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(Unauthenticated, _unauthenticated)
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(ConcurrencyConflict, _concurrency)
     app.add_exception_handler(RequestValidationError, _validation)

