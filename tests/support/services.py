@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 
+from shared.auth.verifier import TokenVerifier
 from shared.clock import Clock
 from shared.service import ServiceSpec, create_app
 from shared.settings import ServiceSettings
@@ -15,12 +16,18 @@ from shared.settings import ServiceSettings
 
 @asynccontextmanager
 async def running_service(
-    spec: ServiceSpec, database_url: str, kafka: str, *, clock: Clock | None = None, **settings: object
+    spec: ServiceSpec,
+    database_url: str,
+    kafka: str,
+    *,
+    clock: Clock | None = None,
+    verifier: TokenVerifier | None = None,
+    **settings: object,
 ) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     config = ServiceSettings(
         service=spec.name, database_url=database_url, kafka_bootstrap_servers=kafka, port=0, **settings
     )  # type: ignore[arg-type]
-    app = create_app(spec, config, clock=clock)
+    app = create_app(spec, config, clock=clock, verifier=verifier)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://service.test") as client:
