@@ -3,19 +3,135 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Sequence
 
+from services.contacts.domain import address as address_domain
 from services.contacts.domain import contacts
-from shared.envelope import EventContext
-from shared.unit_of_work import UnitOfWorkFactory
+from services.contacts.domain.acting import Acting, ActingKind
+from services.contacts.domain.errors import NotPermitted
+from services.contacts.domain.events import AuthorizationChecked, ContactRemoved
+from shared.authorization.contract import RemovalReason
+from shared.envelope import DomainEvent, EventContext, RecordedEvent
+from shared.errors import ConcurrencyConflict
+from shared.registry import EventRegistry
+from shared.scopes import Scope, covers
+from shared.unit_of_work import UnitOfWork, UnitOfWorkFactory
+
+Decide = Callable[[contacts.CustomerContacts], list[DomainEvent]]
+
+
+async def _load_contacts(
+    tx: UnitOfWork, registry: EventRegistry, customer_number: str
+) -> tuple[int, contacts.CustomerContacts]:
+    stream = await tx.load(contacts.stream_id(customer_number))
+    return stream.version, contacts.fold(registry.decode(e) for e in stream.events)
+
+
+async def on_contacts(uow: UnitOfWorkFactory, context: EventContext, decide: Decide) -> list[RecordedEvent]:
+    """Run one decision on the customer's contacts aggregate; returns the recorded events."""
+    async with uow() as tx:
+        version, state = await _load_contacts(tx, uow.store.registry, context.customer_number)
+        events = decide(state)
+        recorded = await tx.append(contacts.stream_id(context.customer_number), version, events, context)
+        await _queue_owner_notifications(tx, recorded)
+        await tx.commit()
+    return recorded
+
+
+async def _queue_owner_notifications(tx: UnitOfWork, recorded: Sequence[RecordedEvent]) -> None:
+    # The e-mail to the account owner is queued in the same transaction as the personnel change,
+    # so it cannot be lost; `notifier.py` sends it (at least once).
+    removals = [e for e in recorded if e.event_type == ContactRemoved.event_type]
+    for event in removals:
+        if event.data["reason"] != RemovalReason.LEFT_ORGANISATION.value:
+            continue
+        revoked = [
+            e.data["grant_id"]
+            for e in recorded
+            if e.data.get("contact_id") == event.data["contact_id"] and e.event_type == "ContactAuthorizationRevoked"
+        ]
+        payload = {
+            "contact_id": event.data["contact_id"],
+            "revoked_grants": revoked,
+            "recorded_by": str(event.actor),
+            "decided_by": event.data["removed_by"],
+            "occurred_at": event.occurred_at.isoformat(),
+        }
+        await tx.connection.execute(
+            "INSERT INTO owner_notifications (notification_id, customer_number, kind, payload, created_at)"
+            " VALUES ($1, $2, 'contact_left', $3, $4)",
+            event.event_id,
+            event.customer_number,
+            payload,
+            event.occurred_at,
+        )
 
 
 async def add_contact(
-    cmd: contacts.AddContact, uow: UnitOfWorkFactory, context: EventContext, contact_id: uuid.UUID
+    cmd: contacts.AddContact,
+    uow: UnitOfWorkFactory,
+    context: EventContext,
+    contact_id: uuid.UUID,
+    acting: Acting,
 ) -> tuple[uuid.UUID, int]:
+    now = context.occurred_at
+    recorded = await on_contacts(uow, context, lambda s: contacts.decide_add_contact(s, cmd, contact_id, acting, now))
+    return contact_id, recorded[-1].stream_version
+
+
+async def change_address(
+    customer_number: str,
+    wanted: address_domain.Address,
+    expected_version: int,
+    uow: UnitOfWorkFactory,
+    context: EventContext,
+    acting: Acting,
+) -> int:
+    """Returns the address stream's new version; a stale `expected_version` raises a conflict."""
+    registry = uow.store.registry
     async with uow() as tx:
-        stream = await tx.load(contacts.stream_id(cmd.customer_number))
-        state = contacts.fold(uow.store.registry.decode(e) for e in stream.events)
-        events = contacts.decide_add_contact(state, cmd, contact_id)
+        if acting.kind is ActingKind.CONTACT_VIA_SUPPORT:
+            assert acting.contact_id is not None
+            _, people = await _load_contacts(tx, registry, customer_number)
+            if not covers(people.held_scopes(acting.contact_id, context.occurred_at), Scope.MANAGE_BILLING):
+                raise NotPermitted("the acting contact may not manage billing data")
+        stream = await tx.load(address_domain.stream_id(customer_number))
+        if stream.version != expected_version:
+            raise ConcurrencyConflict(stream.stream_id, expected_version, stream.version)
+        current = address_domain.fold(registry.decode(e) for e in stream.events)
+        events = address_domain.decide_change_address(current, wanted, acting)
+        if not events:
+            return stream.version
         recorded = await tx.append(stream.stream_id, stream.version, events, context)
         await tx.commit()
-    return contact_id, recorded[-1].stream_version
+    return recorded[-1].stream_version
+
+
+async def load_address(uow: UnitOfWorkFactory, customer_number: str) -> tuple[address_domain.Address | None, int]:
+    stream = await uow.store.load(address_domain.stream_id(customer_number))
+    return address_domain.fold(uow.store.registry.decode(e) for e in stream.events), stream.version
+
+
+def checks_stream_id(customer_number: str) -> str:
+    return f"customer-authorization-checks-{customer_number}"
+
+
+async def record_check(uow: UnitOfWorkFactory, context: EventContext, event: AuthorizationChecked) -> int:
+    """Append a check to the customer's checks stream; concurrent checks simply retry.
+
+    A check depends on nothing in its stream, so only its version is read (by index), never the
+    stream's events: the stream grows with every check support makes.
+    """
+    stream = checks_stream_id(context.customer_number)
+    for _ in range(20):
+        async with uow() as tx:
+            version = await tx.connection.fetchval(
+                "SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = $1", stream
+            )
+            try:
+                recorded = await tx.append(stream, version, [event], context)
+            except ConcurrencyConflict:
+                continue
+            await tx.commit()
+            return recorded[-1].stream_version
+    raise ConcurrencyConflict(stream, -1)

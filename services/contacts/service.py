@@ -1,17 +1,40 @@
-"""The contacts service's composition: its events, migrations, read models and routes."""
+"""The contacts service's composition: its events, migrations, read models, routes and startup."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from services.contacts.api.routes import routers
 from services.contacts.domain.events import registry
-from shared.service import ServiceSpec
+from services.contacts.notifier import OwnerNotifier
+from services.contacts.projections.customer_accounts import CustomerAccountsProjection
+from services.contacts.projections.timeline import AuthorizationTimelineProjection
+from shared.authorization.projection import AuthorizationProjection
+from shared.authorization.queries import SqlAuthorizationReader
+from shared.mail import SmtpMailer
+from shared.service import Runtime, ServiceSpec
+
+
+def _start_authorization_reader(runtime: Runtime) -> None:
+    # The check uses the same tables and the same `decide` as every consumer of contacts.events.
+    runtime.extras["authorization_reader"] = SqlAuthorizationReader(runtime.pool)
+
+
+def _start_owner_notifier(runtime: Runtime) -> None:
+    mailer = runtime.extras.get("mailer") or SmtpMailer(runtime.settings.smtp_host, runtime.settings.smtp_port)
+    notifier = OwnerNotifier(runtime.pool, mailer, runtime.clock)
+    runtime.extras["notifier"] = notifier
+    runtime.extras["notifier_task"] = asyncio.get_running_loop().create_task(notifier.run(), name="owner-notifier")
+
 
 SPEC = ServiceSpec(
     name="contacts",
     registry=registry,
     migrations_dir=Path(__file__).parent / "migrations",
+    projections=(AuthorizationProjection(), AuthorizationTimelineProjection()),
+    kafka_projections=(CustomerAccountsProjection(),),
     routes=routers,
+    on_startup=(_start_authorization_reader, _start_owner_notifier),
     description="Customer address, contact persons, authorizations and the authorization check.",
 )

@@ -11,6 +11,7 @@ import pytest
 from services.contacts.service import SPEC as CONTACTS
 from services.domains.service import SPEC as DOMAINS
 from shared import db
+from shared.auth.testing import TestTokenIssuer
 from tests.conftest import create_database
 from tests.support.services import running_service
 
@@ -26,14 +27,15 @@ async def test_contact_added_in_contacts_is_visible_in_domains(
 ) -> None:
     contacts_db, domains_db = await create_database(pg_server), await create_database(pg_server)
     customer = _customer()
+    issuer = TestTokenIssuer()
     async with (
-        running_service(CONTACTS, contacts_db, kafka) as (_, contacts),
+        running_service(CONTACTS, contacts_db, kafka, verifier=issuer.verifier()) as (_, contacts),
         running_service(DOMAINS, domains_db, kafka) as (_, domains),
     ):
         response = await contacts.post(
             f"/api/contacts/v1/customers/{customer}/contacts",
             json={"name": "Ada Lovelace", "email": "Ada@Example.org", "phone": "+49 30 1234567"},
-            headers={"X-Request-ID": "req-skeleton-1"},
+            headers={"X-Request-ID": "req-skeleton-1", **issuer.customer(customer)},
         )
         assert response.status_code == 201, response.text
         contact_id = response.json()["contact_id"]
@@ -77,12 +79,19 @@ async def test_bad_input_gets_problem_json_and_appends_nothing(
 ) -> None:
     contacts_db = await create_database(pg_server)
     customer = _customer()
-    async with running_service(CONTACTS, contacts_db, kafka) as (_, contacts):
+    issuer = TestTokenIssuer()
+    owner = issuer.customer(customer)
+    async with running_service(CONTACTS, contacts_db, kafka, verifier=issuer.verifier()) as (_, contacts):
+        unauthenticated = await contacts.post(
+            f"/api/contacts/v1/customers/{customer}/contacts", json={"name": "Bob", "email": "bob@example.org"}
+        )
+        assert unauthenticated.status_code == 401
+        assert unauthenticated.headers["content-type"] == "application/problem+json"
         for label, body, status in BAD_BODIES:
             r = await contacts.post(
                 f"/api/contacts/v1/customers/{customer}/contacts",
                 content=body,
-                headers={"content-type": "application/json"},
+                headers={"content-type": "application/json", **owner},
             )
             assert r.status_code == status, (label, r.status_code, r.text)
             assert r.headers["content-type"] == "application/problem+json", label
@@ -90,7 +99,9 @@ async def test_bad_input_gets_problem_json_and_appends_nothing(
             assert problem["status"] == status
             assert problem["title"]
 
-        r = await contacts.post("/api/contacts/v1/customers/12ab/contacts", json={"name": "A", "email": "a@b.de"})
+        r = await contacts.post(
+            "/api/contacts/v1/customers/12ab/contacts", json={"name": "A", "email": "a@b.de"}, headers=owner
+        )
         assert r.status_code == 422
         r = await contacts.get("/api/contacts/v1/nothing-here")
         assert r.status_code == 404
@@ -103,11 +114,15 @@ async def test_bad_input_gets_problem_json_and_appends_nothing(
             await conn.close()
 
         ok = await contacts.post(
-            f"/api/contacts/v1/customers/{customer}/contacts", json={"name": "Bob", "email": "bob@example.org"}
+            f"/api/contacts/v1/customers/{customer}/contacts",
+            json={"name": "Bob", "email": "bob@example.org"},
+            headers=owner,
         )
         assert ok.status_code == 201
         again = await contacts.post(
-            f"/api/contacts/v1/customers/{customer}/contacts", json={"name": "Bob 2", "email": "BOB@example.org"}
+            f"/api/contacts/v1/customers/{customer}/contacts",
+            json={"name": "Bob 2", "email": "BOB@example.org"},
+            headers=owner,
         )
         assert again.status_code == 409
         assert again.headers["content-type"] == "application/problem+json"

@@ -3,20 +3,216 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
+from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, model_validator
+
+from shared.authorization.contract import OrganisationKind
+from shared.scopes import Scope
+
+Text200 = Field(default=None, max_length=200)
 
 
-class AddContactBody(BaseModel):
+class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
+
+class Acted(Body):
+    on_behalf_of: uuid.UUID | None = Field(
+        default=None,
+        description="Staff only: the contact person whose request support carries out. The decision is then"
+        " the contact's, within the contact's own scopes (it needs contacts:manage).",
+    )
+
+
+class ContactBody(Acted):
     name: str = Field(min_length=1, max_length=200)
     email: EmailStr
     phone: str | None = Field(default=None, max_length=40, pattern=r"^[0-9+()./ -]{3,40}$")
-    organisation: str | None = Field(default=None, max_length=200)
+    organisation: str | None = Field(default=None, max_length=200, description="The contractor's name, if any")
+    organisation_kind: OrganisationKind = OrganisationKind.CUSTOMER
     function: str | None = Field(default=None, max_length=200)
+
+
+# The walking skeleton's name for the add body.
+AddContactBody = ContactBody
 
 
 class ContactCreated(BaseModel):
     contact_id: uuid.UUID
     version: int
+
+
+class Changed(BaseModel):
+    version: int
+
+
+class ContactOut(BaseModel):
+    contact_id: uuid.UUID
+    name: str
+    email: str
+    phone: str | None
+    phone_e164: str | None
+    organisation: str | None
+    organisation_kind: str
+    function: str | None
+    added_at: datetime
+    removed_at: datetime | None = None
+    removed_reason: str | None = None
+
+
+class ContactsOut(BaseModel):
+    customer_number: str
+    contacts: list[ContactOut]
+
+
+class DepartureBody(Acted):
+    note: str | None = Field(default=None, max_length=1000)
+
+
+class DepartureRecorded(BaseModel):
+    version: int
+    revoked_grants: list[uuid.UUID]
+
+
+class GrantBody(Acted):
+    scopes: list[Scope] = Field(min_length=1, max_length=len(Scope))
+    valid_from: AwareDatetime | None = None
+    valid_until: AwareDatetime | None = None
+    note: str | None = Field(default=None, max_length=1000)
+
+
+class GrantCreated(BaseModel):
+    grant_id: uuid.UUID
+    version: int
+
+
+class RevokeBody(Acted):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class InstructionBody(Body):
+    document_reference: str = Field(min_length=1, max_length=200, description="Reference of the signed document")
+    note: str | None = Field(default=None, max_length=1000)
+
+
+class WithdrawInstructionBody(Body):
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class InstructionOut(BaseModel):
+    in_force: bool
+    document_reference: str | None = None
+    since: datetime | None = None
+    changed_by: str | None = None
+
+
+class AddressBody(Acted):
+    company: str = Field(min_length=1, max_length=200)
+    street: str = Field(min_length=1, max_length=200)
+    postcode: str = Field(min_length=2, max_length=12)
+    city: str = Field(min_length=1, max_length=100)
+    country: str = Field(min_length=2, max_length=2, description="ISO 3166-1 alpha-2, e.g. DE")
+    version: int | None = Field(default=None, ge=0, description="The version read (or send If-Match)")
+
+
+class AddressOut(BaseModel):
+    customer_number: str
+    company: str | None
+    street: str | None
+    postcode: str | None
+    city: str | None
+    country: str | None
+    version: int
+
+
+class RequesterIn(Body):
+    """Exactly one of: a contact id, or an e-mail / phone number as support heard it."""
+
+    contact_id: uuid.UUID | None = None
+    email: str | None = Field(default=None, min_length=3, max_length=320)
+    phone: str | None = Field(default=None, min_length=3, max_length=40)
+
+    @model_validator(mode="after")
+    def exactly_one(self) -> Self:
+        given = [v for v in (self.contact_id, self.email, self.phone) if v is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of contact_id, email, phone")
+        return self
+
+
+class CheckBody(Body):
+    requester: RequesterIn
+    action: Scope
+    at: AwareDatetime | None = Field(default=None, description="A past instant to check as of (default: now)")
+    ticket_reference: str | None = Field(default=None, max_length=100)
+
+
+class GrantOut(BaseModel):
+    grant_id: uuid.UUID
+    contact_id: uuid.UUID
+    scopes: list[str]
+    valid_from: datetime
+    valid_until: datetime | None
+    granted_at: datetime
+    granted_by: str
+    basis: str
+    note: str | None
+    revoked_at: datetime | None = None
+    revoked_by: str | None = None
+    revoke_reason: str | None = None
+
+
+class ReasonOut(BaseModel):
+    code: str
+    message: str
+    grant: GrantOut | None = None
+    on: datetime | None = None
+    by: str | None = None
+    document_reference: str | None = None
+
+
+class CheckResult(BaseModel):
+    outcome: str = Field(description="allowed | denied | best_knowledge")
+    action: str
+    at: datetime
+    contact_id: uuid.UUID | None
+    grant_id: uuid.UUID | None
+    reasons: list[ReasonOut]
+    check_id: uuid.UUID | None = Field(default=None, description="Set when the check was recorded (support)")
+
+
+class HolderOut(BaseModel):
+    contact_id: uuid.UUID
+    scopes: list[str]
+    grants: list[GrantOut]
+
+
+class AuthorizationsOut(BaseModel):
+    customer_number: str
+    at: datetime
+    official_instruction: InstructionOut
+    holders: list[HolderOut]
+
+
+class HistoryEntry(BaseModel):
+    at: datetime
+    kind: str
+    recorded_by: str
+    decided_by: str | None
+    basis: str | None
+    contact_id: uuid.UUID | None
+    grant_id: uuid.UUID | None
+    details: dict[str, Any]
+
+
+class HistoryPage(BaseModel):
+    customer_number: str
+    entries: list[HistoryEntry]
+    next_cursor: str | None
+
+
+class ScopeOut(BaseModel):
+    scope: str
+    description: str

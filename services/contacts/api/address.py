@@ -1,0 +1,81 @@
+"""Routes for the customer's address: read it with its version, change it with that version."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Request, Response
+
+from services.contacts import handlers
+from services.contacts.api.acting import READERS, acting_for, context_for
+from services.contacts.api.problems import READ, WRITE
+from services.contacts.api.schemas import AddressBody, AddressOut
+from services.contacts.domain.address import Address
+from shared.auth.dependencies import CurrentPrincipal, ensure_customer_access
+from shared.errors import InvalidRequest
+from shared.http.context import CustomerNumber, runtime_of
+
+
+def _etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def _version_from(if_match: str | None, body_version: int | None) -> int:
+    if if_match is not None:
+        try:
+            version = int(if_match.strip().removeprefix("W/").strip('"'))
+        except ValueError:
+            raise InvalidRequest("If-Match must be the ETag read with the address") from None
+        if body_version is not None and body_version != version:
+            raise InvalidRequest("If-Match and version disagree")
+        return version
+    if body_version is None:
+        raise InvalidRequest("send the version you read (If-Match header or `version`)")
+    return body_version
+
+
+def router() -> APIRouter:
+    r = APIRouter(prefix="/api/contacts/v1", tags=["address"])
+
+    @r.get(
+        "/customers/{customer_number}/address",
+        response_model=AddressOut,
+        responses=READ,
+        summary="The customer's address, with its version (also as ETag)",
+    )
+    async def get_address(
+        customer_number: CustomerNumber, request: Request, response: Response, principal: CurrentPrincipal
+    ) -> AddressOut:
+        ensure_customer_access(principal, customer_number, *READERS)
+        address, version = await handlers.load_address(runtime_of(request).uow, customer_number)
+        response.headers["ETag"] = _etag(version)
+        fields = address.__dict__ if address is not None else dict.fromkeys(Address.__dataclass_fields__)
+        return AddressOut(customer_number=customer_number, version=version, **fields)
+
+    @r.put(
+        "/customers/{customer_number}/address",
+        response_model=AddressOut,
+        responses=WRITE,
+        summary="Change the address; send the version read (If-Match or `version`), a stale one gets 409",
+    )
+    async def put_address(
+        customer_number: CustomerNumber,
+        body: AddressBody,
+        request: Request,
+        response: Response,
+        principal: CurrentPrincipal,
+        if_match: Annotated[str | None, Header()] = None,
+    ) -> AddressOut:
+        acting = acting_for(principal, customer_number, body.on_behalf_of)
+        expected = _version_from(if_match, body.version)
+        context = context_for(request, customer_number, principal, acting)
+        wanted = Address(body.company, body.street, body.postcode, body.city, body.country)
+        version = await handlers.change_address(
+            customer_number, wanted, expected, runtime_of(request).uow, context, acting
+        )
+        address, version = await handlers.load_address(runtime_of(request).uow, customer_number)
+        assert address is not None
+        response.headers["ETag"] = _etag(version)
+        return AddressOut(customer_number=customer_number, version=version, **address.__dict__)
+
+    return r

@@ -1,0 +1,258 @@
+"""Routes for grants, the official instruction, the check, "as of T" and the history."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import AwareDatetime
+
+from services.contacts import handlers, queries
+from services.contacts.api.acting import READERS, WRITERS, acting_for, context_for
+from services.contacts.api.problems import READ, WRITE
+from services.contacts.api.schemas import (
+    AuthorizationsOut,
+    Changed,
+    CheckBody,
+    CheckResult,
+    GrantBody,
+    GrantCreated,
+    HistoryEntry,
+    HistoryPage,
+    InstructionBody,
+    InstructionOut,
+    RevokeBody,
+    ScopeOut,
+    WithdrawInstructionBody,
+)
+from services.contacts.api.views import authorizations_out, check_result, instruction_out
+from services.contacts.domain import authorizations as domain
+from services.contacts.domain.events import AuthorizationChecked
+from shared.auth.dependencies import CurrentPrincipal, ensure_customer_access
+from shared.auth.principal import PrincipalKind
+from shared.authorization.decision import decide
+from shared.authorization.identifiers import InvalidIdentifier, Requester, RequesterKind
+from shared.authorization.queries import AuthorizationReader
+from shared.errors import InvalidRequest
+from shared.http.context import CustomerNumber, event_context, runtime_of
+from shared.scopes import DESCRIPTIONS, Scope
+
+# "As of" an instant in the future would be a forecast, not a record; a little clock skew is fine.
+FUTURE_TOLERANCE = timedelta(seconds=60)
+
+
+def _instant(at: datetime | None, now: datetime) -> datetime:
+    if at is None:
+        return now
+    if at > now + FUTURE_TOLERANCE:
+        raise InvalidRequest("`at` lies in the future")
+    return at
+
+
+def _reader(request: Request) -> AuthorizationReader:
+    reader: AuthorizationReader = runtime_of(request).extras["authorization_reader"]
+    return reader
+
+
+def router() -> APIRouter:
+    r = APIRouter(prefix="/api/contacts/v1", tags=["authorizations"])
+
+    @r.get("/scopes", response_model=list[ScopeOut], summary="The scopes a contact can be granted")
+    async def scopes(principal: CurrentPrincipal) -> list[ScopeOut]:
+        return [ScopeOut(scope=s.value, description=DESCRIPTIONS[s]) for s in Scope]
+
+    @r.post(
+        "/customers/{customer_number}/contacts/{contact_id}/authorizations",
+        status_code=201,
+        response_model=GrantCreated,
+        responses=WRITE,
+        summary="Grant a contact scopes (from valid_from, optionally until valid_until)",
+    )
+    async def authorize(
+        customer_number: CustomerNumber,
+        contact_id: uuid.UUID,
+        body: GrantBody,
+        request: Request,
+        response: Response,
+        principal: CurrentPrincipal,
+    ) -> GrantCreated:
+        acting = acting_for(principal, customer_number, body.on_behalf_of)
+        context = context_for(request, customer_number, principal, acting)
+        cmd = domain.AuthorizeContact(contact_id, frozenset(body.scopes), body.valid_from, body.valid_until, body.note)
+        grant_id = uuid.uuid4()
+        now = context.occurred_at
+        recorded = await handlers.on_contacts(
+            runtime_of(request).uow, context, lambda s: domain.decide_authorize(s, cmd, acting, now, grant_id)
+        )
+        response.headers["Location"] = f"/api/contacts/v1/customers/{customer_number}/authorizations?grant={grant_id}"
+        return GrantCreated(grant_id=grant_id, version=recorded[-1].stream_version)
+
+    @r.post(
+        "/customers/{customer_number}/authorizations/{grant_id}/revocation",
+        response_model=Changed,
+        responses=WRITE,
+        summary="Revoke a grant, with a reason",
+    )
+    async def revoke(
+        customer_number: CustomerNumber,
+        grant_id: uuid.UUID,
+        body: RevokeBody,
+        request: Request,
+        principal: CurrentPrincipal,
+    ) -> Changed:
+        acting = acting_for(principal, customer_number, body.on_behalf_of)
+        context = context_for(request, customer_number, principal, acting)
+        cmd = domain.RevokeAuthorization(grant_id, body.reason)
+        now = context.occurred_at
+        recorded = await handlers.on_contacts(
+            runtime_of(request).uow, context, lambda s: domain.decide_revoke(s, cmd, acting, now)
+        )
+        return Changed(version=recorded[-1].stream_version)
+
+    @r.put(
+        "/customers/{customer_number}/official-instruction",
+        response_model=Changed,
+        responses=WRITE,
+        summary="An official instruction is in force (from now on only granted contacts may)",
+    )
+    async def issue_instruction(
+        customer_number: CustomerNumber, body: InstructionBody, request: Request, principal: CurrentPrincipal
+    ) -> Changed:
+        acting = acting_for(principal, customer_number, None)
+        context = context_for(request, customer_number, principal, acting)
+        cmd = domain.IssueOfficialInstruction(body.document_reference, body.note)
+        recorded = await handlers.on_contacts(
+            runtime_of(request).uow, context, lambda s: domain.decide_issue_instruction(s, cmd, acting)
+        )
+        return Changed(version=recorded[-1].stream_version)
+
+    @r.post(
+        "/customers/{customer_number}/official-instruction/withdrawal",
+        response_model=Changed,
+        responses=WRITE,
+        summary="Withdraw the official instruction (support acts to best knowledge again)",
+    )
+    async def withdraw_instruction(
+        customer_number: CustomerNumber, body: WithdrawInstructionBody, request: Request, principal: CurrentPrincipal
+    ) -> Changed:
+        acting = acting_for(principal, customer_number, None)
+        context = context_for(request, customer_number, principal, acting)
+        cmd = domain.WithdrawOfficialInstruction(body.reason)
+        recorded = await handlers.on_contacts(
+            runtime_of(request).uow, context, lambda s: domain.decide_withdraw_instruction(s, cmd, acting)
+        )
+        return Changed(version=recorded[-1].stream_version)
+
+    @r.get(
+        "/customers/{customer_number}/official-instruction",
+        response_model=InstructionOut,
+        responses=READ,
+        summary="Whether an official instruction is in force (now, or as of `at`)",
+    )
+    async def get_instruction(
+        customer_number: CustomerNumber,
+        request: Request,
+        principal: CurrentPrincipal,
+        at: Annotated[AwareDatetime | None, Query()] = None,
+    ) -> InstructionOut:
+        ensure_customer_access(principal, customer_number, *READERS)
+        instant = _instant(at, runtime_of(request).clock.now())
+        state = await _reader(request).authorizations_at(customer_number, instant)
+        return instruction_out(state.instruction)
+
+    @r.post(
+        "/customers/{customer_number}/authorization-checks",
+        response_model=CheckResult,
+        responses=WRITE,
+        summary="May this requester have this done for the customer (now, or as of `at`)?",
+        description="Answers allowed, denied or best_knowledge with the reasons. Checks made by support are"
+        " recorded (AuthorizationChecked) and get a check_id; the customer's own checks are not.",
+    )
+    async def check(
+        customer_number: CustomerNumber, body: CheckBody, request: Request, principal: CurrentPrincipal
+    ) -> CheckResult:
+        ensure_customer_access(principal, customer_number, *WRITERS)
+        rt = runtime_of(request)
+        now = rt.clock.now()
+        at = _instant(body.at, now)
+        kind, raw = _requester(body)
+        try:
+            requester = Requester.heard(kind, raw)
+        except InvalidIdentifier as exc:
+            raise InvalidRequest(f"requester: {exc}") from None
+        decision = decide(await _reader(request).view(customer_number, requester, at), body.action.value, at)
+        result = check_result(decision)
+        if principal.kind is PrincipalKind.STAFF:
+            check_id = uuid.uuid4()
+            event = AuthorizationChecked(
+                check_id=check_id,
+                agent=str(principal.actor),
+                requester_kind=kind.value,
+                requester=raw,
+                requester_normalised=requester.value,
+                contact_id=decision.contact_id,
+                action=decision.action,
+                at=at,
+                outcome=decision.outcome.value,
+                reasons=decision.codes,
+                grant_id=decision.grant_id,
+                ticket_reference=body.ticket_reference,
+            )
+            context = event_context(request, customer_number, principal.actor, ticket=body.ticket_reference)
+            await handlers.record_check(rt.uow, context, event)
+            result.check_id = check_id
+        return result
+
+    @r.get(
+        "/customers/{customer_number}/authorizations",
+        response_model=AuthorizationsOut,
+        responses=READ,
+        summary="Who held which scopes (now, or as of `at`)",
+    )
+    async def authorizations(
+        customer_number: CustomerNumber,
+        request: Request,
+        principal: CurrentPrincipal,
+        at: Annotated[AwareDatetime | None, Query(description="The instant (RFC 3339, with offset)")] = None,
+    ) -> AuthorizationsOut:
+        ensure_customer_access(principal, customer_number, *READERS)
+        instant = _instant(at, runtime_of(request).clock.now())
+        return authorizations_out(await _reader(request).authorizations_at(customer_number, instant))
+
+    @r.get(
+        "/customers/{customer_number}/authorization-history",
+        response_model=HistoryPage,
+        responses=READ,
+        summary="Timeline of contacts, grants, revocations, expiries, instruction changes and checks",
+    )
+    async def history(
+        customer_number: CustomerNumber,
+        request: Request,
+        principal: CurrentPrincipal,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+        cursor: Annotated[str | None, Query(max_length=400)] = None,
+    ) -> HistoryPage:
+        ensure_customer_access(principal, customer_number, *READERS)
+        rt = runtime_of(request)
+        entries, next_cursor = await queries.authorization_history(
+            rt.pool, customer_number, rt.clock.now(), limit=limit, cursor=cursor
+        )
+        return HistoryPage(
+            customer_number=customer_number,
+            entries=[HistoryEntry(**{k: v for k, v in e.items() if k != "entry_key"}) for e in entries],
+            next_cursor=next_cursor,
+        )
+
+    return r
+
+
+def _requester(body: CheckBody) -> tuple[RequesterKind, str]:
+    who = body.requester
+    if who.contact_id is not None:
+        return RequesterKind.CONTACT_ID, str(who.contact_id)
+    if who.email is not None:
+        return RequesterKind.EMAIL, who.email
+    assert who.phone is not None
+    return RequesterKind.PHONE, who.phone

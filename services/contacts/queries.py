@@ -1,0 +1,81 @@
+"""Read-side queries of the contacts service over its read-model tables."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Any
+
+from shared.db import Pool
+from shared.errors import InvalidRequest
+
+
+async def contacts_of(
+    pool: Pool, customer_number: str, *, email: str | None = None, phone_e164: str | None = None
+) -> list[dict[str, Any]]:
+    """Current contacts, optionally those matching a normalised e-mail or phone."""
+    rows = await pool.fetch(
+        "SELECT contact_id, name, email, phone, phone_e164, organisation, organisation_kind, function, added_at,"
+        " removed_at, removed_reason FROM authz_contacts WHERE customer_number = $1 AND removed_at IS NULL"
+        " AND ($2::text IS NULL OR email = $2) AND ($3::text IS NULL OR phone_e164 = $3)"
+        " ORDER BY added_at, contact_id",
+        customer_number,
+        email,
+        phone_e164,
+    )
+    return [dict(r) for r in rows]
+
+
+async def contact(pool: Pool, customer_number: str, contact_id: Any) -> dict[str, Any] | None:
+    row = await pool.fetchrow(
+        "SELECT contact_id, name, email, phone, phone_e164, organisation, organisation_kind, function, added_at,"
+        " removed_at, removed_reason FROM authz_contacts WHERE customer_number = $1 AND contact_id = $2",
+        customer_number,
+        contact_id,
+    )
+    return dict(row) if row is not None else None
+
+
+# Events of the timeline, and the expiries that have no event: a grant's valid_until that has
+# passed (by `now`) before any revocation.
+_HISTORY = """
+SELECT at, entry_key, kind, recorded_by, decided_by, basis, contact_id, grant_id, details FROM (
+    SELECT at, entry_key, kind, recorded_by, decided_by, basis, contact_id, grant_id, details
+    FROM authorization_timeline WHERE customer_number = $1
+    UNION ALL
+    SELECT valid_until, 'expiry/' || grant_id::text, 'authorization_expired', 'system:clock', granted_by, basis,
+           contact_id, grant_id,
+           jsonb_build_object('grant_id', grant_id, 'scopes', scopes, 'valid_from', valid_from,
+                              'valid_until', valid_until)
+    FROM authz_grants
+    WHERE customer_number = $1 AND valid_until <= $2 AND (revoked_at IS NULL OR revoked_at > valid_until)
+) t
+WHERE (at, entry_key) > ($3, $4)
+ORDER BY at, entry_key
+LIMIT $5
+"""
+
+_START = datetime.fromisoformat("0001-01-01T00:00:00+00:00")
+
+
+def encode_cursor(at: datetime, key: str) -> str:
+    return base64.urlsafe_b64encode(f"{at.isoformat()}|{key}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        at, _, key = raw.partition("|")
+        return datetime.fromisoformat(at), key
+    except ValueError:
+        raise InvalidRequest("the cursor is not one this service handed out") from None
+
+
+async def authorization_history(
+    pool: Pool, customer_number: str, now: datetime, *, limit: int, cursor: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    after_at, after_key = decode_cursor(cursor) if cursor else (_START, "")
+    rows = await pool.fetch(_HISTORY, customer_number, now, after_at, after_key, limit + 1)
+    entries = [dict(r) for r in rows[:limit]]
+    next_cursor = encode_cursor(entries[-1]["at"], entries[-1]["entry_key"]) if len(rows) > limit else None
+    return entries, next_cursor

@@ -1,0 +1,138 @@
+"""The authorization read model in memory: a fold over `contacts.events`, per customer.
+
+The reference for "as of T": folding the events recorded up to T and asking about T must give
+the same answers as the live model asked about T (tests compare it with the PostgreSQL
+projection). It is also small and fast enough to serve as a process-local copy for a consumer
+that wants no database round trip on its hot path.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from shared.authorization import contract
+from shared.authorization.identifiers import Requester, RequesterKind
+from shared.authorization.model import (
+    NO_INSTRUCTION,
+    AuthorizationsAt,
+    AuthorizationView,
+    ContactRecord,
+    GrantRecord,
+    InstructionState,
+    authorizations_at,
+    pick_contact,
+)
+from shared.envelope import RecordedEvent
+
+
+@dataclass
+class _Span:
+    contact_id: uuid.UUID
+    valid_from: datetime
+    valid_until: datetime | None = None
+
+
+@dataclass
+class _Customer:
+    contacts: dict[uuid.UUID, ContactRecord] = field(default_factory=dict)
+    identifiers: dict[tuple[str, str], list[_Span]] = field(default_factory=dict)
+    current_identifiers: dict[uuid.UUID, list[tuple[str, str]]] = field(default_factory=dict)
+    grants: dict[uuid.UUID, GrantRecord] = field(default_factory=dict)
+    grants_by_contact: dict[uuid.UUID, list[uuid.UUID]] = field(default_factory=dict)
+    instructions: list[InstructionState] = field(default_factory=list)
+
+    def instruction_at(self, at: datetime) -> InstructionState:
+        state = NO_INSTRUCTION
+        for change in self.instructions:  # in event order; few per customer
+            if change.since is not None and change.since <= at:
+                state = change
+        return state
+
+    def set_identifiers(self, contact_id: uuid.UUID, facts: contract.ContactFacts, at: datetime) -> None:
+        wanted = [(RequesterKind.EMAIL.value, facts.email)]
+        if facts.phone_e164:
+            wanted.append((RequesterKind.PHONE.value, facts.phone_e164))
+        current = self.current_identifiers.get(contact_id, [])
+        for key in current:
+            if key not in wanted:
+                for span in self.identifiers.get(key, []):
+                    if span.contact_id == contact_id and span.valid_until is None:
+                        span.valid_until = at
+        for key in wanted:
+            if key not in current:
+                self.identifiers.setdefault(key, []).append(_Span(contact_id, at))
+        self.current_identifiers[contact_id] = wanted
+
+
+class AuthorizationMemory:
+    def __init__(self) -> None:
+        self._customers: dict[str, _Customer] = {}
+        self._applied: dict[str, int] = {}
+
+    def apply(self, event: RecordedEvent) -> None:
+        if event.event_type not in contract.AUTHORIZATION_EVENT_TYPES:
+            return
+        # The consumers' duplicate rule: a stream version applied once.
+        if self._applied.get(event.stream_id, 0) >= event.stream_version:
+            return
+        self._applied[event.stream_id] = event.stream_version
+        c = self._customers.setdefault(event.customer_number, _Customer())
+        kind = event.event_type
+        if kind == contract.CONTACT_ADDED:
+            record = contract.contact_added(event)
+            c.contacts.setdefault(record.contact_id, record)
+            c.set_identifiers(record.contact_id, contract.contact_facts(event.data), event.occurred_at)
+        elif kind == contract.CONTACT_DETAILS_CHANGED:
+            facts = contract.contact_facts(event.data)
+            if facts.contact_id in c.contacts:
+                c.set_identifiers(facts.contact_id, facts, event.occurred_at)
+        elif kind == contract.CONTACT_REMOVED:
+            contact_id, at, by, reason = contract.contact_removed(event)
+            if contact_id in c.contacts:
+                c.contacts[contact_id] = replace(
+                    c.contacts[contact_id], removed_at=at, removed_by=by, removed_reason=reason
+                )
+        elif kind == contract.CONTACT_AUTHORIZED:
+            grant = contract.grant(event)
+            c.grants[grant.grant_id] = grant
+            c.grants_by_contact.setdefault(grant.contact_id, []).append(grant.grant_id)
+        elif kind == contract.CONTACT_AUTHORIZATION_REVOKED:
+            grant_id, at, by, reason = contract.revocation(event)
+            existing = c.grants.get(grant_id)
+            if existing is not None and existing.revoked_at is None:
+                c.grants[grant_id] = replace(existing, revoked_at=at, revoked_by=by, revoke_reason=reason)
+        else:
+            c.instructions.append(contract.instruction(event))
+
+    def apply_all(self, events: Iterable[RecordedEvent]) -> AuthorizationMemory:
+        for event in events:
+            self.apply(event)
+        return self
+
+    def _resolve(self, c: _Customer, requester: Requester, at: datetime) -> ContactRecord | None:
+        if requester.kind is RequesterKind.CONTACT_ID:
+            try:
+                record = c.contacts.get(uuid.UUID(requester.value))
+            except ValueError:
+                return None
+            return record if record is not None and record.added_at <= at else None
+        spans = c.identifiers.get((requester.kind.value, requester.value), [])
+        ids = {s.contact_id for s in spans if s.valid_from <= at and (s.valid_until is None or s.valid_until > at)}
+        return pick_contact((c.contacts[i] for i in ids), at)
+
+    def view(self, customer_number: str, requester: Requester, at: datetime) -> AuthorizationView:
+        c = self._customers.get(customer_number) or _Customer()
+        contact = self._resolve(c, requester, at)
+        grants: tuple[GrantRecord, ...] = ()
+        if contact is not None:
+            grants = tuple(c.grants[g] for g in c.grants_by_contact.get(contact.contact_id, ()))
+        return AuthorizationView(customer_number, contact, grants, c.instruction_at(at))
+
+    def authorizations_at(self, customer_number: str, at: datetime) -> AuthorizationsAt:
+        c = self._customers.get(customer_number) or _Customer()
+        return authorizations_at(
+            customer_number, at, c.contacts.values(), list(c.grants.values()), c.instruction_at(at)
+        )

@@ -1,0 +1,134 @@
+"""Reading the authorization tables as of an instant: the views `decide` needs.
+
+`SqlAuthorizationReader` answers from the tables `AuthorizationProjection` maintains, in any
+service's database. Facts recorded after the instant asked about are filtered out (in SQL where
+cheap, and again by the `as_of` rules of `model.py`), so the answer as of T never depends on
+what happened after T.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Protocol
+
+import asyncpg
+
+from shared.authorization.identifiers import Requester, RequesterKind
+from shared.authorization.model import (
+    NO_INSTRUCTION,
+    AuthorizationsAt,
+    AuthorizationView,
+    ContactRecord,
+    GrantRecord,
+    InstructionState,
+    authorizations_at,
+    pick_contact,
+)
+from shared.db import Connection, Pool
+
+
+class AuthorizationReader(Protocol):
+    async def view(self, customer_number: str, requester: Requester, at: datetime) -> AuthorizationView: ...
+
+    async def authorizations_at(self, customer_number: str, at: datetime) -> AuthorizationsAt: ...
+
+
+# Column lists written out (not interpolated) so every statement is a plain constant.
+_CONTACT_BY_ID = (
+    "SELECT c.contact_id, c.added_at, c.removed_at, c.removed_by, c.removed_reason FROM authz_contacts c"
+    " WHERE c.customer_number = $1 AND c.contact_id = $2 AND c.added_at <= $3"
+)
+_CONTACTS_BY_IDENTIFIER = """
+SELECT c.contact_id, c.added_at, c.removed_at, c.removed_by, c.removed_reason FROM authz_identifiers i
+JOIN authz_contacts c ON c.customer_number = i.customer_number AND c.contact_id = i.contact_id
+WHERE i.customer_number = $1 AND i.kind = $2 AND i.value = $3
+  AND i.valid_from <= $4 AND (i.valid_until IS NULL OR i.valid_until > $4) AND c.added_at <= $4
+"""
+_GRANTS_OF_CONTACT = """
+SELECT grant_id, contact_id, scopes, valid_from, valid_until, granted_at, granted_by, basis, note,
+       revoked_at, revoked_by, revoke_reason
+FROM authz_grants WHERE customer_number = $1 AND contact_id = $2 AND granted_at <= $3
+"""
+_GRANTS_OF_CUSTOMER = """
+SELECT grant_id, contact_id, scopes, valid_from, valid_until, granted_at, granted_by, basis, note,
+       revoked_at, revoked_by, revoke_reason
+FROM authz_grants WHERE customer_number = $1 AND granted_at <= $2 AND valid_from <= $2
+  AND (valid_until IS NULL OR valid_until > $2) AND (revoked_at IS NULL OR revoked_at > $2)
+"""
+_CONTACTS_OF_CUSTOMER = """
+SELECT c.contact_id, c.added_at, c.removed_at, c.removed_by, c.removed_reason FROM authz_contacts c
+WHERE c.customer_number = $1 AND c.added_at <= $2 AND (c.removed_at IS NULL OR c.removed_at > $2)
+"""
+_INSTRUCTION_AT = """
+SELECT in_force, document_reference, changed_at, changed_by FROM authz_instructions
+WHERE customer_number = $1 AND changed_at <= $2
+ORDER BY changed_at DESC, stream_version DESC LIMIT 1
+"""
+
+
+def contact_from_row(row: asyncpg.Record) -> ContactRecord:
+    return ContactRecord(
+        row["contact_id"], row["added_at"], row["removed_at"], row["removed_by"], row["removed_reason"]
+    )
+
+
+def grant_from_row(row: asyncpg.Record) -> GrantRecord:
+    return GrantRecord(
+        grant_id=row["grant_id"],
+        contact_id=row["contact_id"],
+        scopes=tuple(row["scopes"]),
+        valid_from=row["valid_from"],
+        valid_until=row["valid_until"],
+        granted_at=row["granted_at"],
+        granted_by=row["granted_by"],
+        basis=row["basis"],
+        note=row["note"],
+        revoked_at=row["revoked_at"],
+        revoked_by=row["revoked_by"],
+        revoke_reason=row["revoke_reason"],
+    )
+
+
+async def instruction_at(conn: Pool | Connection, customer_number: str, at: datetime) -> InstructionState:
+    row = await conn.fetchrow(_INSTRUCTION_AT, customer_number, at)
+    if row is None:
+        return NO_INSTRUCTION
+    return InstructionState(row["in_force"], row["document_reference"], row["changed_at"], row["changed_by"])
+
+
+class SqlAuthorizationReader:
+    """Reads the projection's tables through a pool (one connection per call)."""
+
+    def __init__(self, pool: Pool) -> None:
+        self._pool = pool
+
+    async def view(self, customer_number: str, requester: Requester, at: datetime) -> AuthorizationView:
+        async with self._pool.acquire() as conn:
+            contact = await self._resolve(conn, customer_number, requester, at)
+            grants: tuple[GrantRecord, ...] = ()
+            if contact is not None:
+                rows = await conn.fetch(_GRANTS_OF_CONTACT, customer_number, contact.contact_id, at)
+                grants = tuple(grant_from_row(r) for r in rows)
+            instruction = await instruction_at(conn, customer_number, at)
+        return AuthorizationView(customer_number, contact, grants, instruction)
+
+    async def _resolve(
+        self, conn: Connection, customer_number: str, requester: Requester, at: datetime
+    ) -> ContactRecord | None:
+        if requester.kind is RequesterKind.CONTACT_ID:
+            try:
+                contact_id = uuid.UUID(requester.value)
+            except ValueError:
+                return None
+            row = await conn.fetchrow(_CONTACT_BY_ID, customer_number, contact_id, at)
+            return contact_from_row(row) if row is not None else None
+        rows = await conn.fetch(_CONTACTS_BY_IDENTIFIER, customer_number, requester.kind.value, requester.value, at)
+        return pick_contact((contact_from_row(r) for r in rows), at)
+
+    async def authorizations_at(self, customer_number: str, at: datetime) -> AuthorizationsAt:
+        async with self._pool.acquire() as conn:
+            contacts = [contact_from_row(r) for r in await conn.fetch(_CONTACTS_OF_CUSTOMER, customer_number, at)]
+            grants = [grant_from_row(r) for r in await conn.fetch(_GRANTS_OF_CUSTOMER, customer_number, at)]
+            instruction = await instruction_at(conn, customer_number, at)
+        return authorizations_at(customer_number, at, contacts, grants, instruction)

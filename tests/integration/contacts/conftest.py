@@ -1,0 +1,103 @@
+"""One running contacts service per test module (real PostgreSQL, Kafka and SMTP sink).
+
+Tests use their own customer numbers, so they share the service; the clock is a FixedClock the
+tests move forward.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from services.contacts.service import SPEC
+from shared.auth.principal import Role
+from shared.auth.testing import TestTokenIssuer
+from shared.clock import FixedClock
+from shared.infra.smtp_sink import SmtpSink
+from tests.conftest import create_database
+from tests.support.services import running_service
+
+START = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+
+
+@dataclass
+class ContactsEnv:
+    app: FastAPI
+    client: httpx.AsyncClient
+    issuer: TestTokenIssuer
+    clock: FixedClock
+    sink: SmtpSink
+    database_url: str
+
+    def owner(self, customer: str) -> dict[str, str]:
+        return self.issuer.customer(customer)
+
+    def support(self, name: str = "sam") -> dict[str, str]:
+        return self.issuer.staff(name, Role.SUPPORT)
+
+    def tick(self, minutes: float = 1) -> datetime:
+        self.clock.advance(timedelta(minutes=minutes))
+        return self.clock.now()
+
+    async def caught_up(self) -> None:
+        for runner in self.app.state.workers.projection_runners:
+            await runner.catch_up()
+
+    def url(self, customer: str, path: str = "") -> str:
+        return f"/api/contacts/v1/customers/{customer}{path}"
+
+    async def add_contact(self, customer: str, email: str, **fields: Any) -> str:
+        body = {"name": fields.pop("name", email.split("@")[0].title()), "email": email, **fields}
+        headers = fields.pop("headers", None) or self.owner(customer)
+        r = await self.client.post(self.url(customer, "/contacts"), json=body, headers=headers)
+        assert r.status_code == 201, r.text
+        return str(r.json()["contact_id"])
+
+    async def grant(self, customer: str, contact_id: str, scopes: list[str], **fields: Any) -> str:
+        headers = fields.pop("headers", None) or self.owner(customer)
+        r = await self.client.post(
+            self.url(customer, f"/contacts/{contact_id}/authorizations"),
+            json={"scopes": scopes, **fields},
+            headers=headers,
+        )
+        assert r.status_code == 201, r.text
+        return str(r.json()["grant_id"])
+
+    async def check(self, customer: str, requester: dict[str, str], action: str, **fields: Any) -> dict[str, Any]:
+        headers = fields.pop("headers", None) or self.support()
+        await self.caught_up()
+        r = await self.client.post(
+            self.url(customer, "/authorization-checks"),
+            json={"requester": requester, "action": action, **fields},
+            headers=headers,
+        )
+        assert r.status_code == 200, r.text
+        result: dict[str, Any] = r.json()
+        return result
+
+
+def new_customer() -> str:
+    return str(random.randint(10_000_000, 99_999_999))
+
+
+@pytest.fixture(scope="module")
+async def env(pg_server: str, kafka: str, service_topics: object) -> AsyncIterator[ContactsEnv]:
+    sink = SmtpSink()
+    port = sink.start()
+    issuer = TestTokenIssuer()
+    clock = FixedClock(START)
+    url = await create_database(pg_server)
+    try:
+        async with running_service(
+            SPEC, url, kafka, clock=clock, verifier=issuer.verifier(), smtp_port=port
+        ) as (app, client):
+            yield ContactsEnv(app, client, issuer, clock, sink, url)
+    finally:
+        sink.stop()
