@@ -1,15 +1,7 @@
-"""The identity service's composition."""
+"""The identity service's composition (see `bootstrap` for how its parts are wired)."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from services.identity.bootstrap import build_spec
 
-from services.identity.domain.events import registry
-from shared.service import ServiceSpec
-
-SPEC = ServiceSpec(
-    name="identity",
-    registry=registry,
-    migrations_dir=Path(__file__).parent / "migrations",
-    description="Accounts, login, sessions and tokens, password reset by one-time password.",
-)
+SPEC = build_spec()

@@ -1,0 +1,1 @@
+"""Identity's adapters: hashing, token signing, mail texts and its private tables."""

@@ -1,0 +1,67 @@
+"""The private `credentials` table: password hashes and roles of every login subject."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from services.identity.domain.events import SubjectKind
+from shared.db import Connection, Pool
+
+
+@dataclass(frozen=True)
+class Credential:
+    subject_kind: SubjectKind
+    subject: str
+    password_hash: str | None
+    roles: frozenset[str]
+
+
+async def find(db: Pool | Connection, kind: SubjectKind, subject: str) -> Credential | None:
+    row = await db.fetchrow(
+        "SELECT password_hash, roles FROM credentials WHERE subject_kind = $1 AND subject = $2", kind, subject
+    )
+    if row is None:
+        return None
+    return Credential(kind, subject, row["password_hash"], frozenset(row["roles"]))
+
+
+async def create(
+    conn: Connection, kind: SubjectKind, subject: str, roles: Iterable[str], password_hash: str | None, now: datetime
+) -> None:
+    await conn.execute(
+        "INSERT INTO credentials (subject_kind, subject, password_hash, roles, updated_at) VALUES ($1, $2, $3, $4, $5)",
+        kind,
+        subject,
+        password_hash,
+        sorted(roles),
+        now,
+    )
+
+
+async def set_password_hash(
+    conn: Connection, kind: SubjectKind, subject: str, password_hash: str, now: datetime
+) -> None:
+    await conn.execute(
+        "UPDATE credentials SET password_hash = $3, updated_at = $4 WHERE subject_kind = $1 AND subject = $2",
+        kind,
+        subject,
+        password_hash,
+        now,
+    )
+
+
+async def replace_hash_if_unchanged(
+    conn: Connection, kind: SubjectKind, subject: str, old_hash: str, new_hash: str, now: datetime
+) -> None:
+    """Upgrade a hash to new parameters, unless the password was changed meanwhile."""
+    await conn.execute(
+        "UPDATE credentials SET password_hash = $4, updated_at = $5"
+        " WHERE subject_kind = $1 AND subject = $2 AND password_hash = $3",
+        kind,
+        subject,
+        old_hash,
+        new_hash,
+        now,
+    )

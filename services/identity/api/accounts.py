@@ -1,0 +1,130 @@
+"""Routes for customer accounts, staff users, and the caller's own identity."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from services.identity.api.edge import AUTH_PROBLEMS, ensure_live_session
+from services.identity.api.schemas import (
+    Account,
+    ChangeReferenceEmailRequest,
+    CreateStaffUserRequest,
+    Me,
+    OpenAccountRequest,
+    StaffUser,
+)
+from services.identity.domain import accounts, staff
+from services.identity.handlers import accounts as handlers
+from services.identity.runtime import identity_of
+from shared.auth import Role
+from shared.auth.dependencies import CurrentPrincipal, ensure_customer_access, ensure_role
+from shared.http.context import CustomerNumber, event_context
+from shared.http.problems import Problem
+
+CONFLICT: dict[int | str, dict[str, object]] = {409: {"model": Problem, "description": "Already exists"}}
+NOT_FOUND: dict[int | str, dict[str, object]] = {404: {"model": Problem, "description": "No such customer account"}}
+
+
+def _account(view: handlers.AccountView) -> Account:
+    a = view.account
+    return Account(
+        customer_number=a.customer_number,
+        name=a.name,
+        reference_email=a.reference_email,
+        password_set=view.password_set,
+    )
+
+
+def router() -> APIRouter:
+    api = APIRouter(prefix="/api/identity/v1", tags=["accounts"])
+
+    @api.post(
+        "/customers",
+        status_code=201,
+        response_model=Account,
+        responses={**AUTH_PROBLEMS, **CONFLICT},
+        summary="Open a customer account (admin); publishes CustomerAccountOpened",
+    )
+    async def open_account(
+        body: OpenAccountRequest, principal: CurrentPrincipal, request: Request, response: Response
+    ) -> Account:
+        ensure_role(principal, Role.ADMIN)
+        identity = identity_of(request)
+        await ensure_live_session(identity, principal)
+        cmd = accounts.OpenCustomerAccount(body.customer_number, body.name, str(body.reference_email))
+        context = event_context(request, body.customer_number, principal.actor)
+        opened = await handlers.open_customer_account(identity, cmd, context)
+        response.headers["Location"] = f"/api/identity/v1/customers/{opened.customer_number}"
+        return _account(handlers.AccountView(opened, password_set=False))
+
+    @api.get(
+        "/customers/{customer_number}",
+        response_model=Account,
+        responses={**AUTH_PROBLEMS, **NOT_FOUND},
+        summary="A customer account: the customer's own, or any for support, compliance and admin",
+    )
+    async def get_account(customer_number: CustomerNumber, principal: CurrentPrincipal, request: Request) -> Account:
+        ensure_customer_access(principal, customer_number, Role.SUPPORT, Role.COMPLIANCE, Role.ADMIN)
+        identity = identity_of(request)
+        await ensure_live_session(identity, principal)
+        return _account(await handlers.view_account(identity, customer_number))
+
+    @api.put(
+        "/customers/{customer_number}/reference-email",
+        response_model=Account,
+        responses={**AUTH_PROBLEMS, **NOT_FOUND},
+        summary="Change the reference e-mail address (needs a login within the last 10 minutes)",
+        description="Allowed to the customer and to support or admin staff; 403 when the login is not recent.",
+    )
+    async def change_reference_email(
+        customer_number: CustomerNumber,
+        body: ChangeReferenceEmailRequest,
+        principal: CurrentPrincipal,
+        request: Request,
+    ) -> Account:
+        ensure_customer_access(principal, customer_number, Role.SUPPORT, Role.ADMIN)
+        identity = identity_of(request)
+        await ensure_live_session(identity, principal)
+        cmd = accounts.ChangeReferenceEmail(customer_number, str(body.reference_email), principal.auth_time)
+        auth_time = principal.auth_time.isoformat() if principal.auth_time else None
+        context = event_context(request, customer_number, principal.actor, authenticated_at=auth_time)
+        await handlers.change_reference_email(identity, cmd, context)
+        return _account(await handlers.view_account(identity, customer_number))
+
+    @api.post(
+        "/staff-users",
+        status_code=201,
+        response_model=StaffUser,
+        responses={**AUTH_PROBLEMS, **CONFLICT},
+        summary="Create a staff user with roles support, compliance and/or admin (admin)",
+    )
+    async def create_staff_user(
+        body: CreateStaffUserRequest, principal: CurrentPrincipal, request: Request
+    ) -> StaffUser:
+        ensure_role(principal, Role.ADMIN)
+        identity = identity_of(request)
+        await ensure_live_session(identity, principal)
+        cmd = staff.CreateStaffUser(body.username, body.display_name, frozenset(Role(r) for r in body.roles))
+        context = event_context(request, "0", principal.actor)
+        created = await handlers.create_staff_user(identity, cmd, body.initial_password.get_secret_value(), context)
+        return StaffUser(
+            username=created.username, display_name=created.display_name, roles=sorted(r.value for r in created.roles)
+        )
+
+    @api.get(
+        "/me",
+        response_model=Me,
+        responses=AUTH_PROBLEMS,
+        summary="Who the bearer token says the caller is",
+    )
+    async def me(principal: CurrentPrincipal, request: Request) -> Me:
+        await ensure_live_session(identity_of(request), principal)
+        return Me(
+            subject=principal.subject,
+            kind=principal.kind.value,
+            roles=sorted(r.value for r in principal.roles),
+            session_id=principal.session_id,
+            auth_time=principal.auth_time,
+        )
+
+    return api

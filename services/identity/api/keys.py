@@ -1,0 +1,29 @@
+"""The public signing keys (JWKS), from which every service verifies access tokens locally."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from services.identity.runtime import identity_of
+
+
+def router() -> APIRouter:
+    api = APIRouter(prefix="/api/identity", tags=["keys"])
+
+    @api.get(
+        "/.well-known/jwks.json",
+        summary="Public keys for verifying access tokens (JWKS, RFC 7517)",
+        response_model=dict[str, Any],
+    )
+    async def jwks(request: Request) -> JSONResponse:
+        # Cacheable for a while: verifiers refetch on their own when a token names an unknown key.
+        return JSONResponse(
+            identity_of(request).signer.jwks(),
+            headers={"Cache-Control": "public, max-age=300"},
+            media_type="application/jwk-set+json",
+        )
+
+    return api

@@ -1,0 +1,77 @@
+"""Helpers the handlers share: event contexts per subject, folded state, token issuing."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from services.identity.domain import accounts, staff
+from services.identity.domain.events import STAFF_CUSTOMER_NUMBER, SubjectKind, account_stream, registry, staff_stream
+from services.identity.domain.sessions import access_token_claims
+from services.identity.runtime import IdentityRuntime
+from shared.envelope import Actor, ActorKind, EventContext
+from shared.unit_of_work import UnitOfWork
+
+# The actor of what identity records on its own account (a failed login has no known author).
+IDENTITY_ACTOR = Actor(ActorKind.SYSTEM, "identity")
+
+
+def customer_number_of(kind: SubjectKind, subject: str) -> str:
+    return subject if kind == "customer" else STAFF_CUSTOMER_NUMBER
+
+
+def subject_actor(kind: SubjectKind, subject: str) -> Actor:
+    return Actor(ActorKind.CUSTOMER if kind == "customer" else ActorKind.STAFF, subject)
+
+
+def context_for(context: EventContext, kind: SubjectKind, subject: str, actor: Actor | None = None) -> EventContext:
+    """The request's context, filed under the subject's customer number (staff: the reserved one)."""
+    return replace(context, customer_number=customer_number_of(kind, subject), actor=actor or context.actor)
+
+
+async def account_state(tx: UnitOfWork, customer_number: str) -> tuple[accounts.CustomerAccount, int]:
+    """The customer account folded from its stream, and the stream's version."""
+    stream = await tx.load(account_stream(customer_number))
+    return accounts.fold(registry.decode(e) for e in stream.events), stream.version
+
+
+async def staff_state(tx: UnitOfWork, username: str) -> tuple[staff.StaffUser, int]:
+    stream = await tx.load(staff_stream(username))
+    return staff.fold(registry.decode(e) for e in stream.events), stream.version
+
+
+@dataclass(frozen=True)
+class IssuedTokens:
+    access_token: str
+    expires_in: int
+    refresh_token: str
+    refresh_expires_at: datetime
+    session_id: uuid.UUID
+
+
+def issue_tokens(
+    rt: IdentityRuntime,
+    *,
+    kind: SubjectKind,
+    subject: str,
+    roles: Iterable[str],
+    session_id: uuid.UUID,
+    auth_time: datetime,
+    now: datetime,
+    refresh_token: str,
+    refresh_expires_at: datetime,
+) -> IssuedTokens:
+    ttl = rt.settings.session_policy.access_token_ttl
+    claims = access_token_claims(
+        subject=subject,
+        kind=kind,
+        roles=roles,
+        session_id=session_id,
+        auth_time=auth_time,
+        now=now,
+        ttl=ttl,
+        token_id=uuid.uuid4(),
+    )
+    return IssuedTokens(rt.signer.sign(claims), int(ttl.total_seconds()), refresh_token, refresh_expires_at, session_id)
