@@ -33,7 +33,9 @@ def normalise_phone(raw: str, region: str = DEFAULT_REGION) -> str:
         number = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException:
         raise InvalidIdentifier("not a phone number") from None
-    if not phonenumbers.is_possible_number(number):
+    # "Possible" (length fits the country) rather than "valid" (in the current numbering plan):
+    # the plan's metadata ages, and refusing a caller's real new number would be worse.
+    if not phonenumbers.is_possible_number(number) or len(str(number.national_number)) < 5:
         raise InvalidIdentifier("not a possible phone number")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 

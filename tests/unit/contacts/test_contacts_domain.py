@@ -1,0 +1,204 @@
+"""The contacts aggregate: given these events, when this command, then these events (or an error)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.contacts.domain import authorizations as grants
+from services.contacts.domain import contacts
+from services.contacts.domain.acting import Acting
+from services.contacts.domain.errors import (
+    ContactAlreadyRemoved,
+    DuplicateContact,
+    GrantAlreadyRevoked,
+    InstructionStateConflict,
+    InvalidContactDetails,
+    InvalidValidity,
+    NotPermitted,
+)
+from services.contacts.domain.events import (
+    ContactAdded,
+    ContactAuthorizationRevoked,
+    ContactAuthorized,
+    ContactDetailsChanged,
+    ContactRemoved,
+    OfficialInstructionIssued,
+    OfficialInstructionWithdrawn,
+    registry,
+)
+from shared.authorization.contract import GrantBasis, OrganisationKind, RemovalReason
+from shared.envelope import DomainEvent
+from shared.scopes import Scope
+
+NOW = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
+N = "100001"
+OWNER = Acting.account_owner(N)
+ADA, BOB = uuid.UUID(int=1), uuid.UUID(int=2)
+
+
+def added(cid: uuid.UUID, email: str, phone: str | None = None) -> ContactAdded:
+    return ContactAdded(cid, email.split("@")[0], email, phone, None, None, phone_e164=phone and "+4930" + phone[-7:])
+
+
+def authorized(gid: int, cid: uuid.UUID, *scopes: Scope, until: datetime | None = None) -> ContactAuthorized:
+    return ContactAuthorized(
+        uuid.UUID(int=gid),
+        cid,
+        scopes,
+        NOW - timedelta(days=1),
+        until,
+        "customer:100001",
+        GrantBasis.PORTAL_ACCOUNT_OWNER,
+    )
+
+
+def state(*events: DomainEvent) -> contacts.CustomerContacts:
+    return contacts.fold(events)
+
+
+def test_add_normalises_email_and_phone_and_refuses_duplicates() -> None:
+    cmd = contacts.AddContact(N, " Ada ", "Ada@Example.ORG", "+49 (30) 123-4567")
+    [event] = contacts.decide_add_contact(state(), cmd, ADA, OWNER, NOW)
+    assert isinstance(event, ContactAdded)
+    assert (event.name, event.email, event.phone_e164) == ("Ada", "ada@example.org", "+49301234567")
+    after = state(event)
+    with pytest.raises(DuplicateContact):
+        contacts.decide_add_contact(after, contacts.AddContact(N, "Other", "ADA@example.org"), BOB, OWNER, NOW)
+    with pytest.raises(DuplicateContact):
+        contacts.decide_add_contact(
+            after, contacts.AddContact(N, "Other", "o@example.org", "030 1234567"), BOB, OWNER, NOW
+        )
+
+
+def test_a_contractor_needs_its_name() -> None:
+    cmd = contacts.AddContact(N, "Eve", "eve@agency.example", organisation_kind=OrganisationKind.CONTRACTOR)
+    with pytest.raises(InvalidContactDetails):
+        contacts.decide_add_contact(state(), cmd, ADA, OWNER, NOW)
+
+
+def test_the_skeletons_contact_added_still_decodes() -> None:
+    old = {"contact_id": str(ADA), "name": "Ada", "email": "ada@example.org", "phone": None, "organisation": None,
+           "function": None}  # fmt: skip
+    event = registry.decode_data("ContactAdded", 1, old)
+    assert isinstance(event, ContactAdded)
+    assert event.organisation_kind is OrganisationKind.CUSTOMER
+    assert event.phone_e164 is None
+
+
+def test_change_details_emits_the_full_new_state_or_nothing() -> None:
+    s = state(added(ADA, "ada@example.org"))
+    same = contacts.ChangeContactDetails(ADA, contacts.ContactDetails("ada", "ada@example.org"))
+    assert contacts.decide_change_details(s, same, OWNER, NOW) == []
+    moved = contacts.ChangeContactDetails(ADA, contacts.ContactDetails("Ada L.", "ada@new.example", "030 7654321"))
+    [event] = contacts.decide_change_details(s, moved, OWNER, NOW)
+    assert isinstance(event, ContactDetailsChanged)
+    assert event.phone_e164 == "+49307654321"
+
+
+def test_contact_left_revokes_every_grant_still_in_effect_then_removes() -> None:
+    s = state(
+        added(ADA, "ada@example.org"),
+        authorized(10, ADA, Scope.CHANGE_DNS),
+        authorized(11, ADA, Scope.VIEW_CONTRACTS, until=NOW - timedelta(hours=1)),  # expired: stays as it is
+        authorized(12, ADA, Scope.ALL),
+        ContactAuthorizationRevoked(uuid.UUID(int=12), ADA, "x", "customer:100001", GrantBasis.PORTAL_ACCOUNT_OWNER),
+    )
+    events = contacts.decide_contact_left(s, contacts.RecordContactLeft(ADA), Acting.support("sam"), NOW)
+    assert [type(e) for e in events] == [ContactAuthorizationRevoked, ContactRemoved]
+    revoked, removed = events
+    assert isinstance(revoked, ContactAuthorizationRevoked)
+    assert isinstance(removed, ContactRemoved)
+    assert revoked.grant_id == uuid.UUID(int=10)
+    assert revoked.basis is GrantBasis.WRITTEN_INSTRUCTION
+    assert revoked.revoked_by == "staff:sam"
+    assert removed.reason is RemovalReason.LEFT_ORGANISATION
+    with pytest.raises(ContactAlreadyRemoved):
+        contacts.decide_contact_left(
+            state(*[added(ADA, "a@x.de"), removed]), contacts.RecordContactLeft(ADA), OWNER, NOW
+        )
+
+
+def test_a_removed_contacts_email_may_be_used_again() -> None:
+    s = state(added(ADA, "ada@example.org"), ContactRemoved(ADA, RemovalReason.REMOVED, "customer:100001"))
+    assert contacts.decide_add_contact(s, contacts.AddContact(N, "Ada", "ada@example.org"), BOB, OWNER, NOW)
+
+
+def test_owner_grants_anything_from_now() -> None:
+    s = state(added(ADA, "ada@example.org"))
+    cmd = grants.AuthorizeContact(ADA, frozenset({Scope.CHANGE_DNS, Scope.VIEW_CONTRACTS}), note="web agency")
+    [event] = grants.decide_authorize(s, cmd, OWNER, NOW, uuid.UUID(int=9))
+    assert isinstance(event, ContactAuthorized)
+    assert event.scopes == (Scope.VIEW_CONTRACTS, Scope.CHANGE_DNS) or set(event.scopes) == set(cmd.scopes)
+    assert (event.valid_from, event.granted_by, event.basis) == (
+        NOW,
+        "customer:100001",
+        GrantBasis.PORTAL_ACCOUNT_OWNER,
+    )
+
+
+def test_grants_cannot_be_back_dated_or_end_before_they_start() -> None:
+    s = state(added(ADA, "ada@example.org"))
+    with pytest.raises(InvalidValidity):
+        grants.decide_authorize(
+            s, grants.AuthorizeContact(ADA, frozenset({Scope.ALL}), NOW - timedelta(days=1)), OWNER, NOW, BOB
+        )
+    with pytest.raises(InvalidValidity):
+        grants.decide_authorize(s, grants.AuthorizeContact(ADA, frozenset({Scope.ALL}), None, NOW), OWNER, NOW, BOB)
+
+
+def test_a_managing_contact_grants_only_what_it_holds() -> None:
+    s = state(
+        added(ADA, "ada@example.org"),
+        added(BOB, "bob@example.org"),
+        authorized(10, ADA, Scope.MANAGE_CONTACTS, Scope.CHANGE_DNS),
+    )
+    ada = Acting.contact(ADA)
+    [event] = grants.decide_authorize(s, grants.AuthorizeContact(BOB, frozenset({Scope.CHANGE_DNS})), ada, NOW, BOB)
+    assert isinstance(event, ContactAuthorized)
+    assert (event.granted_by, event.basis) == (f"contact:{ADA}", GrantBasis.CONTACT_VIA_SUPPORT)
+    with pytest.raises(NotPermitted, match="billing:manage"):
+        grants.decide_authorize(
+            s, grants.AuthorizeContact(BOB, frozenset({Scope.CHANGE_DNS, Scope.MANAGE_BILLING})), ada, NOW, BOB
+        )
+    with pytest.raises(NotPermitted):
+        grants.decide_authorize(s, grants.AuthorizeContact(BOB, frozenset({Scope.ALL})), ada, NOW, BOB)
+
+
+def test_a_contact_without_manage_scope_manages_nothing() -> None:
+    s = state(added(ADA, "ada@example.org"), added(BOB, "bob@example.org"), authorized(10, ADA, Scope.ALL))
+    bob = Acting.contact(BOB)
+    with pytest.raises(NotPermitted):
+        contacts.decide_add_contact(s, contacts.AddContact(N, "Eve", "eve@example.org"), uuid.uuid4(), bob, NOW)
+    with pytest.raises(NotPermitted):
+        grants.decide_revoke(s, grants.RevokeAuthorization(uuid.UUID(int=10), "no"), bob, NOW)
+    # "all" includes managing contacts.
+    assert contacts.decide_add_contact(
+        s, contacts.AddContact(N, "Eve", "e@x.de"), uuid.uuid4(), Acting.contact(ADA), NOW
+    )
+
+
+def test_revoke_once() -> None:
+    s = state(added(ADA, "ada@example.org"), authorized(10, ADA, Scope.CHANGE_DNS))
+    [event] = grants.decide_revoke(s, grants.RevokeAuthorization(uuid.UUID(int=10), "project over"), OWNER, NOW)
+    with pytest.raises(GrantAlreadyRevoked):
+        grants.decide_revoke(contacts.evolve(s, event), grants.RevokeAuthorization(uuid.UUID(int=10), "x"), OWNER, NOW)
+
+
+def test_official_instruction_is_the_owners_matter() -> None:
+    s = state(added(ADA, "ada@example.org"), authorized(10, ADA, Scope.ALL))
+    with pytest.raises(NotPermitted):
+        grants.decide_issue_instruction(s, grants.IssueOfficialInstruction("DOC-1"), Acting.contact(ADA))
+    [issued] = grants.decide_issue_instruction(s, grants.IssueOfficialInstruction("DOC-1"), Acting.support("sam"))
+    assert isinstance(issued, OfficialInstructionIssued)
+    assert issued.issued_by == "staff:sam"
+    s = contacts.evolve(s, issued)
+    with pytest.raises(InstructionStateConflict):
+        grants.decide_issue_instruction(s, grants.IssueOfficialInstruction("DOC-1"), OWNER)
+    [withdrawn] = grants.decide_withdraw_instruction(s, grants.WithdrawOfficialInstruction("ended"), OWNER)
+    assert isinstance(withdrawn, OfficialInstructionWithdrawn)
+    assert withdrawn.document_reference == "DOC-1"
+    with pytest.raises(InstructionStateConflict):
+        grants.decide_withdraw_instruction(contacts.evolve(s, withdrawn), grants.WithdrawOfficialInstruction(), OWNER)
