@@ -9,12 +9,13 @@ from datetime import datetime
 
 import structlog
 from fastapi import BackgroundTasks, HTTPException, Request
+from fastapi.responses import JSONResponse
 
 from services.identity.adapters import session_store
 from services.identity.runtime import IdentityRuntime
 from shared.auth.dependencies import Unauthenticated
 from shared.auth.principal import Principal
-from shared.http.problems import Problem
+from shared.http.problems import Problem, problem_response
 
 log = structlog.get_logger(__name__)
 
@@ -37,9 +38,13 @@ def client_address(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-def login_refused() -> HTTPException:
-    """One refusal for every cause: unknown name, no password yet, wrong password, dead token."""
-    return HTTPException(401, detail=LOGIN_REFUSED)
+def login_refused() -> JSONResponse:
+    """One refusal for every cause: unknown name, no password yet, wrong password.
+
+    Returned rather than raised, so that the route's after-response work (the audit events)
+    stays attached to it.
+    """
+    return problem_response(401, LOGIN_REFUSED)
 
 
 def session_refused() -> HTTPException:

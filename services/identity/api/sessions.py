@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, BackgroundTasks, Request, Response
+from fastapi.responses import JSONResponse
 
 from services.identity.api.edge import (
     PROBLEMS,
@@ -42,7 +43,7 @@ def _pair(tokens: IssuedTokens, response: Response) -> TokenPair:
 
 async def _log_in(
     request: Request, response: Response, tasks: BackgroundTasks, kind: SubjectKind, subject: str, password: str
-) -> TokenPair:
+) -> TokenPair | JSONResponse:
     identity = identity_of(request)
     context = event_context(request, subject, IDENTITY_ACTOR)
     cmd = login.LogIn(kind, subject, password, client_address(request))
@@ -52,7 +53,7 @@ async def _log_in(
     if isinstance(outcome, login.FailedLogin):
         failed = outcome
         after_response(tasks, "record_failed_login", lambda: login.record_failed_login(identity, failed, context))
-        raise login_refused()
+        return login_refused()
     return _pair(outcome, response)
 
 
@@ -68,7 +69,7 @@ def router() -> APIRouter:
     )
     async def customer_login(
         body: CustomerLogin, request: Request, response: Response, tasks: BackgroundTasks
-    ) -> TokenPair:
+    ) -> TokenPair | JSONResponse:
         password = body.password.get_secret_value()
         return await _log_in(request, response, tasks, "customer", body.customer_number, password)
 
@@ -79,7 +80,9 @@ def router() -> APIRouter:
         responses=LOGIN_PROBLEMS,
         summary="Log in as a staff user (support, compliance, admin)",
     )
-    async def staff_login(body: StaffLogin, request: Request, response: Response, tasks: BackgroundTasks) -> TokenPair:
+    async def staff_login(
+        body: StaffLogin, request: Request, response: Response, tasks: BackgroundTasks
+    ) -> TokenPair | JSONResponse:
         return await _log_in(request, response, tasks, "staff", body.username, body.password.get_secret_value())
 
     @api.post(

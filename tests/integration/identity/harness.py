@@ -73,10 +73,12 @@ class IdentityHarness:
     def _context(self, customer_number: str) -> EventContext:
         return EventContext(customer_number, Actor(ActorKind.STAFF, "test-admin"), self.clock.now(), uuid.uuid4())
 
-    async def open_account(self, number: str | None = None, *, name: str = "Ada Lovelace") -> tuple[str, str]:
+    async def open_account(
+        self, number: str | None = None, *, name: str = "Ada Lovelace", email: str | None = None
+    ) -> tuple[str, str]:
         """Open an account (straight through the handler); returns customer number and e-mail."""
         number = number or new_customer_number()
-        email = f"c{number}-{uuid.uuid4().hex[:6]}@example.org"
+        email = email or f"c{number}-{uuid.uuid4().hex[:6]}@example.org"
         cmd = accounts.OpenCustomerAccount(number, name, email)
         await account_handlers.open_customer_account(self.runtime, cmd, self._context(number))
         return number, email
@@ -129,9 +131,7 @@ class IdentityHarness:
         response = await self.confirm(number, await self.request_code(number, email), password)
         assert response.status_code == 204, response.text
 
-    async def login(
-        self, number: str, password: str, client: httpx.AsyncClient | None = None
-    ) -> httpx.Response:
+    async def login(self, number: str, password: str, client: httpx.AsyncClient | None = None) -> httpx.Response:
         return await (client or self.client).post(
             "/api/identity/v1/sessions", json={"customer_number": number, "password": password}
         )
