@@ -95,9 +95,10 @@ async def env(pg_server: str, kafka: str, service_topics: object) -> AsyncIterat
     clock = FixedClock(START)
     url = await create_database(pg_server)
     try:
-        async with running_service(
-            SPEC, url, kafka, clock=clock, verifier=issuer.verifier(), smtp_port=port
-        ) as (app, client):
+        async with running_service(SPEC, url, kafka, clock=clock, verifier=issuer.verifier(), smtp_port=port) as (
+            app,
+            client,
+        ):
             yield ContactsEnv(app, client, issuer, clock, sink, url)
     finally:
         sink.stop()

@@ -1,0 +1,160 @@
+"""Contact persons, address and who may act, over HTTP through the real service."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.auth.principal import Role
+from tests.integration.contacts.conftest import ContactsEnv, new_customer
+
+pytestmark = pytest.mark.integration
+
+
+async def test_add_find_by_what_support_hears_change_and_remove(env: ContactsEnv) -> None:
+    n = new_customer()
+    ada = await env.add_contact(n, "Ada@Example.org", phone="+49 (30) 123-4567", function="CTO")
+    eve = await env.add_contact(
+        n, "eve@agency.example", organisation="Pixel Agency", organisation_kind="contractor", phone="0171 5550123"
+    )
+    await env.caught_up()
+    heard = await env.client.get(env.url(n, "/contacts"), params={"phone": "0049 30 1234567"}, headers=env.support())
+    assert heard.status_code == 200, heard.text
+    assert [c["contact_id"] for c in heard.json()["contacts"]] == [ada]
+    by_mail = await env.client.get(env.url(n, "/contacts"), params={"email": "ADA@example.ORG"}, headers=env.owner(n))
+    assert [c["contact_id"] for c in by_mail.json()["contacts"]] == [ada]
+
+    changed = await env.client.put(
+        env.url(n, f"/contacts/{ada}"),
+        json={"name": "Ada Lovelace", "email": "ada@example.org", "phone": "030 7654321", "function": "CEO"},
+        headers=env.owner(n),
+    )
+    assert changed.status_code == 200, changed.text
+    await env.caught_up()
+    one = (await env.client.get(env.url(n, f"/contacts/{ada}"), headers=env.owner(n))).json()
+    assert (one["name"], one["phone_e164"], one["function"]) == ("Ada Lovelace", "+49307654321", "CEO")
+    old_phone = await env.client.get(env.url(n, "/contacts"), params={"phone": "030 1234567"}, headers=env.owner(n))
+    assert old_phone.json()["contacts"] == []
+
+    removed = await env.client.delete(env.url(n, f"/contacts/{eve}"), headers=env.owner(n))
+    assert removed.status_code == 200, removed.text
+    await env.caught_up()
+    listed = await env.client.get(env.url(n, "/contacts"), headers=env.owner(n))
+    assert [c["contact_id"] for c in listed.json()["contacts"]] == [ada]
+    again = await env.client.delete(env.url(n, f"/contacts/{eve}"), headers=env.owner(n))
+    assert again.status_code == 409
+    assert again.headers["content-type"] == "application/problem+json"
+
+
+async def test_every_route_needs_a_token_and_customers_see_only_themselves(env: ContactsEnv) -> None:
+    a, b = new_customer(), new_customer()
+    b_contact = await env.add_contact(b, "bob@b.example")
+    grant = await env.grant(b, b_contact, ["all"])
+    await env.caught_up()
+    assert (await env.client.get(env.url(a, "/contacts"))).status_code == 401
+    a_token = env.owner(a)
+    probes = [
+        ("GET", "/contacts", None),
+        ("GET", f"/contacts/{b_contact}", None),
+        ("POST", "/contacts", {"name": "X", "email": "x@b.example"}),
+        ("PUT", f"/contacts/{b_contact}", {"name": "X", "email": "x@b.example"}),
+        ("DELETE", f"/contacts/{b_contact}", None),
+        ("POST", f"/contacts/{b_contact}/departure", {}),
+        ("POST", f"/contacts/{b_contact}/authorizations", {"scopes": ["all"]}),
+        ("POST", f"/authorizations/{grant}/revocation", {"reason": "x"}),
+        ("GET", "/authorizations", None),
+        ("GET", "/authorization-history", None),
+        ("GET", "/official-instruction", None),
+        ("PUT", "/official-instruction", {"document_reference": "D"}),
+        ("POST", "/authorization-checks", {"requester": {"contact_id": b_contact}, "action": "all"}),
+        ("GET", "/address", None),
+        ("PUT", "/address", {"company": "A", "street": "S 1", "postcode": "10115", "city": "B", "country": "DE"}),
+    ]
+    for method, path, body in probes:
+        r = await env.client.request(method, env.url(b, path), json=body, headers=a_token)
+        assert r.status_code == 404, (method, path, r.status_code, r.text)
+        assert "b.example" not in r.text
+    # Customer A asking about B's contact in A's own space learns nothing either.
+    own = await env.check(a, {"contact_id": b_contact}, "all", headers=a_token)
+    assert own["outcome"] == "best_knowledge"
+    assert own["reasons"][0]["code"] == "no_such_person"
+    # Compliance may read, not write.
+    compliance = env.issuer.staff("cora", Role.COMPLIANCE)
+    assert (await env.client.get(env.url(b, "/authorizations"), headers=compliance)).status_code == 200
+    denied = await env.client.post(
+        env.url(b, "/contacts"), json={"name": "X", "email": "x@b.example"}, headers=compliance
+    )
+    assert denied.status_code == 403
+
+
+async def test_address_with_optimistic_concurrency(env: ContactsEnv) -> None:
+    n = new_customer()
+    empty = await env.client.get(env.url(n, "/address"), headers=env.owner(n))
+    assert empty.status_code == 200
+    assert empty.json()["version"] == 0
+    assert empty.headers["etag"] == '"0"'
+    body = {"company": "Acme GmbH", "street": "Hauptstr. 1", "postcode": "10115", "city": "Berlin", "country": "de"}
+    missing = await env.client.put(env.url(n, "/address"), json=body, headers=env.owner(n))
+    assert missing.status_code == 422
+    first = await env.client.put(env.url(n, "/address"), json=body, headers={**env.owner(n), "If-Match": '"0"'})
+    assert first.status_code == 200, first.text
+    assert first.json()["country"] == "DE"
+    assert first.headers["etag"] == '"1"'
+    stale = await env.client.put(
+        env.url(n, "/address"),
+        json={**body, "city": "Potsdam", "postcode": "14467"},
+        headers={**env.owner(n), "If-Match": '"0"'},
+    )
+    assert stale.status_code == 409
+    by_field = await env.client.put(
+        env.url(n, "/address"),
+        json={**body, "city": "Potsdam", "postcode": "14467", "version": 1},
+        headers=env.support(),
+    )
+    assert by_field.status_code == 200, by_field.text
+    assert by_field.json()["version"] == 2
+    invalid = await env.client.put(
+        env.url(n, "/address"), json={**body, "postcode": "1", "version": 2}, headers=env.owner(n)
+    )
+    assert invalid.status_code == 422
+    read = await env.client.get(env.url(n, "/address"), headers=env.owner(n))
+    assert (read.json()["city"], read.json()["version"]) == ("Potsdam", 2)
+
+
+async def test_a_managing_contact_acts_through_support_within_its_own_scopes(env: ContactsEnv) -> None:
+    n = new_customer()
+    lead = await env.add_contact(n, "lead@agency.example", organisation="Agency", organisation_kind="contractor")
+    dev = await env.add_contact(n, "dev@agency.example", organisation="Agency", organisation_kind="contractor")
+    await env.grant(n, lead, ["contacts:manage", "dns:change", "contracts:view"])
+    env.tick()
+    via_lead = {"on_behalf_of": lead}
+    ok = await env.client.post(
+        env.url(n, f"/contacts/{dev}/authorizations"),
+        json={"scopes": ["dns:change"], **via_lead},
+        headers=env.support(),
+    )
+    assert ok.status_code == 201, ok.text
+    too_much = await env.client.post(
+        env.url(n, f"/contacts/{dev}/authorizations"),
+        json={"scopes": ["dns:change", "services:cancel"], **via_lead},
+        headers=env.support(),
+    )
+    assert too_much.status_code == 403
+    assert "services:cancel" in too_much.json()["detail"]
+    # The dev holds no contacts:manage, so it cannot act for others.
+    refused = await env.client.post(
+        env.url(n, "/contacts"),
+        json={"name": "X", "email": "x@agency.example", "on_behalf_of": dev},
+        headers=env.support(),
+    )
+    assert refused.status_code == 403
+    # A customer token does not act on behalf of anybody: it is the owner.
+    odd = await env.client.post(
+        env.url(n, "/contacts"),
+        json={"name": "X", "email": "x@agency.example", "on_behalf_of": lead},
+        headers=env.owner(n),
+    )
+    assert odd.status_code == 422
+    result = await env.check(n, {"email": "dev@agency.example"}, "dns:change")
+    assert result["outcome"] == "allowed"
+    granted = result["reasons"][0]["grant"]
+    assert (granted["granted_by"], granted["basis"]) == (f"contact:{lead}", "contact_request_via_support")
