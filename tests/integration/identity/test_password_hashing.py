@@ -1,0 +1,43 @@
+"""Stored hashes are argon2id, and are upgraded at the next login when the parameters rise."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.identity.adapters.hashing import SecretHasher
+from services.identity.bootstrap import build_spec
+from services.identity.settings import IdentitySettings
+from shared.clock import FixedClock
+from shared.infra.smtp_sink import SmtpSink
+from tests.conftest import create_database
+from tests.integration.identity.harness import IdentityHarness, cheap_hasher, now_utc
+from tests.support.services import running_service
+
+pytestmark = pytest.mark.integration
+
+
+async def test_hash_is_upgraded_to_the_production_parameters_at_login(
+    pg_server: str, kafka: str, service_topics: object, smtp_sink: SmtpSink
+) -> None:
+    database_url = await create_database(pg_server)
+    clock = FixedClock(now_utc())
+    options = {"clock": clock, "smtp_port": smtp_sink.port}
+
+    async with running_service(build_spec(hasher=cheap_hasher()), database_url, kafka, **options) as (app, client):
+        identity = IdentityHarness(app, client, clock, smtp_sink)
+        number, _, password = await identity.customer_with_password()
+        query = "SELECT password_hash FROM credentials WHERE subject = $1"
+        weak_hash = await identity.runtime.pool.fetchval(query, number)
+        assert weak_hash.startswith("$argon2id$v=19$m=256,t=1,p=1$")
+
+    # The same database, restarted with the production defaults (the real cost, once).
+    production = SecretHasher(IdentitySettings().argon2_parameters)
+    async with running_service(build_spec(hasher=production), database_url, kafka, **options) as (app, client):
+        identity = IdentityHarness(app, client, clock, smtp_sink)
+        assert (await identity.login(number, "not-the-password-at-all")).status_code == 401
+        assert await identity.runtime.pool.fetchval(query, number) == weak_hash
+        assert (await identity.login(number, password)).status_code == 201
+        upgraded = await identity.runtime.pool.fetchval(query, number)
+        assert upgraded.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+        assert (await identity.login(number, password)).status_code == 201
+        assert await identity.runtime.pool.fetchval(query, number) == upgraded
