@@ -21,9 +21,10 @@ async def test_hash_is_upgraded_to_the_production_parameters_at_login(
 ) -> None:
     database_url = await create_database(pg_server)
     clock = FixedClock(now_utc())
-    options = {"clock": clock, "smtp_port": smtp_sink.port}
 
-    async with running_service(build_spec(hasher=cheap_hasher()), database_url, kafka, **options) as (app, client):
+    async with running_service(
+        build_spec(hasher=cheap_hasher()), database_url, kafka, clock=clock, smtp_port=smtp_sink.port
+    ) as (app, client):
         identity = IdentityHarness(app, client, clock, smtp_sink)
         number, _, password = await identity.customer_with_password()
         query = "SELECT password_hash FROM credentials WHERE subject = $1"
@@ -32,7 +33,9 @@ async def test_hash_is_upgraded_to_the_production_parameters_at_login(
 
     # The same database, restarted with the production defaults (the real cost, once).
     production = SecretHasher(IdentitySettings().argon2_parameters)
-    async with running_service(build_spec(hasher=production), database_url, kafka, **options) as (app, client):
+    async with running_service(
+        build_spec(hasher=production), database_url, kafka, clock=clock, smtp_port=smtp_sink.port
+    ) as (app, client):
         identity = IdentityHarness(app, client, clock, smtp_sink)
         assert (await identity.login(number, "not-the-password-at-all")).status_code == 401
         assert await identity.runtime.pool.fetchval(query, number) == weak_hash
