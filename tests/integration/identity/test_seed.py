@@ -8,6 +8,7 @@ import re
 import pytest
 
 from services.identity import seed
+from services.identity.bootstrap import build_spec
 from shared.clock import FixedClock
 from shared.infra.smtp_sink import SmtpSink
 from shared.settings import ServiceSettings
@@ -36,7 +37,7 @@ async def test_seed_creates_demo_logins_once(
     assert all("unchanged" in p for _, _, p in LINE.findall(again.getvalue()))
 
     clock = FixedClock(now_utc())
-    spec = seed.build_spec(hasher=cheap_hasher())
+    spec = build_spec(hasher=cheap_hasher())
     async with running_service(spec, database_url, kafka, clock=clock, smtp_port=smtp_sink.port) as (app, client):
         identity = IdentityHarness(app, client, clock, smtp_sink)
         assert (await identity.login("100001", logins["100001"])).status_code == 201
