@@ -132,7 +132,9 @@ def decide(view: AuthorizationView, action: str, at: datetime) -> Decision:
         reason = Reason(ReasonCode.NO_SUCH_PERSON, "no contact person of this customer matches the requester")
         return Decision(strict, action, at, None, (reason, instruction))
 
-    grants = [g for g in (x.as_of(at) for x in view.grants if x.contact_id == contact.contact_id) if g is not None]
+    # Readers return grants in no particular order; reasons must not depend on it.
+    seen = (x.as_of(at) for x in view.grants if x.contact_id == contact.contact_id)
+    grants = sorted((g for g in seen if g is not None), key=lambda g: (g.granted_at, g.grant_id))
     if contact.removed:
         assert contact.removed_at is not None
         removed = Reason(
@@ -160,7 +162,7 @@ def decide(view: AuthorizationView, action: str, at: datetime) -> Decision:
         )
         return Decision(Outcome.ALLOWED, action, at, contact.contact_id, (granted, instruction), chosen.grant_id)
 
-    covering = sorted((g for g in grants if g.allows(action)), key=lambda g: (g.granted_at, g.grant_id))
+    covering = [g for g in grants if g.allows(action)]
     reasons = tuple(_withdrawn_reason(g, g.status(at)) for g in covering)
     if any(r.code in (ReasonCode.REVOKED, ReasonCode.EXPIRED) for r in reasons):
         return Decision(Outcome.DENIED, action, at, contact.contact_id, (*reasons, instruction))
