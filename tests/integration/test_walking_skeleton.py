@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections.abc import Callable
+from typing import Any
 
+import httpx
 import pytest
 
 from services.contacts.service import SPEC as CONTACTS
@@ -53,6 +56,19 @@ async def test_contact_added_in_contacts_is_visible_in_domains(
         assert contact["contact_id"] == contact_id
         assert contact["email"] == "ada@example.org"
 
+        changed = await contacts.put(
+            f"/api/contacts/v1/customers/{customer}/contacts/{contact_id}",
+            json={"name": "Ada King", "email": "ada@example.org"},
+            headers=issuer.customer(customer),
+        )
+        assert changed.status_code == 200, changed.text
+        await _wait_for(domains, customer, lambda cs: bool(cs) and cs[0]["name"] == "Ada King")
+        removed = await contacts.delete(
+            f"/api/contacts/v1/customers/{customer}/contacts/{contact_id}", headers=issuer.customer(customer)
+        )
+        assert removed.status_code == 200, removed.text
+        await _wait_for(domains, customer, lambda cs: cs == [])
+
         other = await domains.get(f"/api/domains/v1/customers/{_customer()}/contacts")
         assert other.json()["contacts"] == []
 
@@ -60,6 +76,13 @@ async def test_contact_added_in_contacts_is_visible_in_domains(
             for name, client in (("contacts", contacts), ("domains", domains)):
                 r = await client.get(f"/api/{name}/{path}")
                 assert r.status_code == 200, r.text
+
+
+async def _wait_for(domains: httpx.AsyncClient, customer: str, done: Callable[[list[Any]], bool]) -> None:
+    deadline = time.monotonic() + 30
+    while not done((await domains.get(f"/api/domains/v1/customers/{customer}/contacts")).json()["contacts"]):
+        assert time.monotonic() < deadline, "the change never reached domains"
+        await asyncio.sleep(0.05)
 
 
 BAD_BODIES: list[tuple[str, bytes, int]] = [

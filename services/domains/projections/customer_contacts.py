@@ -47,3 +47,23 @@ class CustomerContactsProjection:
                 d.get("function"),
                 event.occurred_at,
             )
+        elif event.event_type == "ContactDetailsChanged":
+            d = event.data
+            await conn.execute(
+                "UPDATE customer_contacts SET name = $3, email = $4, phone = $5, organisation = $6, function = $7"
+                " WHERE customer_number = $1 AND contact_id = $2",
+                event.customer_number,
+                d["contact_id"],
+                d["name"],
+                d["email"],
+                d.get("phone"),
+                d.get("organisation"),
+                d.get("function"),
+            )
+        elif event.event_type == "ContactRemoved":
+            # Only current contacts are kept here; who was authorized when is contacts' history.
+            await conn.execute(
+                "DELETE FROM customer_contacts WHERE customer_number = $1 AND contact_id = $2",
+                event.customer_number,
+                event.data["contact_id"],
+            )
