@@ -4,12 +4,18 @@ Checks signature (key chosen by `kid`), expiry, not-before, issuer and audience,
 claims into a `Principal`. `JwksTokenVerifier` fetches identity's JWKS and caches the keys,
 refetching (rate-limited) only when a token names a key it does not know, so a key rotation
 needs no restart and a flood of forged `kid`s cannot make it hammer identity.
+
+A client presents the same access token on every request of its session, and the signature check
+is by far the costliest step (an Ed25519 verification, ~70 µs). So a verifier remembers the tokens
+it has fully verified (a bounded LRU keyed by the whole token string, signature included) until
+they expire; a hit re-checks only the expiry. A changed key set empties it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -23,6 +29,7 @@ from shared.auth.principal import Principal, PrincipalKind, Role
 ISSUER = "hosting-accounts/identity"
 AUDIENCE = "hosting-accounts"
 ALGORITHM = "EdDSA"
+LEEWAY_S = 5
 
 
 class InvalidToken(Exception):
@@ -49,13 +56,55 @@ def principal_from_claims(claims: Mapping[str, Any]) -> Principal:
         raise InvalidToken("token claims are incomplete") from None
 
 
+class VerifiedTokenCache:
+    """Tokens already verified, with their expiry; least recently used ones leave first."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._entries: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
+
+    def get(self, token: str) -> Principal | None:
+        entry = self._entries.get(token)
+        if entry is None:
+            return None
+        principal, expires_at = entry
+        if time.time() > expires_at + LEEWAY_S:
+            del self._entries[token]
+            return None
+        self._entries.move_to_end(token)
+        return principal
+
+    def put(self, token: str, principal: Principal, expires_at: float) -> None:
+        if self._size <= 0:
+            return
+        self._entries[token] = (principal, expires_at)
+        self._entries.move_to_end(token)
+        while len(self._entries) > self._size:
+            self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
 class StaticKeyTokenVerifier:
     """Verifies against a fixed set of public keys (`kid` -> key object)."""
 
-    def __init__(self, keys: Mapping[str, Any], *, audience: str = AUDIENCE, issuer: str = ISSUER) -> None:
+    def __init__(
+        self,
+        keys: Mapping[str, Any],
+        *,
+        audience: str = AUDIENCE,
+        issuer: str = ISSUER,
+        cache_size: int = 10_000,
+    ) -> None:
         self._keys = dict(keys)
         self._audience = audience
         self._issuer = issuer
+        self._verified = VerifiedTokenCache(cache_size)
+
+    def cached(self, token: str) -> Principal | None:
+        """The principal of a token verified before and not expired since, if any."""
+        return self._verified.get(token)
 
     def _key_for(self, token: str) -> Any:
         try:
@@ -76,13 +125,17 @@ class StaticKeyTokenVerifier:
                 audience=self._audience,
                 issuer=self._issuer,
                 options={"require": ["exp", "iat", "sub", "aud", "iss"]},
-                leeway=5,
+                leeway=LEEWAY_S,
             )
         except jwt.PyJWTError as exc:
             raise InvalidToken(type(exc).__name__) from None
-        return principal_from_claims(claims)
+        principal = principal_from_claims(claims)
+        self._verified.put(token, principal, float(claims["exp"]))
+        return principal
 
     async def verify(self, token: str) -> Principal:
+        if (principal := self._verified.get(token)) is not None:
+            return principal
         try:
             key = self._key_for(token)
         except KeyError:
@@ -90,6 +143,9 @@ class StaticKeyTokenVerifier:
         return self.decode(token, key)
 
     def replace_keys(self, keys: Mapping[str, Any]) -> None:
+        if dict(keys) != self._keys:
+            # A key may have been withdrawn: what it signed must be verified afresh.
+            self._verified.clear()
         self._keys = dict(keys)
 
 
@@ -117,6 +173,8 @@ class JwksTokenVerifier:
         self._last_fetch = time.monotonic()
 
     async def verify(self, token: str) -> Principal:
+        if (principal := self._static.cached(token)) is not None:
+            return principal
         try:
             key = self._static._key_for(token)
         except KeyError:

@@ -56,6 +56,7 @@ class SecretHasher:
             type=argon2.Type.ID,
         )
         slots = concurrency or os.cpu_count() or 1
+        self.concurrency = slots
         self._slots = asyncio.Semaphore(slots)
         self._pool = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="argon2")
         # Verified against when there is no real hash (unknown account, no password yet), so that

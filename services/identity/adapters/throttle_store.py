@@ -1,9 +1,15 @@
 """Failed-login counters in identity's database, so every replica sees the same counts.
 
-`reserve` locks the rows of all keys of one attempt (in key order, so two attempts never
-deadlock), asks the pure rules in `domain.throttle` whether the attempt may go ahead and, if so,
-records it as a failure straight away. The attempt's outcome then settles it: a success refunds
-the address's count and clears the account's; a failure leaves it counted.
+`reserve` locks the rows of an attempt's keys (in key order, so two attempts never deadlock)
+and asks the pure rules in `domain.throttle` whether the attempt may go ahead. Two kinds of key:
+
+* strict keys (the account) count the attempt as a failure right away, before the password is
+  checked, so racing attempts cannot slip past the limit while their hashes are computed; a
+  success clears the account's count;
+* lenient keys (the client address) are only checked, and a failure is added once known. Many
+  people may share an address (an office, a carrier's NAT): their successful logins in flight
+  must not count against it. Racing failures can overshoot an address's limit by the number in
+  flight; the account limit stays exact.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from services.identity.domain.throttle import Admitted, Throttled, ThrottlePolicy, admit, refund
+from services.identity.domain.throttle import Admitted, Throttled, ThrottlePolicy, admit
 from shared.db import Connection, Pool
 
 
@@ -28,7 +34,8 @@ def address_key(address: str) -> str:
 @dataclass(frozen=True)
 class Reservation:
     at: datetime
-    failures: Mapping[str, tuple[datetime, ...]]  # per key, in the window, this attempt included
+    # Per strict key: its failures in the window, this attempt included.
+    failures: Mapping[str, tuple[datetime, ...]]
 
 
 async def _lock(conn: Connection, keys: Sequence[str], now: datetime) -> dict[str, list[datetime]]:
@@ -49,17 +56,20 @@ async def _store(conn: Connection, key: str, failures: Sequence[datetime], now: 
     )
 
 
-async def reserve(pool: Pool, policies: Mapping[str, ThrottlePolicy], now: datetime) -> Reservation | Throttled:
-    """Count one attempt against every key, or say until when the attempt must wait."""
-    keys = sorted(policies)
+async def reserve(
+    pool: Pool, strict: Mapping[str, ThrottlePolicy], lenient: Mapping[str, ThrottlePolicy], now: datetime
+) -> Reservation | Throttled:
+    """Admit one attempt (counting it against the strict keys), or say until when it must wait."""
+    policies = {**lenient, **strict}
     async with pool.acquire() as conn, conn.transaction():
-        stored = await _lock(conn, keys, now)
-        verdicts = {key: admit(stored.get(key, []), now, policies[key]) for key in keys}
+        stored = await _lock(conn, sorted(policies), now)
+        verdicts = {key: admit(stored.get(key, []), now, policy) for key, policy in policies.items()}
         waits = [v for v in verdicts.values() if isinstance(v, Throttled)]
         if waits:
             return max(waits, key=lambda w: w.until)
         counted: dict[str, tuple[datetime, ...]] = {}
-        for key, verdict in verdicts.items():
+        for key in strict:
+            verdict = verdicts[key]
             assert isinstance(verdict, Admitted)
             await _store(conn, key, verdict.failures, now)
             counted[key] = verdict.failures
@@ -70,10 +80,20 @@ async def reserve(pool: Pool, policies: Mapping[str, ThrottlePolicy], now: datet
     return Reservation(now, counted)
 
 
-async def settle_success(conn: Connection, reservation: Reservation, account: str, address: str | None) -> None:
-    """The attempt succeeded: the account starts afresh, the address gets its attempt back."""
-    keys = [account] if address is None else [account, address]
-    stored = await _lock(conn, sorted(keys), reservation.at)
-    await _store(conn, account, [], reservation.at)
-    if address is not None:
-        await _store(conn, address, refund(stored.get(address, []), reservation.at), reservation.at)
+async def record_failure(pool: Pool, lenient: Mapping[str, ThrottlePolicy], reservation: Reservation) -> None:
+    """Add the failed attempt to the lenient keys (the strict ones counted it already)."""
+    if not lenient:
+        return
+    now = reservation.at
+    async with pool.acquire() as conn, conn.transaction():
+        stored = await _lock(conn, sorted(lenient), now)
+        for key, policy in lenient.items():
+            verdict = admit(stored.get(key, []), now, policy)
+            # Throttled here means others failed meanwhile; the failure still counts.
+            failures = verdict.failures if isinstance(verdict, Admitted) else (*stored.get(key, []), now)
+            await _store(conn, key, failures, now)
+
+
+async def clear(conn: Connection, key: str, now: datetime) -> None:
+    """The account proved its password: it starts afresh."""
+    await _store(conn, key, [], now)

@@ -6,8 +6,8 @@ hour (a sliding window). After `free_failures` of them every further attempt mus
 failures in the window, attempts wait until the oldest leaves the window. A real owner is at
 worst delayed, never locked out for good.
 
-Attempts are counted *before* the password is checked (and refunded on success), so racing
-attempts cannot slip past the limit while their hashes are being computed.
+For an account, attempts are counted *before* the password is checked (a success then clears
+the count), so racing attempts cannot slip past the limit while their hashes are computed.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ class ThrottlePolicy:
 
 @dataclass(frozen=True)
 class Admitted:
-    """The attempt may go ahead; `failures` already counts it (refund it on success)."""
+    """The attempt may go ahead; `failures` includes it (kept if it fails)."""
 
     failures: tuple[datetime, ...]
 
@@ -59,16 +59,6 @@ def admit(failures: Sequence[datetime], now: datetime, policy: ThrottlePolicy) -
         if now < allowed_at:
             return Throttled(allowed_at, "progressive_delay")
     return Admitted((*recent, now))
-
-
-def refund(failures: Sequence[datetime], attempt_at: datetime) -> tuple[datetime, ...]:
-    """Take back one provisional failure recorded at `attempt_at` (the attempt succeeded)."""
-    remaining = list(failures)
-    for i in range(len(remaining) - 1, -1, -1):
-        if remaining[i] == attempt_at:
-            del remaining[i]
-            break
-    return tuple(remaining)
 
 
 def crossed_threshold(failures: int, policy: ThrottlePolicy) -> Literal["progressive_delay", "hourly_limit"] | None:

@@ -56,19 +56,21 @@ class FailedLogin:
 LoginOutcome = IssuedTokens | FailedLogin | throttle.Throttled
 
 
-def _throttle_keys(rt: IdentityRuntime, cmd: LogIn) -> tuple[str, str | None, dict[str, throttle.ThrottlePolicy]]:
+def _throttle_keys(
+    rt: IdentityRuntime, cmd: LogIn
+) -> tuple[str, dict[str, throttle.ThrottlePolicy], dict[str, throttle.ThrottlePolicy]]:
     account = throttle_store.account_key(cmd.kind, cmd.subject)
-    policies = {account: rt.settings.account_throttle}
-    address = throttle_store.address_key(cmd.client_address) if cmd.client_address else None
-    if address is not None:
-        policies[address] = rt.settings.address_throttle
-    return account, address, policies
+    strict = {account: rt.settings.account_throttle}
+    lenient = {}
+    if cmd.client_address:
+        lenient[throttle_store.address_key(cmd.client_address)] = rt.settings.address_throttle
+    return account, strict, lenient
 
 
 async def log_in(rt: IdentityRuntime, cmd: LogIn, context: EventContext) -> LoginOutcome:
     now = context.occurred_at
-    account_key, address_key, policies = _throttle_keys(rt, cmd)
-    reservation = await throttle_store.reserve(rt.pool, policies, now)
+    account_key, strict, lenient = _throttle_keys(rt, cmd)
+    reservation = await throttle_store.reserve(rt.pool, strict, lenient, now)
     if isinstance(reservation, throttle.Throttled):
         log.info("login_throttled", subject_kind=cmd.kind, subject=cmd.subject, until=reservation.until.isoformat())
         return reservation
@@ -78,6 +80,7 @@ async def log_in(rt: IdentityRuntime, cmd: LogIn, context: EventContext) -> Logi
     password = passwords.normalise(cmd.password)
     matches = await rt.hasher.verify(stored_hash or rt.hasher.dummy_hash, password)
     if credential is None or stored_hash is None or not matches:
+        await throttle_store.record_failure(rt.pool, lenient, reservation)
         return FailedLogin(
             kind=cmd.kind,
             subject=cmd.subject,
@@ -96,7 +99,7 @@ async def log_in(rt: IdentityRuntime, cmd: LogIn, context: EventContext) -> Logi
     refresh_expires_at = policy.refresh_expiry(now, session_expires_at)
     async with rt.uow() as tx:
         conn = tx.connection
-        await throttle_store.settle_success(conn, reservation, account_key, address_key)
+        await throttle_store.clear(conn, account_key, now)
         if upgraded is not None:
             await credentials.replace_hash_if_unchanged(conn, cmd.kind, cmd.subject, stored_hash, upgraded, now)
         await session_store.create_session(conn, session_id, cmd.kind, cmd.subject, now, session_expires_at)

@@ -125,3 +125,11 @@ async def test_unknown_accounts_are_throttled_alike(identity: IdentityHarness) -
                 answers[number].append((await identity.login(number, WRONG, client)).status_code)
     assert answers[known] == answers[unknown] == [401] * 5 + [429] * 2
     assert await _events_of(identity, unknown, "LoginFailed") == []
+
+
+async def test_many_people_behind_one_address_log_in_at_once(identity: IdentityHarness) -> None:
+    people = [await identity.customer_with_password() for _ in range(25)]
+    office = identity.client_from("192.0.2.10")
+    async with office:
+        responses = await asyncio.gather(*(identity.login(n, pw, office) for n, _, pw in people))
+    assert {r.status_code for r in responses} == {201}

@@ -41,12 +41,6 @@ def test_failures_older_than_the_window_are_forgotten() -> None:
     assert throttle.admit(old, NOW, POLICY) == Admitted((NOW,))
 
 
-def test_refund_takes_back_one_provisional_failure() -> None:
-    failures = (NOW - timedelta(seconds=5), NOW, NOW)
-    assert throttle.refund(failures, NOW) == (NOW - timedelta(seconds=5), NOW)
-    assert throttle.refund(failures, NOW + timedelta(seconds=1)) == failures
-
-
 def test_thresholds_worth_an_event() -> None:
     assert throttle.crossed_threshold(4, POLICY) is None
     assert throttle.crossed_threshold(5, POLICY) == "progressive_delay"
