@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import statistics
+import time
+
 import pytest
 
 from services.identity.adapters.hashing import SecretHasher
@@ -10,7 +13,7 @@ from services.identity.settings import IdentitySettings
 from shared.clock import FixedClock
 from shared.infra.smtp_sink import SmtpSink
 from tests.conftest import create_database
-from tests.integration.identity.harness import IdentityHarness, cheap_hasher, now_utc
+from tests.integration.identity.harness import IdentityHarness, cheap_hasher, new_customer_number, now_utc
 from tests.support.services import running_service
 
 pytestmark = pytest.mark.integration
@@ -44,3 +47,15 @@ async def test_hash_is_upgraded_to_the_production_parameters_at_login(
         assert upgraded.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
         assert (await identity.login(number, password)).status_code == 201
         assert await identity.runtime.pool.fetchval(query, number) == upgraded
+
+        # Unknown names, accounts without a password and wrong passwords all cost one real hash.
+        no_password, _ = await identity.open_account()
+        timings: dict[str, list[float]] = {"unknown": [], "unset": [], "wrong": []}
+        for _ in range(4):  # fewer than the 5 free failures of an account
+            for case, name in (("unknown", new_customer_number()), ("unset", no_password), ("wrong", number)):
+                started = time.perf_counter()
+                assert (await identity.login(name, "not-the-password-at-all")).status_code == 401
+                timings[case].append(time.perf_counter() - started)
+        medians = {case: statistics.median(values) for case, values in timings.items()}
+        # A path without a hash would be an order of magnitude faster; noise on a shared machine is not.
+        assert max(medians.values()) < 3 * min(medians.values()), medians

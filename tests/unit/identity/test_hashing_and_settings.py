@@ -38,3 +38,5 @@ async def test_hash_verify_and_rehash_when_parameters_rise() -> None:
     assert new.needs_rehash(stored)
     assert not old.needs_rehash(stored)
     assert await new.verify(new.dummy_hash, "anything") is False
+    # The dummy costs what a real hash costs: same parameters.
+    assert not new.needs_rehash(new.dummy_hash)
