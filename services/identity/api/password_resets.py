@@ -10,6 +10,7 @@ from services.identity.handlers import password_reset
 from services.identity.handlers.common import IDENTITY_ACTOR
 from services.identity.runtime import identity_of
 from shared.http.context import event_context
+from shared.http.problems import Problem
 
 
 def router() -> APIRouter:
@@ -40,7 +41,7 @@ def router() -> APIRouter:
     @api.post(
         "/password-resets/confirm",
         status_code=204,
-        responses=PROBLEMS,
+        responses={**PROBLEMS, 409: {"model": Problem, "description": "The account changed meanwhile; retry"}},
         summary="Set a new password with the one-time password",
         description="Sets the password, ends every session and mails a notice. It does not log in.",
     )
