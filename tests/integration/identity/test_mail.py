@@ -27,7 +27,7 @@ async def test_delivers_over_smtp_and_logs_neither_subject_nor_body(smtp_sink: S
     assert part is not None
     assert part.get_content().rstrip() == "Body canary ünïcode 9c1e"
     assert received["Message-ID"].endswith("@hosting.example>")
-    assert [entry["event"] for entry in logs] == ["mail_sent"]
+    assert "mail_sent" in [entry["event"] for entry in logs]
     assert "canary" not in repr(logs)
 
 
