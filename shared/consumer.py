@@ -27,6 +27,7 @@ from shared import cloudevents, logging_setup, metrics
 from shared.db import Connection, Pool
 from shared.envelope import RecordedEvent
 from shared.kafka import manual_commit_consumer
+from shared.waiting import Backoff
 
 log = structlog.get_logger(__name__)
 
@@ -145,6 +146,7 @@ class KafkaConsumerRunner:
         consumer.subscribe(topics=list(self.projection.topics), listener=_Rebalance(self))
         await consumer.start()
         log.info("consumer_started", consumer=self.name, topics=list(self.projection.topics))
+        backoff = Backoff()
         try:
             while not stop.is_set():
                 batches = await consumer.getmany(timeout_ms=200, max_records=self._max_records)
@@ -152,7 +154,22 @@ class KafkaConsumerRunner:
                     if not records:
                         continue
                     async with self.processing:
-                        await self.apply_records(tp, records)
+                        try:
+                            await self.apply_records(tp, records)
+                            backoff.reset()
+                        except Exception as exc:
+                            # Nothing of the batch was committed; rewind this partition to the
+                            # stored offset and retry after a pause instead of dying silently.
+                            log.error(
+                                "consumer_batch_failed",
+                                consumer=self.name,
+                                topic=tp.topic,
+                                partition=tp.partition,
+                                error=repr(exc),
+                            )
+                            await backoff.wait(stop)
+                            await self.seek_to_stored_offsets([tp])
+                            continue
                     try:
                         await consumer.commit({tp: records[-1].offset + 1})
                     except (CommitFailedError, IllegalStateError) as exc:

@@ -16,7 +16,6 @@ import asyncio
 from collections.abc import Sequence
 from typing import Protocol
 
-import asyncpg
 import structlog
 
 from shared import metrics
@@ -25,7 +24,7 @@ from shared.envelope import RecordedEvent
 from shared.eventstore.positions import load_cursor, save_cursor
 from shared.eventstore.postgres import PostgresEventStore
 from shared.relay import NOTIFY_CHANNEL
-from shared.waiting import wait_any
+from shared.waiting import Backoff, wait_any
 
 log = structlog.get_logger(__name__)
 
@@ -82,6 +81,7 @@ class ProjectionRunner:
 
     async def run(self, stop: asyncio.Event) -> None:
         listener: PooledConnection | None = None
+        backoff = Backoff()
         log.info("projection_started", projection=self.projection.name)
         try:
             while not stop.is_set():
@@ -92,9 +92,12 @@ class ProjectionRunner:
                     self._wake.clear()
                     await self.catch_up()
                     await wait_any(self._wake, stop, timeout=2.0)
-                except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
-                    log.warning("projection_round_failed", projection=self.projection.name, error=repr(exc))
-                    await wait_any(stop, timeout=1.0)
+                    backoff.reset()
+                except Exception as exc:
+                    # Database or broker away, a poisoned batch: never let the worker die
+                    # silently; log, back off, retry from the saved position.
+                    log.error("projection_round_failed", projection=self.projection.name, error=repr(exc))
+                    await backoff.wait(stop)
         finally:
             if listener is not None and not listener.is_closed():
                 await listener.remove_listener(NOTIFY_CHANNEL, self._on_notify)

@@ -61,11 +61,12 @@ async def events_from_topics(bootstrap: str, topics: Sequence[str]) -> AsyncIter
     await consumer.start()
     try:
         consumer.assign(partitions)
-        end = await consumer.end_offsets(partitions)
+        # Seek before asking for end offsets: the other order leaves aiokafka's fetcher idle.
         await consumer.seek_to_beginning(*partitions)
+        end = await consumer.end_offsets(partitions)
         remaining = {tp for tp in partitions if end[tp] > 0}
         while remaining:
-            batches = await consumer.getmany(*remaining, timeout_ms=500, max_records=5000)
+            batches = await consumer.getmany(timeout_ms=500, max_records=5000)
             for tp, records in batches.items():
                 for record in records:
                     if record.offset < end[tp]:

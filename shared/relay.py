@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import time
 
-import asyncpg
 import structlog
 from aiokafka import AIOKafkaProducer
 
@@ -22,7 +21,7 @@ from shared import cloudevents, metrics
 from shared.db import Pool, PooledConnection
 from shared.eventstore.positions import load_cursor, save_cursor
 from shared.eventstore.postgres import PostgresEventStore
-from shared.waiting import wait_any
+from shared.waiting import Backoff, wait_any
 
 log = structlog.get_logger(__name__)
 
@@ -93,6 +92,7 @@ class OutboxRelay:
 
     async def run(self, stop: asyncio.Event) -> None:
         listener: PooledConnection | None = None
+        backoff = Backoff()
         log.info("relay_started", topic=self._topic)
         try:
             while not stop.is_set():
@@ -103,9 +103,12 @@ class OutboxRelay:
                     self._wake.clear()
                     await self.drain()
                     await wait_any(self._wake, stop, timeout=self._fallback_poll_s)
-                except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
-                    log.warning("relay_round_failed", topic=self._topic, error=repr(exc))
-                    await wait_any(stop, timeout=1.0)
+                    backoff.reset()
+                except Exception as exc:
+                    # Database or broker away, a poisoned batch: never let the worker die
+                    # silently; log, back off, retry from the saved position.
+                    log.error("relay_round_failed", topic=self._topic, error=repr(exc))
+                    await backoff.wait(stop)
         finally:
             if listener is not None and not listener.is_closed():
                 await listener.remove_listener(NOTIFY_CHANNEL, self._on_notify)

@@ -13,3 +13,19 @@ async def wait_any(*events: asyncio.Event, timeout: float) -> None:
     finally:
         for w in waiters:
             w.cancel()
+
+
+class Backoff:
+    """Exponential delay between retries of a failing round, reset by the first success."""
+
+    def __init__(self, first: float = 0.5, limit: float = 10.0) -> None:
+        self._first = first
+        self._limit = limit
+        self._next = first
+
+    def reset(self) -> None:
+        self._next = self._first
+
+    async def wait(self, stop: asyncio.Event) -> None:
+        await wait_any(stop, timeout=self._next)
+        self._next = min(self._limit, self._next * 2)

@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaProducer
 from shared import cloudevents
 from shared.consumer import KafkaConsumerRunner
 from shared.db import Pool
+from shared.envelope import RecordedEvent
 from shared.eventstore.postgres import PostgresEventStore
 from shared.projections import ProjectionRunner
 from shared.rebuild import events_from_store, events_from_topics, rebuild
@@ -22,21 +23,21 @@ from tests.support.projections import ThingsProjection
 pytestmark = pytest.mark.integration
 
 
-async def _write(store: PostgresEventStore, streams: int, per_stream: int) -> list[object]:
-    written = []
+async def _write(store: PostgresEventStore, streams: int, per_stream: int) -> list[RecordedEvent]:
+    written: list[RecordedEvent] = []
     for s in range(streams):
         for v in range(per_stream):
             written += await store.append(f"t-{s}", v, [ThingHappened(s * 1000 + v)], context(f"30000{s}"))
     return written
 
 
-async def _publish_raw(kafka: str, topic: str, events: list[object], times: int) -> None:
+async def _publish_raw(kafka: str, topic: str, events: list[RecordedEvent], times: int) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=kafka, enable_idempotence=True)
     await producer.start()
     try:
         for _ in range(times):
             for event in events:
-                record = cloudevents.to_kafka("tests", event)  # type: ignore[arg-type]
+                record = cloudevents.to_kafka("tests", event)
                 await producer.send(topic, record.value, key=record.key, headers=record.headers)
         await producer.flush()
     finally:
@@ -84,25 +85,53 @@ async def test_events_delivered_twice_are_applied_once_and_rebuild_equals_live(
     assert report.identical, report.diffs
 
 
-async def test_consumer_crash_mid_batch_then_restart_equals_single_pass(pool: Pool, kafka: str, topic: str) -> None:
+async def test_failure_mid_batch_is_rolled_back_and_retried_to_a_single_pass(
+    pool: Pool, kafka: str, topic: str
+) -> None:
     store = PostgresEventStore(pool, registry)
     written = await _write(store, streams=3, per_stream=40)
     await _publish_raw(kafka, topic, written, times=1)
-    group = f"g-{uuid.uuid4()}"
-    crashing = ThingsProjection(topics=(topic,), fail_after=55)
-    await pool.execute(crashing.ddl)
-    runner = KafkaConsumerRunner(pool=pool, bootstrap=kafka, projection=crashing, group_id=group, max_records=30)
-    with pytest.raises(RuntimeError, match="crashed"):
-        await _consume_until(pool, runner, 120, timeout=30)
-    partial = await pool.fetchval("SELECT count(*) FROM things")
-    assert 0 < partial < 120  # some batches committed before the crash, the crashing one did not
-
-    restarted = KafkaConsumerRunner(
-        pool=pool, bootstrap=kafka, projection=ThingsProjection(topics=(topic,)), group_id=group
+    failing = ThingsProjection(topics=(topic,), fail_once_after=55)
+    await pool.execute(failing.ddl)
+    runner = KafkaConsumerRunner(
+        pool=pool, bootstrap=kafka, projection=failing, group_id=f"g-{uuid.uuid4()}", max_records=30
     )
-    await _consume_until(pool, restarted, 120)
-    live = await _snapshot(pool)
-    assert len(live) == 120 + 3
+    await _consume_until(pool, runner, 120)
+    assert failing.failures == 1
+    assert len(await _snapshot(pool)) == 120 + 3
+    assert await pool.fetchval("SELECT sum(events) FROM thing_totals") == 120
+
+    report = await rebuild(pool, ThingsProjection(), events_from_store(store))
+    assert report.identical, report.diffs
+
+
+async def test_consumer_stopped_mid_stream_and_restarted_applies_each_event_once(
+    pool: Pool, kafka: str, topic: str
+) -> None:
+    store = PostgresEventStore(pool, registry)
+    written = await _write(store, streams=4, per_stream=60)
+    await _publish_raw(kafka, topic, written, times=1)
+    projection = ThingsProjection(topics=(topic,))
+    await pool.execute(projection.ddl)
+    group = f"g-{uuid.uuid4()}"
+
+    first = KafkaConsumerRunner(pool=pool, bootstrap=kafka, projection=projection, group_id=group, max_records=7)
+    stop = asyncio.Event()
+    task = asyncio.create_task(first.run(stop))
+    deadline = time.monotonic() + 60
+    while await pool.fetchval("SELECT count(*) FROM things") < 30:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.01)
+    stop.set()
+    await task
+    partial = await pool.fetchval("SELECT count(*) FROM things")
+    assert 30 <= partial < 240
+
+    # Republish everything once more: the restarted consumer sees duplicates too.
+    await _publish_raw(kafka, topic, written, times=1)
+    second = KafkaConsumerRunner(pool=pool, bootstrap=kafka, projection=projection, group_id=group)
+    await _consume_until(pool, second, 240)
+    assert await pool.fetchval("SELECT sum(events) FROM thing_totals") == 240
 
     report = await rebuild(pool, ThingsProjection(), events_from_store(store))
     assert report.identical, report.diffs

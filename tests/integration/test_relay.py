@@ -77,7 +77,7 @@ async def test_sixteen_writers_with_random_commit_delays_lose_nothing(pool: Pool
     rng = random.Random(7)
 
     async def writer(w: int) -> None:
-        versions = defaultdict(int)
+        versions: defaultdict[str, int] = defaultdict(int)
         for tx_no in range(125):
             stream = f"w{w}-s{tx_no % 4}"
             customer = f"2{w:03d}{tx_no % 4}"

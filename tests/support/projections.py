@@ -23,14 +23,17 @@ class ThingsProjection:
     );
     """
 
-    def __init__(self, topics: tuple[str, ...] = (), fail_after: int | None = None) -> None:
+    def __init__(self, topics: tuple[str, ...] = (), fail_once_after: int | None = None) -> None:
         self.topics = topics
-        self._fail_after = fail_after
+        self._fail_after = fail_once_after
+        self.failures = 0
 
     async def apply(self, conn: Connection, event: RecordedEvent) -> None:
         if self._fail_after is not None:
             if self._fail_after == 0:
-                raise RuntimeError("consumer crashed mid-batch")
+                self._fail_after = None
+                self.failures += 1
+                raise RuntimeError("projection failed mid-batch")
             self._fail_after -= 1
         # A plain INSERT: applying an event twice would fail on the key or double the total.
         await conn.execute(

@@ -26,7 +26,7 @@ async def running_service(
 ) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     config = ServiceSettings(
         service=spec.name, database_url=database_url, kafka_bootstrap_servers=kafka, port=0, **settings
-    )  # type: ignore[arg-type]
+    )
     app = create_app(spec, config, clock=clock, verifier=verifier)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
