@@ -1,0 +1,49 @@
+# Two commands set everything up on a fresh machine: `make run` and `make test`.
+# Both create the virtual environment themselves; the Kafka jars are fetched on first use
+# into a cache outside the repository (~/.cache/hosting-accounts).
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: venv run test test-unit lint format bench jars clean-state
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## Start PostgreSQL, Kafka, the SMTP sink, all four services and the gateway; Ctrl-C stops them.
+run: venv
+	$(PY) -m shared.infra.run
+
+## The whole test suite against real PostgreSQL and Kafka (started by the fixtures).
+test: venv jars
+	$(PY) -m pytest -q
+
+test-unit: venv
+	$(PY) -m pytest -q tests/unit
+
+lint: venv
+	$(VENV)/bin/ruff check shared services tests bench
+	$(VENV)/bin/ruff format --check shared services tests bench
+	$(VENV)/bin/mypy
+
+format: venv
+	$(VENV)/bin/ruff format shared services tests bench
+	$(VENV)/bin/ruff check --fix shared services tests bench
+
+## Benchmarks on the running machine; prints figures (see docs/benchmarks.md).
+bench: venv jars
+	$(PY) -m bench
+
+## Resolve the Kafka broker's jars from Maven Central into the cache (once).
+jars: venv
+	$(PY) -m shared.infra.kafka fetch-jars
+
+clean-state:
+	rm -rf .state

@@ -1,0 +1,81 @@
+"""`make bench`: start (or reuse) the infrastructure, run every benchmark, print the figures.
+
+Figures depend on the machine: record them with date and machine in docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench import kernel
+
+REPO = Path(__file__).resolve().parents[1]
+STATE = REPO / ".state" / "bench"
+
+
+def _start_infra() -> tuple[str, str, Callable[[], None]]:
+    from shared.infra.kafka import EmbeddedKafka
+    from shared.infra.postgres import EmbeddedPostgres
+
+    if os.environ.get("DATABASE_URL") and os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        return os.environ["DATABASE_URL"], os.environ["KAFKA_BOOTSTRAP_SERVERS"], lambda: None
+    STATE.mkdir(parents=True, exist_ok=True)
+    pg = EmbeddedPostgres(STATE, 25432)
+    broker = EmbeddedKafka(STATE, 29092, 29093)
+    dsn = pg.start()
+    bootstrap = broker.start()
+
+    def stop() -> None:
+        broker.stop()
+        pg.stop()
+
+    return dsn, bootstrap, stop
+
+
+def _print(section: str, figures: dict[str, float]) -> None:
+    print(f"\n== {section}")
+    for key, value in figures.items():
+        print(f"  {key:<28} {value:>12,.2f}")
+    sys.stdout.flush()
+
+
+async def _run(dsn: str, bootstrap: str, only: set[str]) -> dict[str, dict[str, float]]:
+    results: dict[str, dict[str, float]] = {}
+    suites: list[tuple[str, Callable[[], Awaitable[dict[str, float]]]]] = [
+        ("store appends (8 writers)", lambda: kernel.bench_appends(dsn)),
+        ("relay into Kafka (100k backlog)", lambda: kernel.bench_relay(dsn, bootstrap)),
+        ("propagation contacts -> domains @500/s", lambda: kernel.bench_propagation(dsn, bootstrap)),
+    ]
+    for name, suite in suites:
+        if only and not any(word in name for word in only):
+            continue
+        started = time.perf_counter()
+        results[name] = await suite()
+        results[name]["bench_seconds"] = time.perf_counter() - started
+        _print(name, results[name])
+    return results
+
+
+def main() -> None:
+    only = set(sys.argv[1:])
+    print(f"bench on {platform.node()} ({os.cpu_count()} cores), {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+    dsn, bootstrap, stop = _start_infra()
+    try:
+        results = asyncio.run(_run(dsn, bootstrap, only))
+    finally:
+        stop()
+    out = STATE / "results.json"
+    out.write_text(json.dumps({"at": datetime.now(UTC).isoformat(), "results": results}, indent=2))
+    print(f"\nfigures saved to {out}")
+
+
+if __name__ == "__main__":
+    main()
