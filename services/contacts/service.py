@@ -5,20 +5,37 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import structlog
+
+from services.contacts import settings
 from services.contacts.api.routes import routers
 from services.contacts.domain.events import registry
+from services.contacts.follower import AuthorizationFollower
 from services.contacts.notifier import OwnerNotifier
 from services.contacts.projections.customer_accounts import CustomerAccountsProjection
 from services.contacts.projections.timeline import AuthorizationTimelineProjection
+from shared.authorization.memory import MemoryAuthorizationReader
 from shared.authorization.projection import AuthorizationProjection
 from shared.authorization.queries import SqlAuthorizationReader
 from shared.mail import SmtpMailer
 from shared.service import Runtime, ServiceSpec
 
+log = structlog.get_logger(__name__)
 
-def _start_authorization_reader(runtime: Runtime) -> None:
-    # The check uses the same tables and the same `decide` as every consumer of contacts.events.
-    runtime.extras["authorization_reader"] = SqlAuthorizationReader(runtime.pool)
+
+async def _start_authorization_reader(runtime: Runtime) -> None:
+    # Either way the check uses the model every consumer of contacts.events builds, and `decide`.
+    if settings.authorization_reader() == "sql":
+        runtime.extras["authorization_reader"] = SqlAuthorizationReader(runtime.pool)
+        return
+    follower = AuthorizationFollower(runtime.pool, runtime.store)
+    loaded = await follower.catch_up()  # before the first request is answered
+    log.info("authorization_model_loaded", events=loaded)
+    runtime.extras["authorization_follower"] = follower
+    runtime.extras["authorization_reader"] = MemoryAuthorizationReader(follower.memory)
+    runtime.extras["authorization_follower_task"] = asyncio.get_running_loop().create_task(
+        follower.run(), name="authorization-follower"
+    )
 
 
 def _start_owner_notifier(runtime: Runtime) -> None:

@@ -136,3 +136,16 @@ class AuthorizationMemory:
         return authorizations_at(
             customer_number, at, c.contacts.values(), list(c.grants.values()), c.instruction_at(at)
         )
+
+
+class MemoryAuthorizationReader:
+    """`AuthorizationReader` over an `AuthorizationMemory` (no I/O: answers in microseconds)."""
+
+    def __init__(self, memory: AuthorizationMemory) -> None:
+        self.memory = memory
+
+    async def view(self, customer_number: str, requester: Requester, at: datetime) -> AuthorizationView:
+        return self.memory.view(customer_number, requester, at)
+
+    async def authorizations_at(self, customer_number: str, at: datetime) -> AuthorizationsAt:
+        return self.memory.authorizations_at(customer_number, at)

@@ -6,6 +6,7 @@ tests move forward.
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -49,6 +50,9 @@ class ContactsEnv:
     async def caught_up(self) -> None:
         for runner in self.app.state.workers.projection_runners:
             await runner.catch_up()
+        follower = self.app.state.runtime.extras.get("authorization_follower")
+        if follower is not None:
+            await follower.catch_up()
 
     def url(self, customer: str, path: str = "") -> str:
         return f"/api/contacts/v1/customers/{customer}{path}"
@@ -88,7 +92,13 @@ def new_customer() -> str:
 
 
 @pytest.fixture(scope="module")
-async def env(pg_server: str, kafka: str, service_topics: object) -> AsyncIterator[ContactsEnv]:
+async def env(
+    request: pytest.FixtureRequest, pg_server: str, kafka: str, service_topics: object
+) -> AsyncIterator[ContactsEnv]:
+    """The service; `indirect` parametrization picks the check's reader ("memory" or "sql")."""
+    reader = getattr(request, "param", "memory")
+    previous = os.environ.get("CONTACTS_AUTHZ_READER")
+    os.environ["CONTACTS_AUTHZ_READER"] = reader
     sink = SmtpSink()
     port = sink.start()
     issuer = TestTokenIssuer()
@@ -102,3 +112,7 @@ async def env(pg_server: str, kafka: str, service_topics: object) -> AsyncIterat
             yield ContactsEnv(app, client, issuer, clock, sink, url)
     finally:
         sink.stop()
+        if previous is None:
+            os.environ.pop("CONTACTS_AUTHZ_READER", None)
+        else:
+            os.environ["CONTACTS_AUTHZ_READER"] = previous

@@ -15,7 +15,8 @@ from shared.envelope import Actor, ActorKind, RecordedEvent
 from shared.kafka import topic_for
 from tests.integration.contacts.conftest import ContactsEnv, new_customer
 
-pytestmark = pytest.mark.integration
+# Every test here runs against both readers of the check: the in-process copy and the tables.
+pytestmark = [pytest.mark.integration, pytest.mark.parametrize("env", ["memory", "sql"], indirect=True)]
 
 
 async def test_allowed_expired_revoked_and_never_granted_are_told_apart(env: ContactsEnv) -> None:

@@ -1,0 +1,388 @@
+"""Benchmark of the authorization check over real HTTP: "now" and "as of T", customer and support.
+
+Data set: 10,000 customers x 5 contacts x 3 grants (150,000 grants), written straight into a
+fresh contacts database through the event store (one append per customer and step), then the
+read models are caught up by the real projection runners. The contacts API then runs as its own
+process (`python -m services.contacts api`: uvicorn, one worker) on a free port, verifying EdDSA
+tokens against a JWKS served from this process, exactly as in production with identity.
+
+Load comes from `wrk` (C, one thread, so it leaves the server's core alone) with a Lua script
+that cycles through pre-built requests (a different customer, token and requester each time):
+
+* saturation: closed loop, a few connections, as fast as the server answers -> checks/s;
+* steady: the same connections each pausing between requests, at about 70 % of saturation ->
+  p50/p99 at a rate the server sustains.
+
+Checks by the customer itself are read-only; checks by support are recorded (AuthorizationChecked,
+one append per check), so they are measured separately.
+
+    python -c "import asyncio, bench.contacts as b; print(asyncio.run(b.bench_checks(DSN, KAFKA)))"
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import shutil
+import socket
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import jwt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from jwt.algorithms import OKPAlgorithm
+
+from services.contacts.domain.events import (
+    ContactAdded,
+    ContactAuthorizationRevoked,
+    ContactAuthorized,
+    OfficialInstructionIssued,
+    registry,
+)
+from services.contacts.service import SPEC
+from shared import db
+from shared.authorization.contract import GrantBasis
+from shared.envelope import Actor, ActorKind, DomainEvent, EventContext
+from shared.eventstore.postgres import PostgresEventStore
+from shared.projections import ProjectionRunner
+from shared.scopes import Scope
+from shared.settings import database_url_for
+
+REPO = Path(__file__).resolve().parents[1]
+DATABASE = "bench_contacts_checks"
+CUSTOMERS = 10_000
+CONTACTS = 5
+GRANTS = 3
+ISSUER = "hosting-accounts/identity"
+AUDIENCE = "hosting-accounts"
+NOW = datetime.now(UTC).replace(microsecond=0)
+SEEDED_FROM = NOW - timedelta(days=365)
+SCOPES = [s for s in Scope if s is not Scope.ALL]
+
+_LUA = r"""
+-- Cycles through pre-built requests ("path\ttoken\tbody" per line); optional pause per request.
+local requests = {}
+local i = 0
+local pause = tonumber(os.getenv("BENCH_PAUSE_MS") or "0")
+
+function init(args)
+  local n = 0
+  for line in io.lines(args[1]) do
+    local path, token, body = line:match("([^\t]+)\t([^\t]+)\t(.+)")
+    n = n + 1
+    requests[n] = wrk.format("POST", path, {
+      ["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. token }, body)
+  end
+  i = math.random(n)
+end
+
+function request()
+  i = i % #requests + 1
+  return requests[i]
+end
+
+if pause > 0 then
+  function delay() return pause end
+end
+
+function done(summary, latency, requests)
+  local out = io.open(os.getenv("BENCH_RESULT"), "w")
+  out:write(string.format(
+    '{"requests": %d, "duration_us": %d, "errors": %d, "status_errors": %d, "p50_us": %d, "p99_us": %d, "max_us": %d}',
+    summary.requests, summary.duration,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    summary.errors.status, latency:percentile(50), latency:percentile(99), latency.max))
+  out:close()
+end
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class _Keys:
+    """A signing key and its JWKS, standing in for identity."""
+
+    def __init__(self) -> None:
+        self.key = Ed25519PrivateKey.generate()
+        self.kid = f"bench-{uuid.uuid4().hex[:8]}"
+        jwk = json.loads(OKPAlgorithm.to_jwk(self.key.public_key()))
+        self.jwks = json.dumps({"keys": [{**jwk, "kid": self.kid, "use": "sig", "alg": "EdDSA"}]}).encode()
+
+    def token(self, subject: str, kind: str, roles: list[str]) -> str:
+        now = int(time.time())
+        claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": subject, "kind": kind, "roles": roles, "iat": now,
+                  "auth_time": now, "exp": now + 3600, "sid": uuid.uuid4().hex}  # fmt: skip
+        return jwt.encode(claims, self.key, algorithm="EdDSA", headers={"kid": self.kid})
+
+    def serve(self) -> tuple[str, ThreadingHTTPServer]:
+        body = self.jwks
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return f"http://127.0.0.1:{server.server_address[1]}/jwks.json", server
+
+
+def customer_number(i: int) -> str:
+    return f"{7_000_000 + i}"
+
+
+def contact_id(i: int, j: int) -> uuid.UUID:
+    return uuid.UUID(int=(i + 1) * 16 + j)
+
+
+def grant_id(i: int, j: int, k: int) -> uuid.UUID:
+    return uuid.UUID(int=(1 << 64) + ((i + 1) * 16 + j) * 4 + k)
+
+
+def _customer_events(i: int, rng: random.Random) -> list[tuple[datetime, list[DomainEvent]]]:
+    """One customer's history: contacts and grants, later a revocation and maybe an instruction."""
+    n = customer_number(i)
+    start = SEEDED_FROM + timedelta(minutes=rng.randrange(60 * 24 * 180))
+    first: list[DomainEvent] = []
+    for j in range(CONTACTS):
+        first.append(
+            ContactAdded(
+                contact_id(i, j),
+                f"Person {j}",
+                f"p{j}.{n}@example.org",
+                f"030 {n}{j}",
+                None,
+                None,
+                phone_e164=f"+4930{n}{j}",
+            )
+        )
+        for k in range(GRANTS):
+            until = start + timedelta(days=rng.randrange(30, 300)) if k == 2 else None
+            scopes = tuple(sorted(rng.sample(SCOPES, 2), key=str))
+            first.append(
+                ContactAuthorized(
+                    grant_id(i, j, k),
+                    contact_id(i, j),
+                    scopes,
+                    start,
+                    until,
+                    f"customer:{n}",
+                    GrantBasis.PORTAL_ACCOUNT_OWNER,
+                )
+            )
+    later = start + timedelta(days=rng.randrange(1, 180))
+    second: list[DomainEvent] = [
+        ContactAuthorizationRevoked(
+            grant_id(i, 0, 0), contact_id(i, 0), "no longer needed", f"customer:{n}", GrantBasis.PORTAL_ACCOUNT_OWNER
+        )
+    ]
+    if i % 2:
+        second.append(OfficialInstructionIssued(f"DOC-{n}", f"customer:{n}"))
+    return [(start, first), (later, second)]
+
+
+async def _fresh_database(server_dsn: str) -> str:
+    conn = await asyncpg.connect(server_dsn)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{DATABASE}"')
+    finally:
+        await conn.close()
+    return database_url_for("x", server_dsn).replace("/accounts_x", f"/{DATABASE}")
+
+
+async def seed(url: str, *, customers: int = CUSTOMERS, writers: int = 8) -> dict[str, float]:
+    """Append every customer's history and catch the read models up; returns timings."""
+    pool = await db.create_pool(url, min_size=2, max_size=writers + 2)
+    try:
+        async with pool.acquire() as conn:
+            await db.migrate(
+                conn,
+                db.kernel_migrations() + db.directory_migrations("contacts", REPO / "services/contacts/migrations"),
+            )
+            for projection in (*SPEC.projections, *SPEC.kafka_projections):
+                await conn.execute(projection.ddl)
+        store = PostgresEventStore(pool, registry)
+        rng = random.Random(20261127)
+        histories = [(i, _customer_events(i, rng)) for i in range(customers)]
+        started = time.perf_counter()
+        queue: Iterator[tuple[int, list[tuple[datetime, list[DomainEvent]]]]] = iter(histories)
+
+        async def writer() -> None:
+            for i, steps in queue:
+                n = customer_number(i)
+                version = 0
+                for at, events in steps:
+                    context = EventContext(n, Actor(ActorKind.CUSTOMER, n), at, uuid.uuid4(), metadata={"seed": True})
+                    await store.append(f"customer-contacts-{n}", version, events, context)
+                    version += len(events)
+
+        await asyncio.gather(*(writer() for _ in range(writers)))
+        appended = time.perf_counter() - started
+        started = time.perf_counter()
+        for projection in SPEC.projections:
+            await ProjectionRunner(pool=pool, store=store, projection=projection, batch_size=5000).catch_up()
+        projected = time.perf_counter() - started
+        async with pool.acquire() as conn:
+            await conn.execute("VACUUM ANALYZE")
+        events = await pool.fetchval("SELECT count(*) FROM events")
+    finally:
+        await pool.close()
+    return {"seed_events": float(events), "seed_append_s": appended, "seed_projection_s": projected}
+
+
+def _requests(keys: _Keys, *, staff: bool, as_of: bool, count: int, customers: int) -> list[str]:
+    rng = random.Random(7 + staff + 2 * as_of)
+    support = keys.token("bench-agent", "staff", ["support"])
+    lines = []
+    for _ in range(count):
+        i = rng.randrange(customers)
+        n = customer_number(i)
+        j = rng.randrange(CONTACTS + 1)  # one in six asks about an unknown person
+        kind = rng.choice(["contact_id", "email", "phone"])
+        if kind == "contact_id":
+            requester = {"contact_id": str(contact_id(i, j) if j < CONTACTS else uuid.uuid4())}
+        elif kind == "email":
+            requester = {"email": f"P{j}.{n}@Example.org"}
+        else:
+            requester = {"phone": f"+49 (30) {n}{j}"}
+        body: dict[str, Any] = {"requester": requester, "action": rng.choice(SCOPES).value}
+        if as_of:
+            body["at"] = (SEEDED_FROM + timedelta(seconds=rng.randrange(365 * 86400))).isoformat()
+        if staff:
+            body["ticket_reference"] = f"T-{rng.randrange(10**6)}"
+        token = support if staff else keys.token(n, "customer", ["customer"])
+        lines.append(f"/api/contacts/v1/customers/{n}/authorization-checks\t{token}\t{json.dumps(body)}")
+    return lines
+
+
+async def _wrk(
+    url: str, script: Path, data: Path, *, seconds: int, connections: int, pause_ms: int = 0
+) -> dict[str, float]:
+    result = data.with_suffix(f".{connections}.{pause_ms}.json")
+    env = {**os.environ, "BENCH_RESULT": str(result), "BENCH_PAUSE_MS": str(pause_ms)}
+    proc = await asyncio.create_subprocess_exec(
+        "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url, "--", str(data),
+        env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, err = await proc.communicate()
+    if proc.returncode != 0 or not result.exists():
+        raise RuntimeError(f"wrk failed: {err.decode()[-500:]}")
+    raw = json.loads(result.read_text())
+    return {
+        "rate": raw["requests"] / (raw["duration_us"] / 1e6),
+        "p50_ms": raw["p50_us"] / 1000,
+        "p99_ms": raw["p99_us"] / 1000,
+        "errors": float(raw["errors"] + raw["status_errors"]),
+    }
+
+
+async def _start_api(url: str, kafka: str, jwks_url: str) -> tuple[asyncio.subprocess.Process, str]:
+    port = _free_port()
+    env = {**os.environ, "CONTACTS_DATABASE_URL": url, "KAFKA_BOOTSTRAP_SERVERS": kafka, "CONTACTS_PORT": str(port),
+           "IDENTITY_JWKS_URL": jwks_url, "LOG_LEVEL": "WARNING", "DB_POOL_SIZE": "10"}  # fmt: skip
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "services.contacts", "api", env=env, cwd=REPO)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    async with httpx.AsyncClient() as client:
+        while True:
+            try:
+                if (await client.get(f"{base}/api/contacts/readyz")).status_code == 200:
+                    return proc, base
+            except httpx.HTTPError:
+                pass
+            if proc.returncode is not None or time.monotonic() > deadline:
+                raise RuntimeError("the contacts API did not start")
+            await asyncio.sleep(0.2)
+
+
+async def _sanity(base: str, keys: _Keys) -> None:
+    """One check answered as expected before measuring anything."""
+    n = customer_number(1)
+    body = {"requester": {"phone": f"030 {n}1"}, "action": "contracts:view"}
+    headers = {"Authorization": f"Bearer {keys.token(n, 'customer', ['customer'])}"}
+    async with httpx.AsyncClient() as client:
+        r = await client.post(f"{base}/api/contacts/v1/customers/{n}/authorization-checks", json=body, headers=headers)
+    if r.status_code != 200 or r.json()["contact_id"] != str(contact_id(1, 1)):
+        raise RuntimeError(f"sanity check failed: {r.status_code} {r.text[:300]}")
+
+
+async def bench_checks(
+    pg_server_dsn: str, kafka: str, *, customers: int = CUSTOMERS, seconds: int = 10
+) -> dict[str, float]:
+    if shutil.which("wrk") is None:
+        raise RuntimeError("wrk is not installed (apt-get install -y wrk)")
+    url = await _fresh_database(pg_server_dsn)
+    figures = await seed(url, customers=customers)
+    keys = _Keys()
+    jwks_url, jwks_server = keys.serve()
+    work = Path(tempfile.mkdtemp(prefix="bench-contacts-"))
+    script = work / "checks.lua"
+    script.write_text(_LUA)
+    proc, base = await _start_api(url, kafka, jwks_url)
+    try:
+        await _sanity(base, keys)
+        for staff in (False, True):
+            for as_of in (False, True):
+                label = f"{'support' if staff else 'customer'}_{'as_of' if as_of else 'now'}"
+                data = work / f"{label}.tsv"
+                data.write_text("\n".join(_requests(keys, staff=staff, as_of=as_of, count=4000, customers=customers)))
+                target = f"{base}/api/contacts/v1/"
+                await _wrk(target, script, data, seconds=2, connections=4)  # warm-up (JIT-less, but caches)
+                saturated = await _wrk(target, script, data, seconds=seconds, connections=8)
+                figures[f"{label}_max_per_s"] = saturated["rate"]
+                figures[f"{label}_max_p99_ms"] = saturated["p99_ms"]
+                # Steady: 4 connections, each pausing so that together they offer ~70 % of the maximum.
+                pause = max(1, round(4 * 1000 / (0.7 * saturated["rate"])))
+                steady = await _wrk(target, script, data, seconds=seconds, connections=4, pause_ms=pause)
+                figures[f"{label}_steady_per_s"] = steady["rate"]
+                figures[f"{label}_steady_p50_ms"] = steady["p50_ms"]
+                figures[f"{label}_steady_p99_ms"] = steady["p99_ms"]
+                figures[f"{label}_errors"] = saturated["errors"] + steady["errors"]
+        conn = await asyncpg.connect(url)
+        try:
+            figures["checks_recorded"] = float(
+                await conn.fetchval("SELECT count(*) FROM events WHERE event_type = 'AuthorizationChecked'")
+            )
+        finally:
+            await conn.close()
+    finally:
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), timeout=20)
+        jwks_server.shutdown()
+        shutil.rmtree(work, ignore_errors=True)
+    return figures
+
+
+if __name__ == "__main__":
+    print(
+        json.dumps(
+            asyncio.run(
+                bench_checks(sys.argv[1], sys.argv[2], customers=int(sys.argv[3]) if len(sys.argv) > 3 else CUSTOMERS)
+            ),
+            indent=2,
+        )
+    )
