@@ -9,7 +9,6 @@ import structlog
 
 from services.contacts import settings
 from services.contacts.api.routes import routers
-from services.contacts.api.token_cache import CachingTokenVerifier
 from services.contacts.domain.events import registry
 from services.contacts.follower import AuthorizationFollower
 from services.contacts.notifier import OwnerNotifier
@@ -39,11 +38,6 @@ async def _start_authorization_reader(runtime: Runtime) -> None:
     )
 
 
-def _cache_verified_tokens(runtime: Runtime) -> None:
-    if runtime.verifier is not None:
-        runtime.verifier = CachingTokenVerifier(runtime.verifier)
-
-
 def _start_owner_notifier(runtime: Runtime) -> None:
     mailer = runtime.extras.get("mailer") or SmtpMailer(runtime.settings.smtp_host, runtime.settings.smtp_port)
     notifier = OwnerNotifier(runtime.pool, mailer, runtime.clock)
@@ -58,6 +52,6 @@ SPEC = ServiceSpec(
     projections=(AuthorizationProjection(), AuthorizationTimelineProjection()),
     kafka_projections=(CustomerAccountsProjection(),),
     routes=routers,
-    on_startup=(_cache_verified_tokens, _start_authorization_reader, _start_owner_notifier),
+    on_startup=(_start_authorization_reader, _start_owner_notifier),
     description="Customer address, contact persons, authorizations and the authorization check.",
 )
