@@ -181,7 +181,11 @@ class KafkaConsumerRunner:
                             max(0, highwater - (records[-1].offset + 1))
                         )
         finally:
-            await consumer.stop()
+            try:
+                # Leaving the group politely; a broker that does not answer must not hang shutdown.
+                await asyncio.wait_for(consumer.stop(), timeout=10)
+            except TimeoutError:
+                log.warning("consumer_stop_timed_out", consumer=self.name)
             self._consumer = None
             log.info("consumer_stopped", consumer=self.name)
 

@@ -133,13 +133,22 @@ class Workers:
             self._tasks.append(asyncio.create_task(consumer.run(self.stop), name=f"consumer:{kp.name}"))
 
     async def close(self) -> None:
+        """Drain: every loop finishes its round and stops; one that hangs is cancelled."""
         self.stop.set()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                try:
-                    await asyncio.wait_for(task, timeout=10)
-                except TimeoutError:
-                    task.cancel()
+        done, pending = await asyncio.wait(self._tasks, timeout=15) if self._tasks else (set(), set())
+        for task in pending:
+            task.cancel()
+        for task in (*done, *pending):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+async def close_pool(pool: db.Pool) -> None:
+    # A connection still borrowed by a cancelled task would make close() wait forever.
+    try:
+        await asyncio.wait_for(pool.close(), timeout=10)
+    except TimeoutError:
+        pool.terminate()
 
 
 def create_app(
@@ -168,7 +177,7 @@ def create_app(
             if workers is not None:
                 await workers.close()
             await runtime.producer.stop()
-            await runtime.pool.close()
+            await close_pool(runtime.pool)
 
     async def database_ready() -> None:
         await app.state.runtime.pool.fetchval("SELECT 1")
@@ -236,7 +245,7 @@ async def _run_worker(spec: ServiceSpec, settings: ServiceSettings) -> None:
     await workers.close()
     if runtime.producer is not None:
         await runtime.producer.stop()
-    await runtime.pool.close()
+    await close_pool(runtime.pool)
 
 
 async def _migrate_only(spec: ServiceSpec, settings: ServiceSettings) -> None:

@@ -18,6 +18,7 @@ import asyncpg
 from shared.db import Connection, Pool
 from shared.envelope import Actor, DomainEvent, EventContext, RecordedEvent
 from shared.errors import ConcurrencyConflict
+from shared.eventstore.chain import GENESIS, canonical, link
 from shared.eventstore.cursor import Cursor
 from shared.eventstore.port import EventBatch, Stream
 from shared.registry import EventRegistry
@@ -29,10 +30,11 @@ _COLUMNS = (
 
 _APPEND = """
 INSERT INTO events (event_id, stream_id, stream_version, event_type, schema_version, customer_number,
-                    occurred_at, actor, correlation_id, causation_id, metadata, data)
-SELECT u.event_id, $1, u.stream_version, u.event_type, u.schema_version, $2, $3, $4, $5, $6, $7, u.data
-FROM unnest($8::uuid[], $9::int[], $10::text[], $11::int[], $12::jsonb[])
-     AS u(event_id, stream_version, event_type, schema_version, data)
+                    occurred_at, actor, correlation_id, causation_id, metadata, data, chain_hash)
+SELECT u.event_id, $1, u.stream_version, u.event_type, u.schema_version, $2, $3, $4, $5, $6, $7, u.data,
+       u.chain_hash
+FROM unnest($8::uuid[], $9::int[], $10::text[], $11::int[], $12::jsonb[], $14::bytea[])
+     AS u(event_id, stream_version, event_type, schema_version, data, chain_hash)
 WHERE ($13::int = 0 OR EXISTS (
         SELECT 1 FROM events p WHERE p.stream_id = $1 AND p.stream_version = $13
         AND p.transaction_id <= pg_current_xact_id()))
@@ -105,6 +107,39 @@ class PostgresEventStore:
         data = [self._registry.encode(e) for e in events]
         actor = str(context.actor)
         metadata = dict(context.metadata)
+        db = conn or self._pool
+        previous = GENESIS
+        if expected_version > 0:
+            # Immutable once committed, so reading it outside the insert's transaction is safe;
+            # a missing row means the expected version does not exist (the insert then refuses).
+            previous = (
+                await db.fetchval(
+                    "SELECT chain_hash FROM events WHERE stream_id = $1 AND stream_version = $2",
+                    stream_id,
+                    expected_version,
+                )
+                or GENESIS
+            )
+        hashes: list[bytes] = []
+        for i in range(len(events)):
+            previous = link(
+                previous,
+                canonical(
+                    event_id=ids[i],
+                    stream_id=stream_id,
+                    stream_version=versions[i],
+                    event_type=types[i],
+                    schema_version=schema_versions[i],
+                    customer_number=context.customer_number,
+                    occurred_at=context.occurred_at,
+                    actor=actor,
+                    correlation_id=context.correlation_id,
+                    causation_id=context.causation_id,
+                    metadata=metadata,
+                    data=data[i],
+                ),
+            )
+            hashes.append(previous)
         args: list[Any] = [
             stream_id,
             context.customer_number,
@@ -119,12 +154,10 @@ class PostgresEventStore:
             schema_versions,
             data,
             expected_version,
+            hashes,
         ]
         try:
-            if conn is None:
-                rows = await self._pool.fetch(_APPEND, *args)
-            else:
-                rows = await conn.fetch(_APPEND, *args)
+            rows = await db.fetch(_APPEND, *args)
         except asyncpg.UniqueViolationError:
             raise ConcurrencyConflict(stream_id, expected_version) from None
         if len(rows) != len(events):

@@ -17,6 +17,8 @@ CREATE TABLE events (
     causation_id    uuid,
     metadata        jsonb       NOT NULL DEFAULT '{}',
     data            jsonb       NOT NULL,
+    -- SHA-256 over the previous event's chain_hash and this event's canonical form (chain.py).
+    chain_hash      bytea       NOT NULL CHECK (length(chain_hash) = 32),
     UNIQUE (stream_id, stream_version)
 );
 
