@@ -23,6 +23,7 @@ import structlog
 from shared.infra.errors import LauncherError, StartupFailed, ToolNotFound
 from shared.infra.processes import (
     alive_pid_from_file,
+    ensure_port_free,
     file_lock,
     log_tail,
     port_is_open,
@@ -190,6 +191,7 @@ class CaddyGateway:
                     return self.url
                 # admin is off, so a changed route table means a restart (well under a second).
                 stop_process_group(pid, timeout=10.0)
+            ensure_port_free(self.host, self.port, "the gateway")
             began = time.monotonic()
             self.caddyfile.write_text(wanted)
             command = [caddy_binary(), "run", "--adapter", "caddyfile", "--config", str(self.caddyfile)]

@@ -1,19 +1,20 @@
 """A single-node Apache Kafka broker in KRaft mode (broker and controller in one JVM).
 
-The jars come from Maven Central through `tools/kafka/pom.xml`, which pins the version; they are
-copied once into a cache outside the repository (`$XDG_CACHE_HOME/hosting-accounts/kafka-<v>/`,
-or `$KAFKA_JARS_CACHE/kafka-<v>/`) and run with the machine's Java. Everything the broker writes
-lives in `<state_dir>/kafka/`: generated configuration, the formatted log directory, the logs.
+The jars come from Maven Central, cached outside the repository (see `kafka_jars`), and run with
+the machine's Java. Everything the broker writes lives in `<state_dir>/kafka/`: the generated
+configuration, the formatted log directory, the logs.
 
 Topics are never created implicitly (auto.create.topics.enable=false): `ensure_topics()` states
 them, so a typo in a topic name fails loudly instead of inventing a topic.
+
+    python -m shared.infra.kafka fetch-jars     fill the jar cache (`make jars`)
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import base64
-import hashlib
 import os
 import shutil
 import subprocess
@@ -22,15 +23,16 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from xml.etree import ElementTree
 
 import structlog
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
 from shared.infra.errors import LauncherError, StartupFailed, StateConflict, ToolNotFound
+from shared.infra.kafka_jars import KAFKA_POM, ensure_kafka_jars, kafka_version, libs_dir_for
 from shared.infra.processes import (
     alive_pid_from_file,
+    ensure_port_free,
     file_lock,
     log_tail,
     port_is_open,
@@ -44,9 +46,6 @@ from shared.infra.processes import (
 
 log = structlog.get_logger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-KAFKA_POM = REPO_ROOT / "tools" / "kafka" / "pom.xml"
-
 # Kafka's protocol error codes that ensure_topics() treats as success.
 _TOPIC_ALREADY_EXISTS = 36
 
@@ -57,29 +56,12 @@ EVENT_TOPIC_CONFIGS: Mapping[str, str] = {"retention.ms": "-1"}
 
 @dataclass(frozen=True)
 class TopicSpec:
+    """A topic as ensure_topics() creates it; by default an event topic that keeps everything."""
+
     name: str
     partitions: int = 3
     replication_factor: int = 1
     configs: Mapping[str, str] = field(default_factory=lambda: dict(EVENT_TOPIC_CONFIGS))
-
-
-def kafka_version(pom: Path = KAFKA_POM) -> str:
-    """The `kafka.version` property of our own pom (a trusted file in the repository)."""
-    tree = ElementTree.parse(pom)  # noqa: S314 - our own file, not untrusted input
-    namespace = {"m": "http://maven.apache.org/POM/4.0.0"}
-    version = tree.findtext("m:properties/m:kafka.version", namespaces=namespace)
-    if not version:
-        raise LauncherError(f"no <kafka.version> property in {pom}")
-    return version.strip()
-
-
-def default_jars_cache() -> Path:
-    """The directory holding `kafka-<version>/libs`, shared by all checkouts on the machine."""
-    override = os.environ.get("KAFKA_JARS_CACHE")
-    if override:
-        return Path(override).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(xdg) / "hosting-accounts"
 
 
 class EmbeddedKafka:
@@ -101,7 +83,7 @@ class EmbeddedKafka:
         self.controller_port = controller_port
         self.pom = pom
         self.version = kafka_version(pom)
-        self.libs_dir = (jars_cache or default_jars_cache()).absolute() / f"kafka-{self.version}" / "libs"
+        self.libs_dir = libs_dir_for(self.version, jars_cache)
         self.heap = heap
         self.startup_timeout = startup_timeout
         self.started_here = False
@@ -125,39 +107,8 @@ class EmbeddedKafka:
         return self.root / "process.log"
 
     def ensure_jars(self) -> Path:
-        """Copy the broker's runtime classpath into the cache unless a complete copy is there."""
-        marker = self.libs_dir / ".complete"
-        # The marker records which pom the copy came from, so a changed pom (another log4j, a
-        # dropped module) refreshes the cache even though the Kafka version stayed the same.
-        expected = hashlib.sha256(self.pom.read_bytes()).hexdigest()
-        if marker.exists() and marker.read_text().strip() == expected:
-            return self.libs_dir
-        self.libs_dir.parent.mkdir(parents=True, exist_ok=True)
-        with file_lock(self.libs_dir.parent / "download.lock"):
-            if marker.exists() and marker.read_text().strip() == expected:
-                return self.libs_dir  # another launcher finished it while we waited
-            mvn = shutil.which("mvn")
-            if mvn is None:
-                raise ToolNotFound("mvn", "Maven is needed once to fetch the Kafka jars")
-            # No marker means a partial or outdated copy: start over rather than trust it.
-            shutil.rmtree(self.libs_dir, ignore_errors=True)
-            began = time.monotonic()
-            command = [
-                mvn, "-q", "-B", "-f", str(self.pom), "dependency:copy-dependencies",
-                "-DincludeScope=runtime", f"-DoutputDirectory={self.libs_dir}",
-            ]  # fmt: skip
-            result = subprocess.run(command, capture_output=True, text=True, check=False)
-            if result.returncode != 0:
-                output = (result.stdout + result.stderr)[-4000:]
-                raise StartupFailed(f"Kafka {self.version} jar download", "mvn failed", output)
-            marker.write_text(expected + "\n")
-            log.info(
-                "kafka_jars_cached",
-                version=self.version,
-                libs_dir=str(self.libs_dir),
-                seconds=round(time.monotonic() - began, 1),
-            )
-        return self.libs_dir
+        """The broker's classpath directory, fetched into the cache first if needed."""
+        return ensure_kafka_jars(self.libs_dir, self.pom)
 
     def start(self) -> str:
         """Start the broker, or reuse the one already running on this state directory."""
@@ -169,6 +120,8 @@ class EmbeddedKafka:
                 self._wait_until_ready()
                 log.info("kafka_reused", pid=pid, bootstrap=self.bootstrap)
                 return self.bootstrap
+            for port in (self.port, self.controller_port):
+                ensure_port_free("127.0.0.1", port, "Kafka")
             began = time.monotonic()
             java = _java()
             self.ensure_jars()
@@ -250,7 +203,10 @@ class EmbeddedKafka:
             "group.initial.rebalance.delay.ms": "0",
             # Small segments keep a developer's disk and the startup log recovery small.
             "log.segment.bytes": str(64 * 1024 * 1024),
+            # The consumer-offsets topic is created on the first group join; 10 partitions
+            # instead of 50 make that first join (in every test session) quicker.
             "offsets.topic.num.partitions": "10",
+            # Sized for a developer machine with a couple of cores, not a server.
             "num.network.threads": "2",
             "num.io.threads": "4",
         }
@@ -431,3 +387,17 @@ logger.raft.level = INFO
 logger.version.name = org.apache.kafka.common.utils.AppInfoParser
 logger.version.level = INFO
 """
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m shared.infra.kafka")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("fetch-jars", help="resolve the pinned Kafka jars into the cache (once)")
+    arguments = parser.parse_args(argv)
+    if arguments.command == "fetch-jars":
+        libs_dir = ensure_kafka_jars(libs_dir_for(kafka_version()))
+        print(libs_dir)
+
+
+if __name__ == "__main__":
+    main()

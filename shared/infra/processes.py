@@ -22,6 +22,8 @@ from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from shared.infra.errors import StateConflict
+
 T = TypeVar("T")
 
 
@@ -96,6 +98,13 @@ def port_is_open(host: str, port: int, timeout: float = 0.5) -> bool:
         return False
 
 
+def ensure_port_free(host: str, port: int, what: str) -> None:
+    """Refuse to start `what` on a port something else already answers on: the readiness check
+    would otherwise happily talk to that other server and report success."""
+    if port_is_open(host, port):
+        raise StateConflict(f"cannot start {what}: {host}:{port} is already in use by another process")
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A port the kernel just handed out as free. Someone may take it before we bind it; tests
     accept that small race in exchange for never hard-coding ports."""
@@ -128,15 +137,12 @@ def run_blocking(make_coroutine: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """Run a coroutine to completion from synchronous code.
 
     The launchers are synchronous (starting servers is blocking work anyway) but a few checks
-    need asyncio clients (aiokafka, asyncpg). When the caller already runs an event loop in this
-    thread (an async pytest fixture), asyncio.run() would refuse, so the coroutine then gets a
-    fresh loop in a worker thread. A factory is taken rather than a coroutine so that nothing is
-    created on one loop and awaited on another.
+    need asyncio clients (aiokafka, asyncpg). The coroutine always gets a fresh event loop in a
+    worker thread: that works whether or not the caller runs a loop (an async pytest fixture
+    does), and it never touches the caller's thread's current-loop setting, which asyncio.run()
+    in the main thread would reset. A factory is taken rather than a coroutine so that nothing
+    is created on one loop and awaited on another.
     """
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(make_coroutine())
     with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="infra") as pool:
         return pool.submit(lambda: asyncio.run(make_coroutine())).result()
 
@@ -186,18 +192,20 @@ def stop_process_group(
     graceful: signal.Signals = signal.SIGTERM,
     timeout: float = 30.0,
     forceful: signal.Signals = signal.SIGKILL,
+    whole_group: bool = True,
 ) -> bool:
-    """Send `graceful` to the process group led by `pid`, wait, then `forceful`.
+    """Send `graceful` to the process group led by `pid` (or to `pid` alone), wait, then `forceful`.
 
     Returns True if the process stopped within `timeout`, False if it had to be killed.
     """
     if not is_process_alive(pid):
         return True
-    _signal_group(pid, graceful)
+    send = _signal_group if whole_group else _signal_process
+    send(pid, graceful)
     with contextlib.suppress(TimeoutError):
         wait_until(lambda: not is_process_alive(pid), timeout=timeout, what=f"pid {pid} to exit")
         return True
-    _signal_group(pid, forceful)
+    send(pid, forceful)
     with contextlib.suppress(TimeoutError):
         wait_until(lambda: not is_process_alive(pid), timeout=10.0, what=f"pid {pid} to die")
     return False
@@ -210,8 +218,12 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
         return
     except PermissionError:
         # Not a group leader we may signal (started by someone else): signal the process only.
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, sig)
+        _signal_process(pid, sig)
+
+
+def _signal_process(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)
 
 
 def reap(process: subprocess.Popen[bytes] | None) -> None:

@@ -33,6 +33,7 @@ from aiosmtpd.controller import Controller
 from shared.infra.errors import StartupFailed
 from shared.infra.processes import (
     alive_pid_from_file,
+    ensure_port_free,
     file_lock,
     log_tail,
     port_is_open,
@@ -46,6 +47,7 @@ from shared.infra.processes import (
 log = structlog.get_logger(__name__)
 
 _REPO_ROOT = Path(__file__).resolve().parents[2]
+_MODULE = "shared.infra.smtp_sink"
 
 
 class _BoundPortController(Controller):
@@ -152,12 +154,15 @@ class SmtpSinkProcess:
     def start(self) -> int:
         self.root.mkdir(parents=True, exist_ok=True)
         with file_lock(self.root / "launcher.lock"):
-            pid = alive_pid_from_file(self.pid_file, must_contain=__name__)
-            if pid is not None and port_is_open(self.host, self.port):
-                log.info("smtp_sink_reused", pid=pid, port=self.port)
-                return self.port
+            pid = alive_pid_from_file(self.pid_file, must_contain=_MODULE)
+            if pid is not None:
+                if port_is_open(self.host, self.port):
+                    log.info("smtp_sink_reused", pid=pid, port=self.port)
+                    return self.port
+                stop_process_group(pid, timeout=5.0)  # alive but deaf (another port?): replace it
+            ensure_port_free(self.host, self.port, "the SMTP sink")
             command = [
-                sys.executable, "-m", __name__,
+                sys.executable, "-m", _MODULE,
                 "--dir", str(self.mail_dir), "--host", self.host, "--port", str(self.port),
             ]  # fmt: skip
             # Run from the repository root so that `-m shared.infra.smtp_sink` resolves even
@@ -181,7 +186,7 @@ class SmtpSinkProcess:
         return self.port
 
     def stop(self) -> None:
-        pid = alive_pid_from_file(self.pid_file, must_contain=__name__)
+        pid = alive_pid_from_file(self.pid_file, must_contain=_MODULE)
         if pid is not None:
             stop_process_group(pid, timeout=10.0)
         self.pid_file.unlink(missing_ok=True)

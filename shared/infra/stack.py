@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import structlog
-from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.infra.gateway import CaddyGateway
@@ -37,8 +36,9 @@ SERVICE_DATABASE_PREFIX = "accounts_"
 
 
 class InfraConfig(BaseSettings):
-    """Where `make run` keeps its infrastructure; every field can be set from the environment
-    (INFRA_STATE_DIR, INFRA_POSTGRES_PORT, ... and the unprefixed names of external servers)."""
+    """Where `make run` keeps its embedded infrastructure and which ports it takes; each field
+    can be set from the environment (INFRA_STATE_DIR, INFRA_POSTGRES_PORT, ...). Whether a server
+    is embedded at all is decided by start_infrastructure() from DATABASE_URL and friends."""
 
     model_config = SettingsConfigDict(env_prefix="INFRA_", extra="ignore")
 
@@ -48,9 +48,6 @@ class InfraConfig(BaseSettings):
     kafka_controller_port: int = 19093
     gateway_port: int = 8080
     smtp_port: int = 2525
-    database_url: str | None = Field(default=None, validation_alias="DATABASE_URL")
-    kafka_bootstrap_servers: str | None = Field(default=None, validation_alias="KAFKA_BOOTSTRAP_SERVERS")
-    smtp_host: str | None = Field(default=None, validation_alias="SMTP_HOST")
 
 
 @dataclass(frozen=True)

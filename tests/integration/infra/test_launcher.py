@@ -8,8 +8,9 @@ the other tests lean on it instead of starting servers of their own.
 from __future__ import annotations
 
 import asyncio
+import socket
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -49,6 +50,7 @@ def infra(state_dir: Path) -> Iterator[Infrastructure]:
         kafka_controller_port=free_port(),
         databases=["accounts_contacts", "accounts_billing"],
         topics=[EVENTS_TOPIC],
+        smtp_port=free_port(),
         environ={},  # embedded servers, whatever the developer's shell exports
     )
     yield infrastructure
@@ -102,6 +104,13 @@ def test_postgres_start_reuses_the_running_server(state_dir: Path, postgres: Emb
     assert read_pid_file(postgres.data_dir / "postmaster.pid") == pid_before
     with pytest.raises(StateConflict):
         EmbeddedPostgres(state_dir, free_port()).start()
+
+
+def test_a_port_taken_by_another_process_is_refused(tmp_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as squatter:
+        port = squatter.getsockname()[1]
+        with pytest.raises(StateConflict, match="already in use"):
+            EmbeddedPostgres(tmp_path, port).start()
 
 
 def test_a_second_postgres_runs_alongside(tmp_path: Path, postgres: EmbeddedPostgres) -> None:
@@ -275,6 +284,28 @@ def test_gateway_start_reuses_a_running_caddy(tmp_path: Path, gateway: CaddyGate
 
 
 # --- SMTP sink --------------------------------------------------------------------------------
+
+
+async def test_the_mail_sink_process_stores_what_the_services_send(infra: Infrastructure) -> None:
+    assert infra.smtp is not None
+    host, port = infra.smtp
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = "portal@hosting.example", "a@example.com", "Hello"
+    message.set_content("stored as .eml")
+
+    await aiosmtplib.send(message, hostname=host, port=port)
+
+    mail_dir = infra.state_dir / "mail"
+    await _eventually(lambda: any(mail_dir.glob("*.eml")), what=f"an .eml file in {mail_dir}")
+
+
+async def _eventually(condition: Callable[[], bool], *, what: str, timeout: float = 5.0) -> None:
+    # The sink runs in another process: there is nothing to await but the file system.
+    for _ in range(int(timeout / 0.05)):
+        if condition():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no {what} within {timeout} s")
 
 
 async def test_smtp_sink_keeps_what_was_sent(tmp_path: Path) -> None:

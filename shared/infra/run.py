@@ -1,0 +1,162 @@
+"""`make run`: the whole system on one machine, in the foreground, until Ctrl-C.
+
+Brings up (or reuses) PostgreSQL, Kafka and the SMTP sink through `stack`, starts the four
+services as child processes (`python -m services.<name> all`: API and workers in one process),
+waits until each reports ready, then puts the Caddy gateway in front of them. Ctrl-C, or any
+service dying, stops the services, the gateway and whatever infrastructure this run started;
+servers reused from an earlier run, or configured through the environment, keep running.
+
+    python -m shared.infra.run          run everything in the foreground
+    python -m shared.infra.run stop     stop embedded servers left in the state directory
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import IO
+
+import httpx
+import structlog
+
+from shared.infra.errors import StartupFailed
+from shared.infra.gateway import CaddyGateway
+from shared.infra.kafka import TopicSpec
+from shared.infra.processes import wait_until
+from shared.infra.stack import REPO_ROOT, InfraConfig, Infrastructure, start_infrastructure, stop_embedded
+from shared.kafka import topic_for
+from shared.settings import DEFAULT_PORTS, database_name
+
+log = structlog.get_logger(__name__)
+
+SERVICES = tuple(DEFAULT_PORTS)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    config = InfraConfig()
+    if arguments == ["stop"]:
+        # For servers a crashed or killed run left behind (the next run would reuse them).
+        stop_embedded(config.state_dir)
+        return
+    if arguments:
+        raise SystemExit("usage: python -m shared.infra.run [stop]")
+    infra = start_infrastructure(
+        config.state_dir,
+        postgres_port=config.postgres_port,
+        kafka_port=config.kafka_port,
+        kafka_controller_port=config.kafka_controller_port,
+        databases=[database_name(service) for service in SERVICES],
+        topics=[TopicSpec(topic_for(service)) for service in SERVICES],
+        smtp_port=config.smtp_port,
+    )
+    gateway = CaddyGateway(config.state_dir, config.gateway_port, _service_ports())
+    services: dict[str, subprocess.Popen[bytes]] = {}
+    stopping = threading.Event()
+    # SIGTERM (from a supervisor) takes the same orderly way out as Ctrl-C.
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: stopping.set())
+    try:
+        env = {**os.environ, **infra.environment(), "PORTAL_URL": gateway.url}
+        for service in SERVICES:
+            services[service] = _start_service(service, env)
+        for service, port in gateway.routes.items():
+            _wait_until_ready(service, port, services[service])
+        gateway.start()
+        _print_summary(infra, gateway, config.state_dir)
+        while not stopping.is_set():
+            exited = [name for name, process in services.items() if process.poll() is not None]
+            if exited:
+                log.error("service_exited", services=exited)
+                break
+            stopping.wait(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        log.info("stopping")
+        _stop_services(services)
+        if gateway.started_here:
+            gateway.stop()
+        infra.stop()
+
+
+def _service_ports() -> dict[str, int]:
+    # The same variables shared.settings reads, so the gateway points where the services listen.
+    return {service: int(os.environ.get(f"{service.upper()}_PORT", port)) for service, port in DEFAULT_PORTS.items()}
+
+
+def _start_service(service: str, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", f"services.{service}", "all"],
+        cwd=REPO_ROOT,
+        env=dict(env),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    assert process.stdout is not None
+    threading.Thread(target=_relay_output, args=(service, process.stdout), daemon=True).start()
+    return process
+
+
+def _relay_output(service: str, stream: IO[bytes]) -> None:
+    """Copy a service's output to ours, each line tagged with the service's name."""
+    width = max(len(name) for name in SERVICES)
+    for line in stream:
+        sys.stdout.write(f"{service:<{width}} | {line.decode(errors='replace')}")
+        sys.stdout.flush()
+
+
+def _wait_until_ready(service: str, port: int, process: subprocess.Popen[bytes]) -> None:
+    url = f"http://127.0.0.1:{port}/api/{service}/readyz"
+
+    def ready() -> bool:
+        if process.poll() is not None:
+            raise StartupFailed(service, f"the process exited with code {process.returncode} (see its output above)")
+        try:
+            return httpx.get(url, timeout=2.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_until(ready, timeout=60.0, what=f"{service} at {url}", interval=0.3)
+    except TimeoutError as timeout:
+        raise StartupFailed(service, str(timeout)) from None
+
+
+def _stop_services(services: Mapping[str, subprocess.Popen[bytes]]) -> None:
+    # Ctrl-C already reached the services (same process group); SIGTERM covers the other exits.
+    for process in services.values():
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.terminate()
+    deadline = time.monotonic() + 20.0
+    for process in services.values():
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _print_summary(infra: Infrastructure, gateway: CaddyGateway, state_dir: Path) -> None:
+    lines = [
+        "",
+        f"  portal / API gateway   {gateway.url}   (/api/<service>/docs for each service)",
+        f"  PostgreSQL             {infra.postgres_server_dsn}",
+        f"  Kafka                  {infra.kafka_bootstrap}",
+    ]
+    if infra.smtp is not None:
+        lines.append(f"  mail sink              smtp://{infra.smtp[0]}:{infra.smtp[1]}  -> {state_dir}/mail/*.eml")
+    lines += ["  Ctrl-C stops everything started here.", ""]
+    print("\n".join(lines), flush=True)
+
+
+if __name__ == "__main__":
+    main()
