@@ -13,13 +13,14 @@ servers reused from an earlier run, or configured through the environment, keep 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -48,6 +49,38 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     if arguments:
         raise SystemExit("usage: python -m shared.infra.run [stop]")
+    config.state_dir.mkdir(parents=True, exist_ok=True)
+    with _single_run(config.state_dir, config.gateway_port):
+        _run(config)
+
+
+@contextlib.contextmanager
+def _single_run(state_dir: Path, gateway_port: int) -> Iterator[None]:
+    """Hold `run.lock` for the whole run, so that a second `make run` says so and leaves."""
+    lock_path = state_dir / "run.lock"
+    with lock_path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise SystemExit(
+                f"make run is already running ({holder}); the gateway is at http://127.0.0.1:{gateway_port}.\n"
+                "Stop it with Ctrl-C in its terminal (or `python -m shared.infra.run stop` after a crash)."
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate()
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _run(config: InfraConfig) -> None:
     infra = start_infrastructure(
         config.state_dir,
         postgres_port=config.postgres_port,
@@ -63,12 +96,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     # SIGTERM (from a supervisor) takes the same orderly way out as Ctrl-C.
     signal.signal(signal.SIGTERM, lambda _signum, _frame: stopping.set())
     try:
-        env = {**os.environ, **infra.environment(), "PORTAL_URL": gateway.url}
+        identity_port = gateway.routes["identity"]
+        env = {
+            **os.environ,
+            **infra.environment(),
+            "PORTAL_URL": gateway.url,
+            # Every service verifies tokens locally with identity's published keys.
+            "IDENTITY_JWKS_URL": f"http://127.0.0.1:{identity_port}/api/identity/.well-known/jwks.json",
+        }
         for service in SERVICES:
             services[service] = _start_service(service, env)
         for service, port in gateway.routes.items():
             _wait_until_ready(service, port, services[service])
         gateway.start()
+        _seed(env)
         _print_summary(infra, gateway, config.state_dir)
         while not stopping.is_set():
             exited = [name for name, process in services.items() if process.poll() is not None]
@@ -84,6 +125,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         if gateway.started_here:
             gateway.stop()
         infra.stop()
+
+
+def _seed(env: Mapping[str, str]) -> None:
+    """The development seed: a demo customer and one staff user per role, unless they exist.
+    Its credentials go to this terminal only."""
+    subprocess.run(
+        [sys.executable, "-m", "services.identity", "seed"], cwd=REPO_ROOT, env=dict(env), check=False, timeout=120
+    )
 
 
 def _service_ports() -> dict[str, int]:

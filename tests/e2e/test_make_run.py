@@ -1,0 +1,142 @@
+"""End to end: the launcher `make run` uses, the whole system behind the gateway, as a user sees it."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from shared.infra.processes import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.integration
+
+
+class RunningSystem:
+    def __init__(self, process: subprocess.Popen[str], gateway: str) -> None:
+        self.process = process
+        self.gateway = gateway
+        self.output: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.output.append(line)
+
+    def wait_for_line(self, pattern: str, timeout: float) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in list(self.output):
+                if match := re.search(pattern, line):
+                    return match
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.2)
+        raise AssertionError(f"no line matching {pattern!r}; output:\n{''.join(self.output[-60:])}")
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSystem]:
+    state = tmp_path_factory.mktemp("run-state")
+    gateway_port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "SMTP_HOST")},
+        "INFRA_STATE_DIR": str(state),
+        "INFRA_GATEWAY_PORT": str(gateway_port),
+        "INFRA_POSTGRES_PORT": str(free_port()),
+        "INFRA_KAFKA_PORT": str(free_port()),
+        "INFRA_KAFKA_CONTROLLER_PORT": str(free_port()),
+        "INFRA_SMTP_PORT": str(free_port()),
+        **{f"{s.upper()}_PORT": str(free_port()) for s in ("identity", "contacts", "billing", "domains")},
+        "LOG_LEVEL": "WARNING",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "shared.infra.run"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    running = RunningSystem(process, f"http://127.0.0.1:{gateway_port}")
+    try:
+        running.wait_for_line(r"Ctrl-C stops everything", timeout=120)
+        running.env = env  # type: ignore[attr-defined]
+        yield running
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGINT)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def test_every_service_is_ready_through_the_gateway(system: RunningSystem) -> None:
+    for service in ("identity", "contacts", "billing", "domains"):
+        r = httpx.get(f"{system.gateway}/api/{service}/readyz", timeout=10)
+        assert r.status_code == 200, (service, r.text)
+        assert r.json()["checks"] == {"database": "ok", "kafka": "ok"}
+        assert "x-request-id" in r.headers
+
+
+def test_unknown_path_is_a_problem_json_404(system: RunningSystem) -> None:
+    r = httpx.get(f"{system.gateway}/not/an/api", timeout=10)
+    assert r.status_code == 404
+    assert r.headers["content-type"].startswith("application/problem+json")
+
+
+def test_demo_customer_adds_a_contact_that_domains_then_knows(system: RunningSystem) -> None:
+    password = system.wait_for_line(r"customer number\s+100001\s+password\s+(\S+)", timeout=30).group(1)
+    login = httpx.post(
+        f"{system.gateway}/api/identity/v1/sessions",
+        json={"customer_number": "100001", "password": password},
+        timeout=30,
+    )
+    assert login.status_code == 201, login.text
+    auth = {"Authorization": f"Bearer {login.json()['access_token']}"}
+    added = httpx.post(
+        f"{system.gateway}/api/contacts/v1/customers/100001/contacts",
+        json={"name": "Grace Hopper", "email": "grace@example.org", "phone": "+49 30 1234567"},
+        headers=auth,
+        timeout=30,
+    )
+    assert added.status_code == 201, added.text
+    contact_id = added.json()["contact_id"]
+    deadline = time.monotonic() + 30
+    while True:
+        seen = httpx.get(f"{system.gateway}/api/domains/v1/customers/100001/contacts", headers=auth, timeout=10)
+        assert seen.status_code == 200, seen.text
+        if any(c["contact_id"] == contact_id for c in seen.json()["contacts"]):
+            break
+        assert time.monotonic() < deadline, "the contact never reached domains"
+        time.sleep(0.1)
+
+    other = httpx.get(f"{system.gateway}/api/contacts/v1/customers/100002/contacts", headers=auth, timeout=10)
+    assert other.status_code == 404  # another tenant: nothing, not even a hint
+
+
+def test_a_second_run_says_one_is_running(system: RunningSystem) -> None:
+    second = subprocess.run(
+        [sys.executable, "-m", "shared.infra.run"],
+        cwd=REPO,
+        env=system.env,  # type: ignore[attr-defined]
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert second.returncode != 0
+    assert "already running" in second.stderr + second.stdout
