@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 import orjson
 
 GENESIS = bytes(32)
@@ -60,7 +61,7 @@ def link(previous: bytes, canonical_bytes: bytes) -> bytes:
     return hashlib.sha256(previous + canonical_bytes).digest()
 
 
-def canonical_of_row(row: Mapping[str, Any]) -> bytes:
+def canonical_of_row(row: Mapping[str, Any] | asyncpg.Record) -> bytes:
     """The canonical form of an `events` row as read back from PostgreSQL."""
     return canonical(
         event_id=row["event_id"],
