@@ -1,0 +1,118 @@
+"""From the verified caller to the authority a change is made on, and the versions clients send.
+
+The account owner changes its own data. Staff (support, admin) change it only on behalf of a
+named requester, decided on billing's copy of the authorizations (see `domain/authority.py`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import Request
+
+from services.billing import handlers
+from services.billing.api.schemas import AuthorizationVersionOut, DecisionOut, Edit, ReasonOut, RequesterIn
+from services.billing.authorization import AuthorizationCopy
+from services.billing.domain.authority import (
+    Authority,
+    OnBehalfOf,
+    Operation,
+    SupportRequest,
+    account_owner,
+    reasons_as_dicts,
+)
+from shared.auth.dependencies import ensure_customer_access
+from shared.auth.principal import Principal, Role
+from shared.authorization.identifiers import InvalidIdentifier, Requester, RequesterKind
+from shared.customers import ensure_known_customer
+from shared.envelope import EventContext
+from shared.errors import InvalidRequest
+from shared.http.context import event_context, runtime_of
+
+READERS = (Role.SUPPORT, Role.ADMIN, Role.COMPLIANCE)
+WRITERS = (Role.SUPPORT, Role.ADMIN)
+
+
+async def ensure_readable(request: Request, principal: Principal, customer_number: str) -> None:
+    ensure_customer_access(principal, customer_number, *READERS)
+    await ensure_known_customer(runtime_of(request).pool, customer_number)
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def expected_version(if_match: str | None, body_version: int | None) -> int:
+    """The version the client read: If-Match (the ETag) or the body's `version`."""
+    if if_match is not None:
+        try:
+            version = int(if_match.strip().removeprefix("W/").strip('"'))
+        except ValueError:
+            raise InvalidRequest('If-Match must be the ETag you read, e.g. "3"') from None
+        if version < 0:
+            raise InvalidRequest('If-Match must be the ETag you read, e.g. "3"')
+        if body_version is not None and body_version != version:
+            raise InvalidRequest("If-Match and version disagree")
+        return version
+    if body_version is None:
+        raise InvalidRequest("send the version you read (If-Match header or `version` field)")
+    return body_version
+
+
+def _requester(who: RequesterIn) -> tuple[RequesterKind, str]:
+    if who.contact_id is not None:
+        return RequesterKind.CONTACT_ID, str(who.contact_id)
+    if who.email is not None:
+        return RequesterKind.EMAIL, who.email
+    assert who.phone is not None
+    return RequesterKind.PHONE, who.phone
+
+
+async def authority_for(
+    request: Request, principal: Principal, customer_number: str, body: Edit, operation: Operation
+) -> Authority:
+    """Who asks, and why that is enough; a refused support request is recorded and raised (403)."""
+    ensure_customer_access(principal, customer_number, *WRITERS)
+    rt = runtime_of(request)
+    await ensure_known_customer(rt.pool, customer_number)
+    if principal.is_customer(customer_number):
+        if body.on_behalf_of is not None:
+            raise InvalidRequest("on_behalf_of is for support acting at someone's request")
+        return account_owner(customer_number)
+    if body.on_behalf_of is None:
+        raise InvalidRequest(
+            "support changes billing data on behalf of the person who asked: give on_behalf_of"
+            " (contact_id, or email / phone as heard)"
+        )
+    kind, raw = _requester(body.on_behalf_of)
+    try:
+        requester = Requester.heard(kind, raw)
+    except InvalidIdentifier as exc:
+        raise InvalidRequest(f"on_behalf_of: {exc}") from None
+    support = SupportRequest(str(principal.actor), OnBehalfOf(requester, raw), operation, body.ticket_reference)
+    copy: AuthorizationCopy = rt.extras["authorization_copy"]
+
+    def context_for(metadata: Mapping[str, Any]) -> EventContext:
+        return event_context(request, customer_number, principal.actor, **metadata)
+
+    return await handlers.support_authority(copy, rt.uow, customer_number, support, rt.clock.now(), context_for)
+
+
+def decision_out(authority: Authority) -> DecisionOut:
+    out = DecisionOut(
+        basis=authority.basis.value,
+        requested_by=authority.requested_by,
+        on_behalf_of=authority.metadata.get("on_behalf_of"),
+    )
+    if (decision := authority.decision) is not None:
+        out.outcome = decision.outcome.value
+        out.contact_id = decision.contact_id
+        out.grant_id = decision.grant_id
+        out.reasons = [ReasonOut.model_validate(r) for r in reasons_as_dicts(decision)]
+        out.decided_at = decision.at
+    if (version := authority.version) is not None:
+        out.authorization_version = AuthorizationVersionOut(
+            stream_id=version.stream_id, stream_version=version.stream_version, occurred_at=version.occurred_at
+        )
+    return out
