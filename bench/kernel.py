@@ -61,11 +61,13 @@ async def bench_appends(server_dsn: str, *, writers: int = 8, seconds: float = 5
 
     async def writer(w: int) -> None:
         version = 0
+        head: bytes | None = None
         ctx = _context(f"9{w:05d}")
         while time.perf_counter() < deadline:
             started = time.perf_counter()
-            await store.append(f"bench-{w}", version, [ThingHappened(version)], ctx)
+            [event] = await store.append(f"bench-{w}", version, [ThingHappened(version)], ctx, previous_hash=head)
             latencies.append(time.perf_counter() - started)
+            head = event.chain_hash
             version += 1
 
     started = time.perf_counter()
@@ -78,10 +80,12 @@ async def bench_appends(server_dsn: str, *, writers: int = 8, seconds: float = 5
     async def batch_writer(w: int) -> None:
         nonlocal batch_events
         version = 0
+        head: bytes | None = None
         ctx = _context(f"8{w:05d}")
         events = [ThingHappened(n) for n in range(100)]
         while time.perf_counter() < batch_deadline:
-            await store.append(f"batch-{w}", version, events, ctx)
+            recorded = await store.append(f"batch-{w}", version, events, ctx, previous_hash=head)
+            head = recorded[-1].chain_hash
             version += 100
             batch_events += 100
 

@@ -87,6 +87,8 @@ class RecordedEvent:
     metadata: Mapping[str, Any] = field(default_factory=dict)
     # The store's insertion counter; informative only (it is not commit order).
     position: int = 0
+    # SHA-256 chain link (shared/eventstore/chain.py); empty for events read from Kafka.
+    chain_hash: bytes = b""
 
     @property
     def qualified_type(self) -> str:

@@ -25,6 +25,8 @@ class UnitOfWork:
         self._conn: PooledConnection | None = None
         self._tx: Transaction | None = None
         self.recorded: list[RecordedEvent] = []
+        # Stream heads seen in this unit of work: their chain hash saves a lookup on append.
+        self._heads: dict[str, tuple[int, bytes]] = {}
 
     @property
     def connection(self) -> Connection:
@@ -36,15 +38,25 @@ class UnitOfWork:
         self._tx = self._conn.transaction()
         await self._tx.start()
         self.recorded = []
+        self._heads = {}
         return self
 
     async def load(self, stream_id: str) -> Stream:
-        return await self._store.load(stream_id, conn=self.connection)
+        stream = await self._store.load(stream_id, conn=self.connection)
+        if stream.events:
+            self._heads[stream_id] = (stream.version, stream.events[-1].chain_hash)
+        return stream
 
     async def append(
         self, stream_id: str, expected_version: int, events: Sequence[DomainEvent], context: EventContext
     ) -> list[RecordedEvent]:
-        recorded = await self._store.append(stream_id, expected_version, events, context, conn=self.connection)
+        head = self._heads.get(stream_id)
+        previous = head[1] if head is not None and head[0] == expected_version else None
+        recorded = await self._store.append(
+            stream_id, expected_version, events, context, conn=self.connection, previous_hash=previous
+        )
+        if recorded:
+            self._heads[stream_id] = (recorded[-1].stream_version, recorded[-1].chain_hash)
         self.recorded.extend(recorded)
         return recorded
 

@@ -25,7 +25,7 @@ from shared.registry import EventRegistry
 
 _COLUMNS = (
     "position, transaction_id::text::bigint AS txid, event_id, stream_id, stream_version, event_type,"
-    " schema_version, customer_number, occurred_at, actor, correlation_id, causation_id, metadata, data"
+    " schema_version, customer_number, occurred_at, actor, correlation_id, causation_id, metadata, data, chain_hash"
 )
 
 _APPEND = """
@@ -37,7 +37,7 @@ FROM unnest($8::uuid[], $9::int[], $10::text[], $11::int[], $12::jsonb[], $14::b
      AS u(event_id, stream_version, event_type, schema_version, data, chain_hash)
 WHERE ($13::int = 0 OR EXISTS (
         SELECT 1 FROM events p WHERE p.stream_id = $1 AND p.stream_version = $13
-        AND p.transaction_id <= pg_current_xact_id()))
+        AND p.chain_hash = $15 AND p.transaction_id <= pg_current_xact_id()))
   AND ($13::int > 0 OR NOT EXISTS (SELECT 1 FROM events p WHERE p.stream_id = $1))
 RETURNING position
 """
@@ -72,6 +72,7 @@ def record_from_row(row: asyncpg.Record) -> RecordedEvent:
         metadata=row["metadata"],
         data=row["data"],
         position=row["position"],
+        chain_hash=row["chain_hash"],
     )
 
 
@@ -97,7 +98,10 @@ class PostgresEventStore:
         context: EventContext,
         *,
         conn: Connection | None = None,
+        previous_hash: bytes | None = None,
     ) -> list[RecordedEvent]:
+        """`previous_hash`: the chain hash of the event at `expected_version`, when the caller has
+        it (it loaded the stream); it saves a round trip and is checked by the insert."""
         if not events:
             return []
         ids = [uuid.uuid4() for _ in events]
@@ -109,7 +113,9 @@ class PostgresEventStore:
         metadata = dict(context.metadata)
         db = conn or self._pool
         previous = GENESIS
-        if expected_version > 0:
+        if previous_hash is not None:
+            previous = previous_hash
+        elif expected_version > 0:
             # Immutable once committed, so reading it outside the insert's transaction is safe;
             # a missing row means the expected version does not exist (the insert then refuses).
             previous = (
@@ -120,6 +126,7 @@ class PostgresEventStore:
                 )
                 or GENESIS
             )
+        anchor = previous
         hashes: list[bytes] = []
         for i in range(len(events)):
             previous = link(
@@ -155,6 +162,7 @@ class PostgresEventStore:
             data,
             expected_version,
             hashes,
+            anchor,
         ]
         try:
             rows = await db.fetch(_APPEND, *args)
@@ -177,6 +185,7 @@ class PostgresEventStore:
                 data=data[i],
                 metadata=metadata,
                 position=rows[i]["position"],
+                chain_hash=hashes[i],
             )
             for i in range(len(events))
         ]

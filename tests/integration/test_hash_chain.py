@@ -39,3 +39,15 @@ async def test_events_table_refuses_updates_and_deletes(pool: Pool) -> None:
         await pool.execute("DELETE FROM events WHERE stream_id = 'chain-2'")
     with pytest.raises(asyncpg.InsufficientPrivilegeError):
         await pool.execute("TRUNCATE events")
+
+
+async def test_a_wrong_previous_hash_is_refused_as_a_conflict(pool: Pool) -> None:
+    from shared.errors import ConcurrencyConflict
+
+    store = PostgresEventStore(pool, registry)
+    [first] = await store.append("chain-3", 0, [ThingHappened(1)], context())
+    with pytest.raises(ConcurrencyConflict):
+        await store.append("chain-3", 1, [ThingHappened(2)], context(), previous_hash=bytes(32))
+    [second] = await store.append("chain-3", 1, [ThingHappened(2)], context(), previous_hash=first.chain_hash)
+    [third] = await store.append("chain-3", 2, [ThingHappened(3)], context())
+    assert (await store.load("chain-3")).events[-1].chain_hash == third.chain_hash != second.chain_hash
