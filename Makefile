@@ -39,6 +39,7 @@ format: venv
 
 ## Benchmarks on the running machine; prints figures (see docs/benchmarks.md).
 bench: venv jars
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(PY) -m bench
 
 ## Resolve the Kafka broker's jars from Maven Central into the cache (once).

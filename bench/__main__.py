@@ -22,8 +22,9 @@ STATE = REPO / ".state" / "bench"
 
 
 def _start_infra() -> tuple[str, str, Callable[[], None]]:
-    from shared.infra.kafka import EmbeddedKafka
+    from shared.infra.kafka import EmbeddedKafka, TopicSpec, ensure_topics
     from shared.infra.postgres import EmbeddedPostgres
+    from shared.kafka import SERVICES, topic_for
 
     if os.environ.get("DATABASE_URL") and os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         return os.environ["DATABASE_URL"], os.environ["KAFKA_BOOTSTRAP_SERVERS"], lambda: None
@@ -32,6 +33,7 @@ def _start_infra() -> tuple[str, str, Callable[[], None]]:
     broker = EmbeddedKafka(STATE, 29092, 29093)
     dsn = pg.start()
     bootstrap = broker.start()
+    asyncio.run(ensure_topics(bootstrap, [TopicSpec(topic_for(s)) for s in SERVICES]))
 
     def stop() -> None:
         broker.stop()
@@ -53,6 +55,8 @@ async def _run(dsn: str, bootstrap: str, only: set[str]) -> dict[str, dict[str, 
         ("store appends (8 writers)", lambda: kernel.bench_appends(dsn)),
         ("relay into Kafka (100k backlog)", lambda: kernel.bench_relay(dsn, bootstrap)),
         ("propagation contacts -> domains @500/s", lambda: kernel.bench_propagation(dsn, bootstrap)),
+        ("identity logins @30/s and token verification", lambda: _identity(dsn, bootstrap)),
+        ("contacts authorization checks", lambda: _contacts(dsn, bootstrap)),
     ]
     for name, suite in suites:
         if only and not any(word in name for word in only):
@@ -62,6 +66,18 @@ async def _run(dsn: str, bootstrap: str, only: set[str]) -> dict[str, dict[str, 
         results[name]["bench_seconds"] = time.perf_counter() - started
         _print(name, results[name])
     return results
+
+
+async def _identity(dsn: str, bootstrap: str) -> dict[str, float]:
+    from bench.identity import bench_identity
+
+    return await bench_identity(dsn, bootstrap)
+
+
+async def _contacts(dsn: str, bootstrap: str) -> dict[str, float]:
+    from bench.contacts import bench_checks
+
+    return await bench_checks(dsn, bootstrap)
 
 
 def main() -> None:
