@@ -1,4 +1,9 @@
-"""The domains service's composition."""
+"""The domains service's composition: its events, migrations, read models, routes and startup.
+
+Read models: `ContractsProjection` from its own store; from Kafka, `AuthorizationProjection`
+(who may have what done, from contacts.events), `CustomerAccountsProjection` (which customers
+exist, from identity.events) and the walking skeleton's `CustomerContactsProjection`.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +11,21 @@ from pathlib import Path
 
 from services.domains.api.routes import routers
 from services.domains.domain.events import registry
+from services.domains.projections.contracts import ContractsProjection
 from services.domains.projections.customer_contacts import CustomerContactsProjection
+from services.domains.runtime import start
+from shared.authorization.projection import AuthorizationProjection
+from shared.customers import CustomerAccountsProjection
 from shared.service import ServiceSpec
 
 SPEC = ServiceSpec(
     name="domains",
     registry=registry,
     migrations_dir=Path(__file__).parent / "migrations",
-    kafka_projections=(CustomerContactsProjection(),),
+    projections=(ContractsProjection(),),
+    kafka_projections=(CustomerContactsProjection(), AuthorizationProjection(), CustomerAccountsProjection()),
     routes=routers,
-    description="Domains, e-mail vhosts, mailboxes, redirects, FTP access and cancellations.",
+    on_startup=(start,),
+    description="Domains, e-mail vhosts, mailboxes, redirects, FTP access and cancellations, each on the"
+    " authority of the account owner or of a requester support acts for.",
 )

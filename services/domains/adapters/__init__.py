@@ -1,0 +1,1 @@
+"""Adapters of the domains service: secrets (tokens, passwords, hashes) and mail texts."""

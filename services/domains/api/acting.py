@@ -1,0 +1,153 @@
+"""Who acts, on whose authority: the account owner, or support on behalf of a requester.
+
+Support names the requester in the `On-Behalf-Of` header (every method, bodies stay about the
+thing itself): `contact_id:<uuid>`, `email:<address>` or `phone:<number>` as heard on the phone.
+The decision is taken on domains' own copy of the authorization model (`AuthorizationProjection`
+fed from contacts.events) with the shared `decide`, never by calling contacts. A refusal is
+recorded (`SupportRequestRefused`) and answered 403 with the reasons.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+import structlog
+from fastapi import Header, Request
+
+from services.domains import handlers
+from services.domains.domain.authority import ActingKind, Authority, Refusal, judge, requester_label
+from services.domains.domain.errors import RequestRefused
+from services.domains.domain.events import SupportRequestRefused
+from services.domains.runtime import domains_runtime
+from shared.auth.principal import Principal, PrincipalKind, Role
+from shared.authorization.decision import decide
+from shared.authorization.identifiers import InvalidIdentifier, Requester, RequesterKind
+from shared.envelope import EventContext
+from shared.errors import Forbidden, InvalidRequest, NotFound
+from shared.http.context import event_context
+from shared.scopes import Scope
+
+log = structlog.get_logger(__name__)
+
+OnBehalfOf = Annotated[
+    str | None,
+    Header(
+        alias="On-Behalf-Of",
+        max_length=400,
+        description="Support only: who asked, as `contact_id:<uuid>`, `email:<address>` or `phone:<number>`"
+        " (as heard). The operation then needs that requester's authorization for its scope.",
+        examples=["email:ada@example.org"],
+    ),
+]
+
+
+def parse_requester(raw: str) -> Requester:
+    kind_text, colon, value = raw.partition(":")
+    try:
+        kind = RequesterKind(kind_text.strip().lower())
+    except ValueError:
+        kind = None
+    if not colon or kind is None or not value.strip():
+        raise InvalidRequest("On-Behalf-Of must be contact_id:<uuid>, email:<address> or phone:<number>")
+    if kind is RequesterKind.CONTACT_ID:
+        try:
+            return Requester(kind, str(uuid.UUID(value.strip())))
+        except ValueError:
+            raise InvalidRequest("On-Behalf-Of: not a contact id") from None
+    try:
+        return Requester.heard(kind, value)
+    except InvalidIdentifier as exc:
+        raise InvalidRequest(f"On-Behalf-Of: {exc}") from None
+
+
+async def authorize(
+    request: Request,
+    principal: Principal,
+    customer_number: str,
+    scope: Scope,
+    on_behalf_of: str | None,
+    *,
+    operation: str,
+    target: str | None = None,
+    reviewers: tuple[Role, ...] = (),
+) -> Authority:
+    """The authority for one operation, or NotFound / Forbidden / RequestRefused (recorded).
+
+    `reviewers`: staff roles that may read for themselves, without a requester (compliance).
+    """
+    rt = domains_runtime(request)
+    if principal.is_customer(customer_number):
+        if on_behalf_of is not None:
+            raise InvalidRequest("On-Behalf-Of is for support acting at a requester's request")
+        await rt.known_customers.ensure(rt.pool, customer_number)
+        return Authority.account_owner(principal.actor, scope)
+    if principal.kind is PrincipalKind.CUSTOMER:
+        raise NotFound("no such customer")  # another tenant: learn nothing, not even that it exists
+    reviewing = on_behalf_of is None and bool(reviewers) and principal.has_role(*reviewers)
+    if not (reviewing or principal.has_role(Role.SUPPORT)):
+        raise Forbidden("your role does not allow this")
+    await rt.known_customers.ensure(rt.pool, customer_number)
+    if reviewing:
+        return Authority.staff_review(principal.actor, scope)
+    if on_behalf_of is None:
+        raise InvalidRequest(
+            "support acts at a requester's request: name them in the On-Behalf-Of header"
+            " (contact_id:<uuid>, email:<address> or phone:<number>)"
+        )
+    requester = parse_requester(on_behalf_of)
+    now = rt.clock.now()
+    decision = decide(await rt.reader.view(customer_number, requester, now), scope.value, now)
+    verdict = judge(principal.actor, requester, scope, decision)
+    if isinstance(verdict, Refusal):
+        await _record_refusal(request, principal, customer_number, requester, verdict, operation, target)
+        raise RequestRefused(
+            f"the requester may not have this done ({scope.value})",
+            action=scope.value,
+            outcome=decision.outcome.value,
+            reasons=[{"code": c, "message": m} for c, m in zip(verdict.codes, verdict.messages, strict=True)],
+        )
+    return verdict
+
+
+async def _record_refusal(
+    request: Request,
+    principal: Principal,
+    customer_number: str,
+    requester: Requester,
+    refusal: Refusal,
+    operation: str,
+    target: str | None,
+) -> None:
+    label = requester_label(requester)
+    event = SupportRequestRefused(
+        customer_number=customer_number,
+        agent=str(principal.actor),
+        on_behalf_of=label,
+        action=refusal.scope.value,
+        reasons=refusal.codes,
+        operation=operation,
+        target=target,
+        contact_id=refusal.decision.contact_id,
+    )
+    context = event_context(
+        request,
+        customer_number,
+        principal.actor,
+        acting=ActingKind.SUPPORT_ON_BEHALF.value,
+        on_behalf_of=label,
+        authorization="denied",
+        scope=refusal.scope.value,
+    )
+    await handlers.record_support_event(domains_runtime(request).uow, context, event)
+    log.info(
+        "support_request_refused",
+        customer_number=customer_number,
+        operation=operation,
+        action=refusal.scope.value,
+        reasons=list(refusal.codes),
+    )
+
+
+def context_for(request: Request, customer_number: str, authority: Authority) -> EventContext:
+    return event_context(request, customer_number, authority.actor, **authority.metadata())

@@ -1,0 +1,121 @@
+"""Routes for domains themselves: register (order), list, show, cancel."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from services.domains import handlers, queries
+from services.domains.api.acting import OnBehalfOf, authorize, context_for
+from services.domains.api.problems import READ, WRITE
+from services.domains.api.schemas import CancelBody, Changed, DomainOut, RegisterBody, Registered
+from services.domains.api.views import authorized, domain_out
+from services.domains.domain.domains import in_force, today
+from services.domains.domain.names import parse_domain
+from services.domains.runtime import domains_runtime
+from shared.auth.dependencies import CurrentPrincipal
+from shared.auth.principal import Role
+from shared.http.context import CustomerNumber
+from shared.scopes import Scope
+
+PREFIX = "/api/domains/v1"
+
+
+def router() -> APIRouter:
+    r = APIRouter(prefix=PREFIX, tags=["domains"])
+
+    @r.post(
+        "/customers/{customer_number}/domains",
+        status_code=201,
+        response_model=Registered,
+        responses=WRITE,
+        summary="Register (order) a domain name",
+        description="Needs orders:place when support acts on a requester's behalf. 409 when the name is"
+        " registered already (by anyone: domain availability is public).",
+    )
+    async def register(
+        customer_number: CustomerNumber,
+        body: RegisterBody,
+        request: Request,
+        response: Response,
+        principal: CurrentPrincipal,
+        on_behalf_of: OnBehalfOf = None,
+    ) -> Registered:
+        authority = await authorize(
+            request, principal, customer_number, Scope.PLACE_ORDERS, on_behalf_of, operation="register_domain",
+            target=body.name[:253],
+        )  # fmt: skip
+        name = parse_domain(body.name)
+        outcome = await handlers.register_domain(
+            domains_runtime(request), name, context_for(request, customer_number, authority)
+        )
+        response.headers["Location"] = f"{PREFIX}/customers/{customer_number}/domains/{name.ascii}"
+        return Registered(
+            domain=name.ascii, unicode_name=name.unicode, version=outcome.version, **authorized(authority).model_dump()
+        )
+
+    @r.get(
+        "/customers/{customer_number}/domains",
+        response_model=list[DomainOut],
+        responses=READ,
+        summary="The customer's domains (running contracts) with everything booked on them",
+        description="Needs contracts:view when support acts on a requester's behalf.",
+    )
+    async def list_domains(
+        customer_number: CustomerNumber, request: Request, principal: CurrentPrincipal, on_behalf_of: OnBehalfOf = None
+    ) -> list[DomainOut]:
+        await authorize(
+            request, principal, customer_number, Scope.VIEW_CONTRACTS, on_behalf_of, operation="list_domains",
+            reviewers=(Role.COMPLIANCE,),
+        )  # fmt: skip
+        rt = domains_runtime(request)
+        rows = await queries.contracts(rt.pool, customer_number, today(rt.clock.now()))
+        return [DomainOut(**row) for row in rows]
+
+    @r.get(
+        "/customers/{customer_number}/domains/{domain}",
+        response_model=DomainOut,
+        responses=READ,
+        summary="One domain as it is now (read from its event stream)",
+    )
+    async def show_domain(
+        customer_number: CustomerNumber,
+        domain: str,
+        request: Request,
+        principal: CurrentPrincipal,
+        on_behalf_of: OnBehalfOf = None,
+    ) -> DomainOut:
+        await authorize(
+            request, principal, customer_number, Scope.VIEW_CONTRACTS, on_behalf_of, operation="show_domain",
+            target=domain[:253], reviewers=(Role.COMPLIANCE,),
+        )  # fmt: skip
+        rt = domains_runtime(request)
+        state, _ = await handlers.load_domain(rt.uow, parse_domain(domain).ascii)
+        now = rt.clock.now()
+        return domain_out(in_force(state, customer_number, now), now)
+
+    @r.post(
+        "/customers/{customer_number}/domains/{domain}/cancellation",
+        response_model=Changed,
+        responses=WRITE,
+        summary="Cancel a domain (effective at the end of `effective_on`, default: end of this month)",
+        description="Needs services:cancel when support acts on a requester's behalf.",
+    )
+    async def cancel(
+        customer_number: CustomerNumber,
+        domain: str,
+        body: CancelBody,
+        request: Request,
+        principal: CurrentPrincipal,
+        on_behalf_of: OnBehalfOf = None,
+    ) -> Changed:
+        authority = await authorize(
+            request, principal, customer_number, Scope.CANCEL_SERVICES, on_behalf_of, operation="cancel_domain",
+            target=domain[:253],
+        )  # fmt: skip
+        name = parse_domain(domain).ascii
+        outcome = await handlers.cancel_domain(
+            domains_runtime(request), name, body.effective_on, context_for(request, customer_number, authority)
+        )
+        return Changed(version=outcome.version, **authorized(authority).model_dump())
+
+    return r

@@ -1,0 +1,209 @@
+"""Routes for what is booked on a domain: e-mail vhosts, mailboxes, redirects, FTP credentials.
+
+Scopes (when support acts on a requester's behalf): vhosts and mailboxes "mailboxes:manage",
+redirects "dns:change", FTP credentials "credentials:request" (and a grant, see authority.py).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from services.domains import handlers
+from services.domains.api.acting import OnBehalfOf, authorize, context_for
+from services.domains.api.problems import MAILING, WRITE
+from services.domains.api.schemas import (
+    Changed,
+    FtpReissuedOut,
+    MailboxBody,
+    MailboxCreatedOut,
+    RedirectBody,
+    VhostBody,
+)
+from services.domains.api.views import authorized
+from services.domains.domain.names import parse_domain, parse_host, parse_local_part
+from services.domains.domain.urls import parse_target_url
+from services.domains.runtime import domains_runtime
+from shared.auth.dependencies import CurrentPrincipal
+from shared.http.context import CustomerNumber
+from shared.scopes import Scope
+
+PREFIX = "/api/domains/v1/customers/{customer_number}/domains/{domain}"
+
+
+def router() -> APIRouter:
+    r = APIRouter(prefix=PREFIX, tags=["vhosts, mailboxes, redirects, FTP"])
+
+    @r.post("/vhosts", status_code=201, response_model=Changed, responses=WRITE, summary="Create an e-mail vhost")
+    async def create_vhost(
+        customer_number: CustomerNumber,
+        domain: str,
+        body: VhostBody,
+        request: Request,
+        response: Response,
+        principal: CurrentPrincipal,
+        on_behalf_of: OnBehalfOf = None,
+    ) -> Changed:
+        authority = await authorize(
+            request, principal, customer_number, Scope.MANAGE_MAILBOXES, on_behalf_of, operation="create_vhost",
+            target=body.name[:253],
+        )  # fmt: skip
+        name, vhost = parse_domain(domain).ascii, parse_host(body.name, what="vhost")
+        context = context_for(request, customer_number, authority)
+        outcome = await handlers.create_vhost(domains_runtime(request), name, vhost, context)
+        response.headers["Location"] = request.url.path + f"/{vhost.ascii}"
+        return Changed(version=outcome.version, **authorized(authority).model_dump())
+
+    @r.delete("/vhosts/{vhost}", response_model=Changed, responses=WRITE, summary="Delete a vhost and its mailboxes")
+    async def delete_vhost(
+        customer_number: CustomerNumber,
+        domain: str,
+        vhost: str,
+        request: Request,
+        principal: CurrentPrincipal,
+        on_behalf_of: OnBehalfOf = None,
+    ) -> Changed:
+        authority = await authorize(
+            request, principal, customer_number, Scope.MANAGE_MAILBOXES, on_behalf_of, operation="delete_vhost",
+            target=vhost[:253],
+        )  # fmt: skip
+        name, host = parse_domain(domain).ascii, parse_host(vhost, what="vhost")
+        context = context_for(request, customer_number, authority)
+        outcome = await handlers.delete_vhost(domains_runtime(request), name, host, context)
+        return Changed(version=outcome.version, **authorized(authority).model_dump())
+
+    @r.post(
+        "/vhosts/{vhost}/mailboxes",
+        status_code=201,
+        response_model=MailboxCreatedOut,
+        responses=MAILING,
+        summary="Create a mailbox; its owner gets a one-time link to choose the password",
+        description="Nobody but the mailbox's owner ever sees the password: the link goes to `owner_email`"
+        " and is valid once, for 48 hours.",
+    )
+    async def create_mailbox(
+        customer_number: CustomerNumber,
+        domain: str,
+        vhost: str,
+        body: MailboxBody,
+        request: Request,
+        principal: CurrentPrincipal,
+        on_behalf_of: OnBehalfOf = None,
+    ) -> MailboxCreatedOut:
+        authority = await authorize(
+            request, principal, customer_number, Scope.MANAGE_MAILBOXES, on_behalf_of, operation="create_mailbox",
+            target=f"{body.local_part}@{vhost}"[:320],
+        )  # fmt: skip
+        name, host = parse_domain(domain).ascii, parse_host(vhost, what="vhost")
+        local_part = parse_local_part(body.local_part)
+        context = context_for(request, customer_number, authority)
+        mailbox_id, address, outcome = await handlers.create_mailbox(
+            domains_runtime(request), name, host, local_part, str(body.owner_email), context
+        )
+        return MailboxCreatedOut(
+            mailbox_id=mailbox_id,
+            address=address,
+            password_link_sent_to=str(body.owner_email),
+            version=outcome.version,
+            **authorized(authority).model_dump(),
+        )
+
+    @r.delete(
+        "/vhosts/{vhost}/mailboxes/{local_part}", response_model=Changed, responses=WRITE, summary="Delete a mailbox"
+    )
+    async def delete_mailbox(
+        customer_number: CustomerNumber,
+        domain: str,
+        vhost: str,
+        local_part: str,
+        request: Request,
+        principal: CurrentPrincipal,
+        on_behalf_of: OnBehalfOf = None,
+    ) -> Changed:
+        authority = await authorize(
+            request, principal, customer_number, Scope.MANAGE_MAILBOXES, on_behalf_of, operation="delete_mailbox",
+            target=f"{local_part}@{vhost}"[:320],
+        )  # fmt: skip
+        name, host = parse_domain(domain).ascii, parse_host(vhost, what="vhost")
+        context = context_for(request, customer_number, authority)
+        outcome = await handlers.delete_mailbox(
+            domains_runtime(request), name, host, parse_local_part(local_part), context
+        )
+        return Changed(version=outcome.version, **authorized(authority).model_dump())
+
+    @r.put(
+        "/redirects/{source_host}",
+        response_model=Changed,
+        responses=WRITE,
+        summary="Redirect a host (the domain or a subdomain) to an http(s) URL",
+        description="Setting the redirect a host already has records nothing and answers the current version.",
+    )
+    async def set_redirect(
+        customer_number: CustomerNumber,
+        domain: str,
+        source_host: str,
+        body: RedirectBody,
+        request: Request,
+        principal: CurrentPrincipal,
+        on_behalf_of: OnBehalfOf = None,
+    ) -> Changed:
+        authority = await authorize(
+            request, principal, customer_number, Scope.CHANGE_DNS, on_behalf_of, operation="set_redirect",
+            target=source_host[:253],
+        )  # fmt: skip
+        name = parse_domain(domain).ascii
+        source = parse_host(source_host, what="source host")
+        target = parse_target_url(body.target_url)
+        context = context_for(request, customer_number, authority)
+        outcome = await handlers.set_redirect(domains_runtime(request), name, source, target, body.permanent, context)
+        return Changed(version=outcome.version, **authorized(authority).model_dump())
+
+    @r.delete("/redirects/{source_host}", response_model=Changed, responses=WRITE, summary="Remove a redirect")
+    async def remove_redirect(
+        customer_number: CustomerNumber,
+        domain: str,
+        source_host: str,
+        request: Request,
+        principal: CurrentPrincipal,
+        on_behalf_of: OnBehalfOf = None,
+    ) -> Changed:
+        authority = await authorize(
+            request, principal, customer_number, Scope.CHANGE_DNS, on_behalf_of, operation="remove_redirect",
+            target=source_host[:253],
+        )  # fmt: skip
+        name, source = parse_domain(domain).ascii, parse_host(source_host, what="source host")
+        context = context_for(request, customer_number, authority)
+        outcome = await handlers.remove_redirect(domains_runtime(request), name, source, context)
+        return Changed(version=outcome.version, **authorized(authority).model_dump())
+
+    @r.post(
+        "/ftp-credentials",
+        response_model=FtpReissuedOut,
+        responses=MAILING,
+        summary="Issue new FTP credentials, mailed to the requester",
+        description="The new password goes only into an e-mail: to the account owner's reference address, or"
+        " (support on behalf of a contact holding a grant for credentials:request) to the contact's address on"
+        " file, with a notice (without the password) to the account owner. Never in this answer.",
+    )
+    async def reissue_ftp(
+        customer_number: CustomerNumber,
+        domain: str,
+        request: Request,
+        principal: CurrentPrincipal,
+        on_behalf_of: OnBehalfOf = None,
+    ) -> FtpReissuedOut:
+        authority = await authorize(
+            request, principal, customer_number, Scope.REQUEST_CREDENTIALS, on_behalf_of,
+            operation="reissue_ftp_credentials", target=domain[:253],
+        )  # fmt: skip
+        name = parse_domain(domain).ascii
+        context = context_for(request, customer_number, authority)
+        recipients, outcome = await handlers.reissue_ftp_credentials(domains_runtime(request), name, authority, context)
+        return FtpReissuedOut(
+            sent_to=recipients.sent_to,
+            contact_id=recipients.contact_id,
+            owner_notified=recipients.owner_notice_to is not None,
+            version=outcome.version,
+            **authorized(authority).model_dump(),
+        )
+
+    return r

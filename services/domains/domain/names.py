@@ -1,0 +1,114 @@
+"""Domain names, host names and mailbox local parts: validated and normalised, or refused.
+
+Names are read with IDNA 2008 and the UTS #46 mapping (the `idna` package: `Bücher.DE` becomes
+`xn--bcher-kva.de`), then checked in their ASCII form, the form every DNS and mail system uses:
+
+* at most 253 characters, at least two labels (a name and a top-level domain);
+* every label 1 to 63 letters, digits or hyphens, not starting or ending with a hyphen
+  (IDNA refuses `--` in positions 3-4 unless the label is a valid `xn--` A-label);
+* the top-level domain alphabetic (2 to 63 letters) or an A-label (`xn--...`), so `1.2.3.4`
+  is not a domain name;
+* no spaces, control or format characters anywhere (checked before IDNA maps anything away).
+
+Which registrable names exist under which TLD is the registry's business, not ours: we check
+syntax only. Local parts are the conservative ASCII subset every mail system accepts.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+import idna
+
+from services.domains.domain.errors import InvalidName
+
+MAX_NAME_LENGTH = 253
+MAX_INPUT_LENGTH = 1024  # far above any valid name (before mapping), refused before IDNA runs
+_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+_TLD = re.compile(r"[a-z]{2,63}|xn--[a-z0-9-]{1,59}")
+_LOCAL_PART = re.compile(r"[a-z0-9](?:[a-z0-9._+-]{0,62}[a-z0-9])?")
+# Unicode categories that never belong in a name: controls, format characters (zero-width
+# joiners, bidi overrides), surrogates, private use, unassigned, and separators.
+_FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zs", "Zl", "Zp"})
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class HostName:
+    """A validated name: `ascii` (A-labels, lower case) is the identity; `unicode` is for display."""
+
+    ascii: str
+    unicode: str
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(self.ascii.split("."))
+
+    def is_within(self, domain: str) -> bool:
+        """This name is `domain` (ASCII form) or one of its subdomains."""
+        return self.ascii == domain or self.ascii.endswith("." + domain)
+
+    def __str__(self) -> str:
+        return self.ascii
+
+
+def has_forbidden_characters(text: str) -> bool:
+    return any(unicodedata.category(c) in _FORBIDDEN_CATEGORIES for c in text)
+
+
+def parse_host(raw: str, *, what: str = "host name") -> HostName:
+    """A fully qualified host name (a domain or a subdomain), or `InvalidName`."""
+    if not raw:
+        raise InvalidName(f"the {what} is empty")
+    if len(raw) > MAX_INPUT_LENGTH:
+        raise InvalidName(f"the {what} is too long")
+    if has_forbidden_characters(raw):
+        raise InvalidName(f"the {what} contains spaces, control or invisible characters")
+    text = raw[:-1] if raw.endswith(".") else raw  # the root's dot of a fully qualified name
+    try:
+        ascii_name = idna.encode(text, uts46=True, transitional=False, std3_rules=True).decode("ascii").lower()
+        unicode_name = idna.decode(ascii_name)
+    except (idna.IDNAError, UnicodeError, ValueError) as exc:
+        raise InvalidName(f"the {what} is not a valid internationalised domain name: {_reason(exc)}") from None
+    if len(ascii_name) > MAX_NAME_LENGTH:
+        raise InvalidName(f"the {what} is longer than {MAX_NAME_LENGTH} characters (in its ASCII form)")
+    labels = ascii_name.split(".")
+    if len(labels) < 2:
+        raise InvalidName(f"the {what} needs a name and a top-level domain (like example.de)")
+    for label in labels:
+        if not _LABEL.fullmatch(label):
+            raise InvalidName(f"the {what} has an invalid label {label[:63]!r}")
+    if not _TLD.fullmatch(labels[-1]):
+        raise InvalidName(f"the {what} has an invalid top-level domain {labels[-1]!r}")
+    return HostName(ascii_name, unicode_name)
+
+
+def parse_domain(raw: str) -> HostName:
+    return parse_host(raw, what="domain name")
+
+
+def parse_host_within(raw: str, domain: str, *, what: str = "host name") -> HostName:
+    """A host name that is `domain` itself or one of its subdomains."""
+    host = parse_host(raw, what=what)
+    if not host.is_within(domain):
+        raise InvalidName(f"the {what} {host.ascii!r} is not {domain!r} or one of its subdomains")
+    return host
+
+
+def parse_local_part(raw: str) -> str:
+    """The part of a mailbox address before the `@`: ASCII letters, digits and `. _ + -`."""
+    # ASCII is checked before lower-casing: "\u212a".lower() (the Kelvin sign) is an ASCII "k".
+    text = raw.lower() if raw.isascii() else ""
+    if not _LOCAL_PART.fullmatch(text) or ".." in text:
+        raise InvalidName(
+            "the local part must be 1 to 64 of a-z, 0-9 and . _ + -, starting and ending with a letter or"
+            " digit, without two dots in a row"
+        )
+    return text
+
+
+def _reason(exc: Exception) -> str:
+    # idna's messages quote the offending input; keep them short and printable.
+    message = str(exc).split(" at position")[0]
+    return "".join(c if c.isprintable() else "?" for c in message)[:120]
