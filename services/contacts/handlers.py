@@ -9,7 +9,7 @@ from services.contacts.domain import address as address_domain
 from services.contacts.domain import contacts
 from services.contacts.domain.acting import Acting, ActingKind
 from services.contacts.domain.errors import NotPermitted
-from services.contacts.domain.events import AuthorizationChecked, ContactRemoved
+from services.contacts.domain.events import ContactRemoved
 from shared.authorization.contract import RemovalReason
 from shared.envelope import DomainEvent, EventContext, RecordedEvent
 from shared.errors import ConcurrencyConflict
@@ -110,28 +110,3 @@ async def change_address(
 async def load_address(uow: UnitOfWorkFactory, customer_number: str) -> tuple[address_domain.Address | None, int]:
     stream = await uow.store.load(address_domain.stream_id(customer_number))
     return address_domain.fold(uow.store.registry.decode(e) for e in stream.events), stream.version
-
-
-def checks_stream_id(customer_number: str) -> str:
-    return f"customer-authorization-checks-{customer_number}"
-
-
-async def record_check(uow: UnitOfWorkFactory, context: EventContext, event: AuthorizationChecked) -> int:
-    """Append a check to the customer's checks stream; concurrent checks simply retry.
-
-    A check depends on nothing in its stream, so only its version is read (by index), never the
-    stream's events: the stream grows with every check support makes.
-    """
-    stream = checks_stream_id(context.customer_number)
-    for _ in range(20):
-        async with uow() as tx:
-            version = await tx.connection.fetchval(
-                "SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = $1", stream
-            )
-            try:
-                recorded = await tx.append(stream, version, [event], context)
-            except ConcurrencyConflict:
-                continue
-            await tx.commit()
-            return recorded[-1].stream_version
-    raise ConcurrencyConflict(stream, -1)

@@ -9,6 +9,7 @@ import structlog
 
 from services.contacts import settings
 from services.contacts.api.routes import routers
+from services.contacts.check_recorder import CheckRecorder
 from services.contacts.domain.events import registry
 from services.contacts.follower import AuthorizationFollower
 from services.contacts.notifier import OwnerNotifier
@@ -38,6 +39,10 @@ async def _start_authorization_reader(runtime: Runtime) -> None:
     )
 
 
+def _start_check_recorder(runtime: Runtime) -> None:
+    runtime.extras["check_recorder"] = CheckRecorder(runtime.uow)
+
+
 def _start_owner_notifier(runtime: Runtime) -> None:
     mailer = runtime.extras.get("mailer") or SmtpMailer(runtime.settings.smtp_host, runtime.settings.smtp_port)
     notifier = OwnerNotifier(runtime.pool, mailer, runtime.clock)
@@ -52,6 +57,6 @@ SPEC = ServiceSpec(
     projections=(AuthorizationProjection(), AuthorizationTimelineProjection()),
     kafka_projections=(CustomerAccountsProjection(),),
     routes=routers,
-    on_startup=(_start_authorization_reader, _start_owner_notifier),
+    on_startup=(_start_authorization_reader, _start_check_recorder, _start_owner_notifier),
     description="Customer address, contact persons, authorizations and the authorization check.",
 )

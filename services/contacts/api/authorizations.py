@@ -201,7 +201,7 @@ def router() -> APIRouter:
                 ticket_reference=body.ticket_reference,
             )
             context = event_context(request, customer_number, principal.actor, ticket=body.ticket_reference)
-            await handlers.record_check(rt.uow, context, event)
+            await rt.extras["check_recorder"].record(context, event)
         # The hot path: serialised directly (the body is CheckResult, documented as the response model).
         return Response(check_json(decision, check_id), media_type="application/json")
 
