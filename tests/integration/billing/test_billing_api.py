@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -77,6 +78,21 @@ async def test_the_owner_sets_and_reads_the_address_with_its_version_and_a_stale
     assert (r.json()["version"], r.json()["email"]) == (1, "invoices@example.org")
     stale = await env.put(n, "invoice-email", {"email": "other@example.org"}, env.owner(n), version=0)
     problem(stale, 409)
+
+    # Writers racing with the same version: exactly one wins, the others get 409 (no lost update).
+    racing = await asyncio.gather(
+        *(
+            env.billing.put(
+                env.url(n, "billing-address"), json={**moved, "city": f"Wien {i}", "version": 2}, headers=env.owner(n)
+            )
+            for i in range(4)
+        )
+    )
+    assert sorted(r.status_code for r in racing) == [200, 409, 409, 409]
+    winner = next(r for r in racing if r.status_code == 200).json()["address"]["city"]
+    assert (await env.billing.get(env.url(n, "billing-address"), headers=env.owner(n))).json()["address"]["city"] == (
+        winner
+    )
 
     for missing in ({}, {"If-Match": "three"}, {"If-Match": '"2"'}):
         body_version = {"version": 1} if missing.get("If-Match") == '"2"' else {}
