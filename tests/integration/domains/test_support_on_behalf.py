@@ -1,0 +1,215 @@
+"""Support acts on a requester's behalf only on authority, decided on domains' own read model.
+
+Every operation is tried for a granted contact (allowed, and the events say on whose authority),
+then again after the grant was revoked in contacts or has expired (refused, 403 with reasons,
+recorded as SupportRequestRefused). Best knowledge, strict mode and the edges of who may act.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from shared.auth.principal import Role
+from shared.scopes import Scope
+from tests.integration.domains.conftest import Env, mailed_password
+
+pytestmark = pytest.mark.integration
+
+NEEDED = [
+    Scope.PLACE_ORDERS,
+    Scope.MANAGE_MAILBOXES,
+    Scope.CHANGE_DNS,
+    Scope.REQUEST_CREDENTIALS,
+    Scope.VIEW_CONTRACTS,
+    Scope.CANCEL_SERVICES,
+]
+
+
+async def every_operation(env: Env, n: str, domain: str, headers: dict[str, str]) -> dict[str, httpx.Response]:
+    """Each operation once, in an order that succeeds when everything is allowed."""
+    base = env.url(n, f"/domains/{domain}")
+    tag = uuid.uuid4().hex[:8]
+    vhost = f"m{tag}.{domain}"
+    mailbox = {"local_part": "team", "owner_email": f"t{tag}@acme.example"}
+    calls: list[tuple[str, str, str, dict[str, Any] | None]] = [
+        ("register_domain", "POST", env.url(n, "/domains"), {"name": f"order-{tag}.de"}),
+        ("create_vhost", "POST", f"{base}/vhosts", {"name": vhost}),
+        ("create_mailbox", "POST", f"{base}/vhosts/{vhost}/mailboxes", mailbox),
+        ("delete_mailbox", "DELETE", f"{base}/vhosts/{vhost}/mailboxes/team", None),
+        ("delete_vhost", "DELETE", f"{base}/vhosts/{vhost}", None),
+        ("set_redirect", "PUT", f"{base}/redirects/r{tag}.{domain}", {"target_url": "https://yx.de/"}),
+        ("remove_redirect", "DELETE", f"{base}/redirects/r{tag}.{domain}", None),
+        ("reissue_ftp_credentials", "POST", f"{base}/ftp-credentials", None),
+        ("list_contracts", "GET", env.url(n, "/contracts"), None),
+        ("show_domain", "GET", base, None),
+        ("cancel_domain", "POST", env.url(n, f"/domains/order-{tag}.de/cancellation"), {}),
+    ]  # fmt: skip
+    answers = {}
+    for operation, method, path, body in calls:
+        answers[operation] = await env.domains.request(method, path, json=body, headers=headers)
+    return answers
+
+
+async def domain_events(env: Env, n: str, since: int = 0) -> list[dict[str, Any]]:
+    rows = await env.pool.fetch(
+        "SELECT position, event_type, actor, data, metadata FROM events WHERE customer_number = $1 AND position > $2"
+        " ORDER BY position",
+        n,
+        since,
+    )
+    return [{**dict(r), "data": _json(r["data"]), "metadata": _json(r["metadata"])} for r in rows]
+
+
+def _json(value: Any) -> Any:
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
+async def test_a_granted_contact_may_until_the_grant_is_revoked(env: Env) -> None:
+    n = await env.customer()
+    domain = await env.registered(n)
+    ada = await env.add_contact(n, f"ada-{n}@example.org", name="Ada Lovelace")
+    grant = await env.grant(n, ada, [s.value for s in NEEDED])
+    heard = env.support(f"email:ADA-{n}@Example.org")  # as support heard it
+
+    allowed = await every_operation(env, n, domain, heard)
+    for operation, answer in allowed.items():
+        assert answer.status_code in (200, 201), (operation, answer.text)
+    assert allowed["set_redirect"].json()["authorization"] == "allowed"
+    assert allowed["set_redirect"].json()["grant_id"] == grant
+
+    events = await domain_events(env, n)
+    changes = [e for e in events if e["event_type"] not in ("ContractListProvided", "DomainRegistered")]
+    assert {e["event_type"] for e in changes} >= {
+        "VhostCreated",
+        "MailboxCreated",
+        "RedirectSet",
+        "FtpCredentialsReissued",
+    }
+    for event in [e for e in events if e["actor"] == "staff:sam"]:
+        meta = event["metadata"]
+        assert meta["acting"] == "support_on_behalf", event
+        assert meta["on_behalf_of"] == f"email:ada-{n}@example.org"
+        assert (meta["contact_id"], meta["grant_id"], meta["authorization"]) == (ada, grant, "allowed")
+    provided = [e for e in events if e["event_type"] == "ContractListProvided"]
+    assert provided[0]["data"]["grant_id"] == grant
+
+    # The credentials went to Ada's address on file, a notice without them to the owner.
+    ftp = allowed["reissue_ftp_credentials"].json()
+    assert (ftp["sent_to"], ftp["contact_id"], ftp["owner_notified"]) == ("requesting_contact", ada, True)
+    password = mailed_password(await env.mail_to(f"ada-{n}@example.org", "New FTP credentials"))
+    notice = await env.mail_to(f"owner-{n}@acme.example", "were reissued")
+    assert password not in notice.as_string()
+    assert f"ada-{n}@example.org" in notice.as_string()
+
+    before = events[-1]["position"]
+    await env.revoke(n, grant)
+    refused = await every_operation(env, n, domain, heard)
+    for operation, answer in refused.items():
+        assert answer.status_code == 403, (operation, answer.text)
+        assert answer.headers["content-type"] == "application/problem+json"
+        problem = answer.json()
+        assert [r["code"] for r in problem["reasons"]] == ["revoked", "no_official_instruction"]
+        assert grant in problem["reasons"][0]["message"]
+    recorded = await domain_events(env, n, before)
+    assert [e["event_type"] for e in recorded] == ["SupportRequestRefused"] * len(refused)
+    assert [e["data"]["operation"] for e in recorded] == list(refused)
+    first = recorded[0]["data"]
+    assert first["customer_number"] == n
+    assert first["agent"] == "staff:sam"
+    assert first["on_behalf_of"] == f"email:ada-{n}@example.org"
+    assert first["action"] == Scope.PLACE_ORDERS.value
+    assert first["reasons"] == ["revoked", "no_official_instruction"]
+    assert first["contact_id"] == ada
+    assert {e["data"]["action"] for e in recorded} == {s.value for s in NEEDED}
+
+
+async def test_an_expired_grant_refuses_every_operation(env: Env) -> None:
+    n = await env.customer()
+    domain = await env.registered(n)
+    phone = f"+49 30 {random.randint(1_000_000, 9_999_999)}"
+    bob = await env.add_contact(n, f"bob-{n}@example.org", phone=phone)
+    grant = await env.grant(n, bob, [s.value for s in NEEDED], valid_until=env.clock.now() + timedelta(hours=1))
+    heard = env.support(f"phone:0049 (30) {phone[7:]}")
+
+    r = await env.domains.put(
+        env.url(n, f"/domains/{domain}/redirects/{domain}"), json={"target_url": "https://yx.de/"}, headers=heard
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["grant_id"] == grant
+
+    env.clock.advance(timedelta(hours=2))
+    refused = await every_operation(env, n, domain, heard)
+    for operation, answer in refused.items():
+        assert answer.status_code == 403, (operation, answer.text)
+        assert [x["code"] for x in answer.json()["reasons"]] == ["expired", "no_official_instruction"]
+
+
+async def test_best_knowledge_without_an_official_instruction_and_strict_with_one(env: Env) -> None:
+    n = await env.customer()
+    domain = await env.registered(n)
+    carol = await env.add_contact(n, f"carol-{n}@example.org")
+    await env.grant(n, carol, [Scope.VIEW_CONTRACTS.value])  # a grant, but not for redirects
+    redirect = env.url(n, f"/domains/{domain}/redirects/{domain}")
+    body = {"target_url": "https://yx.de/"}
+
+    stranger = env.support(f"email:stranger-{n}@example.org")
+    r = await env.domains.put(redirect, json=body, headers=stranger)
+    assert r.status_code == 200, r.text
+    assert (r.json()["authorization"], r.json()["reasons"]) == (
+        "best_knowledge",
+        ["no_such_person", "no_official_instruction"],
+    )
+    r = await env.domains.put(
+        redirect, json={"target_url": "https://zz.de/"}, headers=env.support(f"contact_id:{carol}")
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["authorization"] == "best_knowledge"
+    assert r.json()["reasons"][0] == "not_granted"
+    [event] = [e for e in await domain_events(env, n) if e["data"].get("target_url") == "https://zz.de/"]
+    assert event["metadata"]["authorization"] == "best_knowledge"
+    assert event["metadata"]["grant_id"] is None
+
+    # A secret is never sent on best knowledge.
+    r = await env.domains.post(env.url(n, f"/domains/{domain}/ftp-credentials"), headers=stranger)
+    assert r.status_code == 403
+    assert [x["code"] for x in r.json()["reasons"]] == ["grant_required", "no_such_person", "no_official_instruction"]
+
+    await env.issue_instruction(n)
+    env.tick()
+    r = await env.domains.put(redirect, json=body, headers=stranger)
+    assert r.status_code == 403
+    assert [x["code"] for x in r.json()["reasons"]] == ["no_such_person", "official_instruction_in_force"]
+    r = await env.domains.get(env.url(n, "/contracts"), headers=env.support(f"contact_id:{carol}"))
+    assert r.status_code == 200, r.text
+    assert r.json()["authorization"] == "allowed"
+    refusals = [e for e in await domain_events(env, n) if e["event_type"] == "SupportRequestRefused"]
+    assert [e["data"]["reasons"][-1] for e in refusals] == ["no_official_instruction", "official_instruction_in_force"]
+
+
+async def test_who_may_act_at_all(env: Env) -> None:
+    n = await env.customer()
+    domain = await env.registered(n)
+    redirect = env.url(n, f"/domains/{domain}/redirects/{domain}")
+    body = {"target_url": "https://yx.de/"}
+    r = await env.domains.put(redirect, json=body, headers=env.support())
+    assert r.status_code == 422
+    assert "On-Behalf-Of" in r.json()["detail"]
+    for bad in ("ada@example.org", "fax:123", "email:", "contact_id:not-a-uuid", "phone:12", "email:no-at-sign"):
+        r = await env.domains.put(redirect, json=body, headers=env.support(bad))
+        assert r.status_code == 422, (bad, r.text)
+    r = await env.domains.put(redirect, json=body, headers={**env.owner(n), "On-Behalf-Of": "email:a@b.de"})
+    assert r.status_code == 422
+    admin = env.issuer.staff("root", Role.ADMIN)
+    assert (await env.domains.put(redirect, json=body, headers=admin)).status_code == 403
+    compliance = env.issuer.staff("carl", Role.COMPLIANCE)
+    assert (await env.domains.get(env.url(n, "/contracts"), headers=compliance)).status_code == 200
+    assert (await env.domains.put(redirect, json=body, headers=compliance)).status_code == 403
+    assert (await env.domains.get(env.url(n, "/contacts"), headers=env.support())).status_code == 200
+    assert await env.pool.fetchval("SELECT count(*) FROM events WHERE customer_number = $1", n) == 1
