@@ -21,7 +21,7 @@ import structlog
 from shared import metrics
 from shared.db import Connection, Pool, PooledConnection
 from shared.envelope import RecordedEvent
-from shared.eventstore.positions import load_cursor, save_cursor
+from shared.eventstore.positions import lock_cursor, save_cursor
 from shared.eventstore.postgres import PostgresEventStore
 from shared.relay import NOTIFY_CHANNEL
 from shared.waiting import Backoff, wait_any
@@ -57,13 +57,7 @@ class ProjectionRunner:
 
     async def apply_round(self) -> int:
         async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                "INSERT INTO reader_positions (reader, cursor) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                self.reader,
-                {"done": "1:1:", "target": None, "after": None},
-            )
-            await conn.execute("SELECT 1 FROM reader_positions WHERE reader = $1 FOR UPDATE", self.reader)
-            cursor = await load_cursor(conn, self.reader)
+            cursor = await lock_cursor(conn, self.reader)
             batch = await self._store.read_batch(cursor, self._batch_size, conn=conn)
             for event in batch.events:
                 await self.projection.apply(conn, event)

@@ -19,7 +19,7 @@ from aiokafka import AIOKafkaProducer
 
 from shared import cloudevents, metrics
 from shared.db import Pool, PooledConnection
-from shared.eventstore.positions import load_cursor, save_cursor
+from shared.eventstore.positions import lock_cursor, save_cursor
 from shared.eventstore.postgres import PostgresEventStore
 from shared.waiting import Backoff, wait_any
 
@@ -53,13 +53,7 @@ class OutboxRelay:
     async def publish_round(self) -> int:
         """Publish one batch; returns how many events went out (0: nothing pending)."""
         async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                "INSERT INTO reader_positions (reader, cursor) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                self.reader,
-                {"done": "1:1:", "target": None, "after": None},
-            )
-            await conn.execute("SELECT 1 FROM reader_positions WHERE reader = $1 FOR UPDATE", self.reader)
-            cursor = await load_cursor(conn, self.reader)
+            cursor = await lock_cursor(conn, self.reader)
             batch = await self._store.read_batch(cursor, self._batch_size, conn=conn)
             if batch.events:
                 started = time.perf_counter()

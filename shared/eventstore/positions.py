@@ -18,3 +18,15 @@ async def save_cursor(db: Pool | Connection, reader: str, cursor: Cursor) -> Non
         reader,
         cursor.to_json(),
     )
+
+
+async def lock_cursor(conn: Connection, reader: str) -> Cursor:
+    """The reader's cursor, locked until the transaction ends: replicas of a reader take turns,
+    each continuing exactly where the previous one saved."""
+    await conn.execute(
+        "INSERT INTO reader_positions (reader, cursor) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        reader,
+        Cursor.start().to_json(),
+    )
+    raw = await conn.fetchval("SELECT cursor FROM reader_positions WHERE reader = $1 FOR UPDATE", reader)
+    return Cursor.from_json(raw)
