@@ -331,6 +331,31 @@ async def _sanity(base: str, keys: _Keys) -> None:
         raise RuntimeError(f"sanity check failed: {r.status_code} {r.text[:300]}")
 
 
+async def _through_gateway(base: str, work: Path, script: Path, seconds: int) -> dict[str, float]:
+    """The customer's "now" checks again, through the Caddy gateway in front of the same API."""
+    from shared.infra.gateway import CaddyGateway
+
+    api_port = int(base.rsplit(":", 1)[1])
+    gateway = CaddyGateway(work, _free_port(), {"contacts": api_port})
+    url = gateway.start()
+    try:
+        data = work / "customer_now.tsv"
+        target_url = f"{url.rstrip('/')}/api/contacts/v1/"
+        await _wrk(target_url, script, data, seconds=2, connections=4)
+        saturated = await _wrk(target_url, script, data, seconds=seconds, connections=8)
+        pause = max(1, round(16_000 / (0.7 * saturated["rate"]) - saturated["p50_ms"]))
+        steady = await _wrk(target_url, script, data, seconds=seconds, connections=16, pause_ms=pause)
+    finally:
+        gateway.stop()
+    return {
+        "gateway_customer_now_max_per_s": saturated["rate"],
+        "gateway_customer_now_steady_per_s": steady["rate"],
+        "gateway_customer_now_steady_p50_ms": steady["p50_ms"],
+        "gateway_customer_now_steady_p99_ms": steady["p99_ms"],
+        "gateway_errors": saturated["errors"] + steady["errors"],
+    }
+
+
 async def bench_checks(
     pg_server_dsn: str, kafka: str, *, customers: int = CUSTOMERS, seconds: int = 10
 ) -> dict[str, float]:
@@ -368,6 +393,7 @@ async def bench_checks(
                 figures[f"{label}_steady_p50_ms"] = steady["p50_ms"]
                 figures[f"{label}_steady_p99_ms"] = steady["p99_ms"]
                 figures[f"{label}_errors"] = saturated["errors"] + steady["errors"]
+        figures.update(await _through_gateway(base, work, script, seconds))
         conn = await asyncpg.connect(url)
         try:
             figures["checks_recorded"] = float(
