@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+from dataclasses import fields as dataclass_fields
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Request, Response
@@ -49,7 +51,7 @@ def router() -> APIRouter:
         ensure_customer_access(principal, customer_number, *READERS)
         address, version = await handlers.load_address(runtime_of(request).uow, customer_number)
         response.headers["ETag"] = _etag(version)
-        fields = address.__dict__ if address is not None else dict.fromkeys(Address.__dataclass_fields__)
+        fields = asdict(address) if address is not None else dict.fromkeys(f.name for f in dataclass_fields(Address))
         return AddressOut(customer_number=customer_number, version=version, **fields)
 
     @r.put(
@@ -76,6 +78,6 @@ def router() -> APIRouter:
         address, version = await handlers.load_address(runtime_of(request).uow, customer_number)
         assert address is not None
         response.headers["ETag"] = _etag(version)
-        return AddressOut(customer_number=customer_number, version=version, **address.__dict__)
+        return AddressOut(customer_number=customer_number, version=version, **asdict(address))
 
     return r

@@ -11,8 +11,6 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, mode
 from shared.authorization.contract import OrganisationKind
 from shared.scopes import Scope
 
-Text200 = Field(default=None, max_length=200)
-
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)

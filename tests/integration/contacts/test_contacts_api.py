@@ -158,3 +158,11 @@ async def test_a_managing_contact_acts_through_support_within_its_own_scopes(env
     assert result["outcome"] == "allowed"
     granted = result["reasons"][0]["grant"]
     assert (granted["granted_by"], granted["basis"]) == (f"contact:{lead}", "contact_request_via_support")
+
+
+async def test_openapi_documents_every_route_with_its_problems(env: ContactsEnv) -> None:
+    spec = (await env.client.get("/api/contacts/openapi.json")).json()
+    check = spec["paths"]["/api/contacts/v1/customers/{customer_number}/authorization-checks"]["post"]
+    assert {"200", "401", "403", "404", "422"} <= set(check["responses"])
+    assert check["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/CheckResult")
+    assert len([p for p in spec["paths"] if p.startswith("/api/contacts/v1/")]) >= 12
