@@ -57,6 +57,10 @@ class EventRegistry:
 
         return decorate
 
+    def has_upcaster(self, event_type: str, from_version: int) -> bool:
+        """Whether data of `from_version` can be upcast one step (the contract checks use this)."""
+        return (event_type, from_version) in self._upcasters
+
     def __contains__(self, event_type: object) -> bool:
         return event_type in self._classes
 

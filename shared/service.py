@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,10 +24,12 @@ from shared import db
 from shared.auth.verifier import JwksTokenVerifier, TokenVerifier
 from shared.clock import Clock, SystemClock
 from shared.consumer import KafkaConsumerRunner, KafkaProjection
+from shared.contracts import openapi as openapi_contract
 from shared.eventstore.postgres import PostgresEventStore
 from shared.http.health import health_router
 from shared.http.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from shared.http.problems import install_problem_handlers
+from shared.http.worker_endpoint import start_worker_endpoint
 from shared.kafka import idempotent_producer, topic_for
 from shared.logging_setup import configure_logging
 from shared.projections import Projection, ProjectionRunner
@@ -132,6 +135,10 @@ class Workers:
             self.consumers.append(consumer)
             self._tasks.append(asyncio.create_task(consumer.run(self.stop), name=f"consumer:{kp.name}"))
 
+    def alive(self) -> bool:
+        """Every loop still runs (they never end on their own before `close`)."""
+        return bool(self._tasks) and not any(task.done() for task in self._tasks)
+
     async def close(self) -> None:
         """Drain: every loop finishes its round and stops; one that hangs is cancelled."""
         self.stop.set()
@@ -201,6 +208,7 @@ def create_app(
     app.include_router(health_router(spec.name, {"database": database_ready, "kafka": kafka_ready}))
     for router in spec.routes():
         app.include_router(router)
+    openapi_contract.install(app)
     return app
 
 
@@ -237,11 +245,16 @@ async def _run_worker(spec: ServiceSpec, settings: ServiceSettings) -> None:
     runtime = await open_runtime(spec, settings)
     workers = Workers(runtime)
     await workers.start()
+    # Optional /healthz and /metrics of the worker process (Kubernetes: liveness probe, scraping).
+    port = os.environ.get("WORKER_METRICS_PORT")
+    endpoint = await start_worker_endpoint(settings.host, int(port), workers.alive) if port else None
     loop = asyncio.get_running_loop()
     done = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, done.set)
     await done.wait()
+    if endpoint is not None:
+        endpoint.close()
     await workers.close()
     if runtime.producer is not None:
         await runtime.producer.stop()

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from shared.auth.principal import Principal, Role
 from shared.auth.verifier import InvalidToken, TokenVerifier
@@ -25,13 +26,23 @@ def verifier_of(request: Request) -> TokenVerifier:
     return verifier
 
 
-async def current_principal(request: Request) -> Principal:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
+# Declared through FastAPI's HTTPBearer so that OpenAPI documents the scheme on every route that
+# depends on it; auto_error=False because the 401 (problem+json, with a challenge) is ours.
+bearer_scheme = HTTPBearer(
+    scheme_name="bearerAuth",
+    bearerFormat="JWT",
+    description="Access token issued by identity (EdDSA-signed JWT): `Authorization: Bearer <token>`.",
+    auto_error=False,
+)
+
+
+async def current_principal(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]
+) -> Principal:
+    if credentials is None:
         raise Unauthenticated("missing bearer token")
     try:
-        return await verifier_of(request).verify(token.strip())
+        return await verifier_of(request).verify(credentials.credentials.strip())
     except InvalidToken:
         raise Unauthenticated("invalid token") from None
 

@@ -6,10 +6,17 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
 
 ReadinessCheck = Callable[[], Awaitable[None]]
+
+
+class Readiness(BaseModel):
+    status: str  # ready | not ready
+    service: str
+    checks: dict[str, str]  # dependency -> "ok" | "unavailable: <error kind>"
 
 
 def health_router(service: str, checks: Mapping[str, ReadinessCheck]) -> APIRouter:
@@ -22,7 +29,8 @@ def health_router(service: str, checks: Mapping[str, ReadinessCheck]) -> APIRout
     @router.get(
         "/readyz",
         summary="Readiness: database and Kafka reachable",
-        responses={503: {"description": "A dependency is not reachable"}},
+        response_model=Readiness,
+        responses={503: {"model": Readiness, "description": "A dependency is not reachable"}},
     )
     async def readyz() -> JSONResponse:
         results: dict[str, str] = {}
@@ -38,7 +46,12 @@ def health_router(service: str, checks: Mapping[str, ReadinessCheck]) -> APIRout
             status_code=200 if ready else 503,
         )
 
-    @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+    @router.get(
+        "/metrics",
+        summary="Prometheus metrics (text exposition format)",
+        response_class=PlainTextResponse,
+        responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
+    )
     async def prometheus_metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
