@@ -14,6 +14,7 @@ import pytest
 from services.contacts.service import SPEC as CONTACTS
 from services.domains.service import SPEC as DOMAINS
 from shared import db
+from shared.auth.principal import Role
 from shared.auth.testing import TestTokenIssuer
 from tests.conftest import create_database
 from tests.support.services import running_service
@@ -33,8 +34,10 @@ async def test_contact_added_in_contacts_is_visible_in_domains(
     issuer = TestTokenIssuer()
     async with (
         running_service(CONTACTS, contacts_db, kafka, verifier=issuer.verifier()) as (_, contacts),
-        running_service(DOMAINS, domains_db, kafka) as (_, domains),
+        running_service(DOMAINS, domains_db, kafka, verifier=issuer.verifier()) as (_, domains),
     ):
+        # The contacts list in domains is personal data: the customer's own token (or staff's).
+        domains.headers.update(issuer.customer(customer))
         response = await contacts.post(
             f"/api/contacts/v1/customers/{customer}/contacts",
             json={"name": "Ada Lovelace", "email": "Ada@Example.org", "phone": "+49 30 1234567"},
@@ -69,7 +72,9 @@ async def test_contact_added_in_contacts_is_visible_in_domains(
         assert removed.status_code == 200, removed.text
         await _wait_for(domains, customer, lambda cs: cs == [])
 
-        other = await domains.get(f"/api/domains/v1/customers/{_customer()}/contacts")
+        stranger = f"/api/domains/v1/customers/{_customer()}/contacts"
+        assert (await domains.get(stranger)).status_code == 404  # another customer's number, this one's token
+        other = await domains.get(stranger, headers=issuer.staff("sam", Role.SUPPORT))
         assert other.json()["contacts"] == []
 
         for path in ("healthz", "readyz"):

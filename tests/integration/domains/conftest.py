@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from fastapi import FastAPI
 
 from services.contacts.service import SPEC as CONTACTS
@@ -33,7 +33,7 @@ from shared.auth.testing import TestTokenIssuer
 from shared.clock import FixedClock
 from shared.envelope import Actor, ActorKind, RecordedEvent
 from shared.infra.smtp_sink import SmtpSink
-from shared.kafka import topic_for
+from shared.kafka import topic_for, topic_partitions
 from tests.conftest import create_database
 from tests.support.services import running_service
 
@@ -211,3 +211,33 @@ async def env(pg_server: str, kafka: str, service_topics: object) -> AsyncIterat
             yield Env(c, d, app, issuer, clock, sink, kafka, domains_db)
     finally:
         sink.stop()
+
+
+def header(record: Any, name: str) -> str | None:
+    for key, value in record.headers:
+        if key == name:
+            return str(value.decode())
+    return None
+
+
+async def records_with_ids(kafka: str, event_ids: set[str], *, timeout: float = 30.0) -> list[Any]:
+    """Every record of domains.events from offset 0, once all `event_ids` have arrived."""
+    topic = topic_for("domains")
+    partitions = await topic_partitions(kafka, [topic])
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka, group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    records: list[Any] = []
+    missing = set(event_ids)
+    try:
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        deadline = time.monotonic() + timeout
+        while missing:
+            assert time.monotonic() < deadline, f"{len(missing)} of {len(event_ids)} events never reached {topic}"
+            for batch in (await consumer.getmany(timeout_ms=200)).values():
+                for record in batch:
+                    records.append(record)
+                    missing.discard(header(record, "ce_id") or "")
+    finally:
+        await consumer.stop()
+    return records
