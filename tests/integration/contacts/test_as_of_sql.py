@@ -19,8 +19,7 @@ from hypothesis import strategies as st
 from shared.authorization import AuthorizationMemory, AuthorizationProjection, SqlAuthorizationReader, decide
 from shared.db import Pool
 from shared.scopes import Scope
-from tests.unit.authorization.histories import build, random_ops
-from tests.unit.authorization.test_as_of_replay import requesters
+from tests.unit.authorization.histories import build, random_ops, requesters
 
 pytestmark = pytest.mark.integration
 

@@ -18,6 +18,7 @@ from services.contacts.domain import authorizations as grants
 from services.contacts.domain import contacts
 from services.contacts.domain.acting import Acting
 from services.contacts.domain.events import registry
+from shared.authorization.identifiers import Requester, RequesterKind, normalise_phone
 from shared.envelope import Actor, ActorKind, DomainEvent, RecordedEvent
 from shared.errors import DomainError
 from shared.scopes import Scope
@@ -159,3 +160,13 @@ def build(ops: list[Op], customers: list[str]) -> History:
     for op in ops:
         history.apply(op)
     return history
+
+
+def requesters(history: History) -> list[Requester]:
+    """Everyone a check could name in this history: every contact id, e-mail and phone."""
+    ids = [Requester(RequesterKind.CONTACT_ID, str(c)) for people in history.contact_ids.values() for c in people]
+    return [
+        *ids,
+        *(Requester(RequesterKind.EMAIL, e) for e in EMAILS),
+        *(Requester(RequesterKind.PHONE, normalise_phone(p)) for p in PHONES),
+    ]

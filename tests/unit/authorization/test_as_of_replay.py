@@ -9,21 +9,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shared.authorization.decision import decide
-from shared.authorization.identifiers import Requester, RequesterKind, normalise_phone
 from shared.authorization.memory import AuthorizationMemory
 from shared.scopes import Scope
-from tests.unit.authorization.histories import EMAILS, PHONES, History, build, operations, random_ops
+from tests.unit.authorization.histories import History, build, operations, random_ops, requesters
 
 CUSTOMERS = ["100001", "100002"]
-
-
-def requesters(history: History) -> list[Requester]:
-    ids = [Requester(RequesterKind.CONTACT_ID, str(c)) for people in history.contact_ids.values() for c in people]
-    return [
-        *ids,
-        *(Requester(RequesterKind.EMAIL, e) for e in EMAILS),
-        *(Requester(RequesterKind.PHONE, normalise_phone(p)) for p in PHONES),
-    ]
 
 
 def assert_same_as_replay(history: History, instants: list[datetime], sample: int | None = None) -> None:
