@@ -7,10 +7,10 @@ is in the event data plus the envelope's `occurred_at`; nobody has to call conta
     ContactAdded                 contact_id, name, email (lower-case), phone (as entered),
                                  phone_e164, organisation, organisation_kind, function
     ContactDetailsChanged        the same fields, all of them (the new state, not a diff)
-    ContactRemoved               contact_id, reason ("removed" | "left_organisation"), removed_by
+    ContactRemoved               contact_id, reason ("removed" | "left_organisation"), removed_by, note
     ContactAuthorized            grant_id, contact_id, scopes [shared.scopes values], valid_from,
                                  valid_until (null: open-ended), granted_by, basis, note
-    ContactAuthorizationRevoked  grant_id, contact_id, reason, revoked_by
+    ContactAuthorizationRevoked  grant_id, contact_id, reason, revoked_by, basis
     OfficialInstructionIssued    document_reference, issued_by, note
     OfficialInstructionWithdrawn document_reference, withdrawn_by, reason
 
