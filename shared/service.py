@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, FastAPI
 
 from shared import db
+from shared.audit.checkpoints import CheckpointPublisher
 from shared.auth.verifier import JwksTokenVerifier, TokenVerifier
 from shared.clock import Clock, SystemClock
 from shared.consumer import KafkaConsumerRunner, KafkaProjection
@@ -134,6 +135,15 @@ class Workers:
             )
             self.consumers.append(consumer)
             self._tasks.append(asyncio.create_task(consumer.run(self.stop), name=f"consumer:{kp.name}"))
+        if rt.settings.checkpoint_interval_s > 0:
+            checkpoints = CheckpointPublisher(
+                service=rt.spec.name,
+                pool=rt.pool,
+                producer=rt.producer,
+                interval_s=rt.settings.checkpoint_interval_s,
+                bootstrap=rt.settings.kafka_bootstrap_servers,
+            )
+            self._tasks.append(asyncio.create_task(checkpoints.run(self.stop), name="checkpoints"))
 
     def alive(self) -> bool:
         """Every loop still runs (they never end on their own before `close`)."""

@@ -8,6 +8,7 @@ SERVICE_HOST              interface to bind (127.0.0.1)
 LOG_LEVEL                 INFO
 SMTP_HOST / SMTP_PORT     the mail server the service sends through
 PORTAL_URL                the portal's public address, for links in e-mails
+CHECKPOINT_INTERVAL_S     seconds between checkpoints published to <service>.checkpoints (30; 0: none)
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class ServiceSettings(BaseModel):
     portal_url: str = "http://127.0.0.1:8080"
     db_pool_size: int = 10
     identity_jwks_url: str = "http://127.0.0.1:8101/api/identity/.well-known/jwks.json"
+    checkpoint_interval_s: float = 30.0  # tamper-evidence checkpoints (shared.audit); 0 disables
 
     @classmethod
     def from_env(cls, service: str) -> ServiceSettings:
@@ -66,4 +68,5 @@ class ServiceSettings(BaseModel):
             portal_url=env.get("PORTAL_URL", "http://127.0.0.1:8080"),
             db_pool_size=int(env.get("DB_POOL_SIZE", 10)),
             identity_jwks_url=env.get("IDENTITY_JWKS_URL", "http://127.0.0.1:8101/api/identity/.well-known/jwks.json"),
+            checkpoint_interval_s=float(env.get("CHECKPOINT_INTERVAL_S", 30.0)),
         )

@@ -1,0 +1,5 @@
+"""`python -m shared.audit`: see `shared.audit.cli`."""
+
+from shared.audit.cli import main
+
+main()
