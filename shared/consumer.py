@@ -16,6 +16,7 @@ in one PostgreSQL transaction:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
@@ -64,8 +65,13 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         self._runner = runner
 
     async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        revoked = list(revoked)
         async with self._runner.processing:
             log.info("consumer_partitions_revoked", consumer=self._runner.name, partitions=_tps(revoked))
+            for tp in revoked:
+                # The new owner reports this partition's lag; a stale copy here would double it.
+                with contextlib.suppress(KeyError):
+                    metrics.CONSUMER_LAG.remove(self._runner.name, tp.topic, str(tp.partition))
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         await self._runner.seek_to_stored_offsets(list(assigned))

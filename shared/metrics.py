@@ -1,4 +1,8 @@
-"""Prometheus metrics of the kernel, shared by every service (one registry per process)."""
+"""Prometheus metrics of the kernel, shared by every service (one registry per process).
+
+Served at `/api/<service>/metrics` by the API and, with WORKER_METRICS_PORT set, at `/metrics` of a
+`worker` process (relay, projection and consumer metrics live where those loops run).
+"""
 
 from __future__ import annotations
 
@@ -19,3 +23,16 @@ CONSUMER_LAG = Gauge(
     "consumer_lag_records", "Records between the consumer position and the log end", ["consumer", "topic", "partition"]
 )
 PROJECTION_EVENTS = Counter("projection_events_total", "Events applied by a projection", ["projection"])
+PROJECTION_POSITION = Gauge(
+    "projection_position", "Store position of the last event a projection applied (insertion order)", ["projection"]
+)
+PROJECTION_LAG = Gauge("projection_lag_events", "Committed events a projection has not applied yet", ["projection"])
+LOGIN_FAILURES = Counter(
+    "login_failures_total", "Failed logins (wrong password, unknown subject, ...)", ["kind", "reason"]
+)
+LOGINS_THROTTLED = Counter("login_throttled_total", "Login attempts refused by the throttle (HTTP 429)", ["kind"])
+ACCOUNTS_THROTTLED = Counter(
+    "accounts_throttled_total",
+    "Accounts whose failures crossed a throttle threshold (AccountThrottled)",
+    ["kind", "reason"],
+)

@@ -23,7 +23,7 @@ from shared.db import Connection, Pool, PooledConnection
 from shared.envelope import RecordedEvent
 from shared.eventstore.positions import lock_cursor, save_cursor
 from shared.eventstore.postgres import PostgresEventStore
-from shared.relay import NOTIFY_CHANNEL
+from shared.relay import NOTIFY_CHANNEL, pending_events
 from shared.waiting import Backoff, wait_any
 
 log = structlog.get_logger(__name__)
@@ -65,12 +65,14 @@ class ProjectionRunner:
                 await save_cursor(conn, self.reader, batch.cursor)
         if batch.events:
             metrics.PROJECTION_EVENTS.labels(self.projection.name).inc(len(batch.events))
+            metrics.PROJECTION_POSITION.labels(self.projection.name).set(max(e.position for e in batch.events))
         return len(batch.events)
 
     async def catch_up(self) -> int:
         total = 0
         while (n := await self.apply_round()) > 0:
             total += n
+        metrics.PROJECTION_LAG.labels(self.projection.name).set(await pending_events(self._pool, self.reader))
         return total
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -12,20 +12,41 @@ fallback poll covers a lost notification (e.g. while reconnecting).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 import structlog
 from aiokafka import AIOKafkaProducer
 
 from shared import cloudevents, metrics
-from shared.db import Pool, PooledConnection
-from shared.eventstore.positions import lock_cursor, save_cursor
+from shared.db import Connection, Pool, PooledConnection
+from shared.eventstore.positions import load_cursor, lock_cursor, save_cursor
 from shared.eventstore.postgres import PostgresEventStore
 from shared.waiting import Backoff, wait_any
 
 log = structlog.get_logger(__name__)
 
 NOTIFY_CHANNEL = "events_appended"
+
+# Committed events a reader has not finished: those of transactions not in its `done` snapshot.
+# An index range scan from the snapshot's xmin; capped, so a reader far behind stays cheap to ask.
+_PENDING = """
+SELECT count(*) FROM (
+    SELECT 1 FROM events
+    WHERE transaction_id >= pg_snapshot_xmin($1::text::pg_snapshot)
+      AND NOT pg_visible_in_snapshot(transaction_id, $1::text::pg_snapshot)
+    LIMIT $2
+) AS pending
+"""
+PENDING_CAP = 1_000_000
+
+
+async def pending_events(db: Pool | Connection, reader: str) -> int:
+    """How many committed events `reader` has not yet completed (metrics; an estimate while a
+    window is half read, since it counts the whole window)."""
+    cursor = await load_cursor(db, reader)
+    count = await db.fetchval(_PENDING, cursor.done, PENDING_CAP)
+    return int(count or 0)
 
 
 class OutboxRelay:
@@ -80,9 +101,15 @@ class OutboxRelay:
     async def drain(self) -> int:
         """Publish until nothing committed is left unpublished."""
         total = 0
-        while (n := await self.publish_round()) > 0:
+        while True:
+            n = await self.publish_round()
+            await self.report_lag()
+            if n == 0:
+                return total
             total += n
-        return total
+
+    async def report_lag(self) -> None:
+        metrics.RELAY_LAG.labels(self._topic).set(await pending_events(self._pool, self.reader))
 
     async def run(self, stop: asyncio.Event) -> None:
         listener: PooledConnection | None = None
@@ -102,6 +129,8 @@ class OutboxRelay:
                     # Database or broker away, a poisoned batch: never let the worker die
                     # silently; log, back off, retry from the saved position.
                     log.error("relay_round_failed", topic=self._topic, error=repr(exc))
+                    with contextlib.suppress(Exception):  # the lag grows visibly while Kafka is away
+                        await self.report_lag()
                     await backoff.wait(stop)
         finally:
             if listener is not None and not listener.is_closed():

@@ -18,6 +18,8 @@ from shared.http.problems import problem_response
 
 log = structlog.get_logger(__name__)
 
+_QUIET_ROUTES = ("/healthz", "/readyz", "/metrics")
+
 
 def _header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope.get("headers", ()):
@@ -70,11 +72,21 @@ class RequestContextMiddleware:
             try:
                 await self.app(scope, receive, send_with_ids)
             finally:
+                # The route's template, never the raw path: label values stay bounded.
                 route = scope.get("route")
                 route_name = getattr(route, "path", "unmatched")
                 elapsed = time.perf_counter() - started
                 metrics.HTTP_REQUESTS.labels(self.service, scope["method"], route_name, str(status_holder[0])).inc()
                 metrics.HTTP_LATENCY.labels(self.service, scope["method"], route_name).observe(elapsed)
+                # One line per request with the ids bound above (probes and scrapes only at debug).
+                access = log.debug if route_name.endswith(_QUIET_ROUTES) else log.info
+                access(
+                    "http_request",
+                    method=scope["method"],
+                    route=route_name,
+                    status=status_holder[0],
+                    duration_ms=round(elapsed * 1000, 2),
+                )
 
 
 class BodySizeLimitMiddleware:

@@ -28,6 +28,7 @@ from services.identity.domain.events import (
 )
 from services.identity.handlers.common import IDENTITY_ACTOR, IssuedTokens, context_for, issue_tokens, subject_actor
 from services.identity.runtime import IdentityRuntime
+from shared import metrics
 from shared.envelope import EventContext
 
 log = structlog.get_logger(__name__)
@@ -73,6 +74,7 @@ async def log_in(rt: IdentityRuntime, cmd: LogIn, context: EventContext) -> Logi
     reservation = await throttle_store.reserve(rt.pool, strict, lenient, now)
     if isinstance(reservation, throttle.Throttled):
         log.info("login_throttled", subject_kind=cmd.kind, subject=cmd.subject, until=reservation.until.isoformat())
+        metrics.LOGINS_THROTTLED.labels(cmd.kind).inc()
         return reservation
 
     credential = await credentials.find(rt.pool, cmd.kind, cmd.subject)
@@ -132,14 +134,16 @@ async def record_failed_login(rt: IdentityRuntime, failed: FailedLogin, context:
     """LoginFailed (and AccountThrottled at a threshold) for an existing account; a log line for any."""
     policy = rt.settings.account_throttle
     failures = len(failed.account_failures)
+    reason = failed.reason if failed.subject_exists else "unknown_subject"
     log.info(
         "login_failed",
         subject_kind=failed.kind,
         subject=failed.subject,
-        reason=failed.reason if failed.subject_exists else "unknown_subject",
+        reason=reason,
         failures_in_window=failures,
         client_address=failed.client_address,
     )
+    metrics.LOGIN_FAILURES.labels(failed.kind, reason).inc()
     if not failed.subject_exists:
         # Unknown names get no events: no stream should suggest that such a customer exists.
         return
@@ -152,6 +156,7 @@ async def record_failed_login(rt: IdentityRuntime, failed: FailedLogin, context:
     if threshold is not None and isinstance(verdict, throttle.Throttled):
         events.append(AccountThrottled(failed.subject, failed.kind, threshold, failures, verdict.until))
         log.warning("account_throttled", subject_kind=failed.kind, subject=failed.subject, reason=threshold)
+        metrics.ACCOUNTS_THROTTLED.labels(failed.kind, threshold).inc()
     async with rt.uow() as tx:
         await tx.append(
             attempt_stream(uuid.uuid4()), 0, events, context_for(context, failed.kind, failed.subject, IDENTITY_ACTOR)
