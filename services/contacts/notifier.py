@@ -2,7 +2,7 @@
 
 The command queues a row in `owner_notifications` in its own transaction; this notifier sends
 the queued rows to the customer's reference e-mail address (known from identity.events, see
-`projections/customer_accounts.py`) and marks them sent. Delivery is at least once: a crash
+`shared/customers.py`) and marks them sent. Delivery is at least once: a crash
 between the SMTP server's acceptance and the mark sends that e-mail again. Rows are claimed with
 `FOR UPDATE SKIP LOCKED`, so every replica may run a notifier.
 """

@@ -13,11 +13,11 @@ from services.contacts.check_recorder import CheckRecorder
 from services.contacts.domain.events import registry
 from services.contacts.follower import AuthorizationFollower
 from services.contacts.notifier import OwnerNotifier
-from services.contacts.projections.customer_accounts import CustomerAccountsProjection
 from services.contacts.projections.timeline import AuthorizationTimelineProjection
 from shared.authorization.memory import MemoryAuthorizationReader
 from shared.authorization.projection import AuthorizationProjection
 from shared.authorization.queries import SqlAuthorizationReader
+from shared.customers import CustomerAccountsProjection
 from shared.mail import SmtpMailer
 from shared.service import Runtime, ServiceSpec
 
