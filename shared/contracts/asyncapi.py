@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from shared import cloudevents
+from shared.contracts import checkpoints
 from shared.contracts.catalogue import PublishedTopic
 from shared.contracts.compatibility import breaking_changes
 from shared.contracts.event_schemas import event_schema
@@ -227,6 +228,8 @@ def build(topics: Sequence[PublishedTopic], baseline: Mapping[str, Any] | None =
             "channel": {"$ref": f"#/channels/{topic.topic}"},
             "messages": [{"$ref": f"#/channels/{topic.topic}/messages/{key}"} for key in channel_messages],
         }
+        if topic.checkpoints:
+            _add_checkpoints(topic.service, channels, operations, messages, schemas)
     return {
         "asyncapi": ASYNCAPI_VERSION,
         "info": {
@@ -250,7 +253,7 @@ def build(topics: Sequence[PublishedTopic], baseline: Mapping[str, Any] | None =
         "channels": channels,
         "operations": operations,
         "components": {
-            "schemas": dict(sorted(schemas.items(), key=lambda item: (item[0] != HEADERS_SCHEMA, item[0]))),
+            "schemas": dict(sorted(schemas.items(), key=lambda item: (not item[0].startswith("CloudEvents"), item[0]))),
             "messages": dict(sorted(messages.items())),
             "correlationIds": {
                 "correlationId": {
@@ -260,6 +263,12 @@ def build(topics: Sequence[PublishedTopic], baseline: Mapping[str, Any] | None =
                 }
             },
             "messageBindings": {
+                "serviceKey": {
+                    "kafka": {
+                        "key": {"type": "string", "description": "The name of the service the checkpoint is of."},
+                        "bindingVersion": KAFKA_BINDING_VERSION,
+                    }
+                },
                 "customerNumberKey": {
                     "kafka": {
                         "key": {
@@ -270,9 +279,61 @@ def build(topics: Sequence[PublishedTopic], baseline: Mapping[str, Any] | None =
                         },
                         "bindingVersion": KAFKA_BINDING_VERSION,
                     }
-                }
+                },
             },
         },
+    }
+
+
+def _add_checkpoints(
+    service: str,
+    channels: dict[str, Any],
+    operations: dict[str, Any],
+    messages: dict[str, Any],
+    schemas: dict[str, Any],
+) -> None:
+    """The `<service>.checkpoints` channel: the store's tamper evidence (see shared.audit.checkpoints)."""
+    address = f"{service}.checkpoints"
+    key = checkpoints.PAYLOAD_SCHEMA
+    mid = f"{address}.{key}"
+    schemas[checkpoints.HEADERS_SCHEMA] = checkpoints.headers_schema(header_descriptions())
+    schemas[checkpoints.PAYLOAD_SCHEMA] = checkpoints.payload_schema()
+    messages[mid] = {
+        "name": checkpoints.CHECKPOINT_TYPE,
+        "title": f"{checkpoints.CHECKPOINT_TYPE} v{checkpoints.CHECKPOINT_VERSION}",
+        "summary": "A checkpoint of the service's event store (one message per part).",
+        "contentType": "application/json",
+        "headers": {
+            "type": "object",
+            "allOf": [
+                {"$ref": f"#/components/schemas/{checkpoints.HEADERS_SCHEMA}"},
+                {"type": "object", "properties": {"ce_source": {"const": cloudevents.source_for(service)}}},
+            ],
+        },
+        "payload": {"$ref": f"#/components/schemas/{checkpoints.PAYLOAD_SCHEMA}"},
+        "bindings": {"$ref": "#/components/messageBindings/serviceKey"},
+    }
+    channels[address] = {
+        "address": address,
+        "title": address,
+        "description": f"Checkpoints of the {service} service's event store, in order (one partition). Verify "
+        "the store's hash chains against them; a lost or altered checkpoint shows in the digest.",
+        "messages": {key: {"$ref": f"#/components/messages/{mid}"}},
+        "bindings": {
+            "kafka": {
+                "topic": address,
+                "partitions": 1,
+                "replicas": TOPIC_REPLICAS,
+                "topicConfiguration": dict(TOPIC_CONFIGURATION),
+                "bindingVersion": KAFKA_BINDING_VERSION,
+            }
+        },
+    }
+    operations[f"{service}.publishCheckpoints"] = {
+        "action": "send",
+        "title": f"{service} publishes checkpoints of its event store",
+        "channel": {"$ref": f"#/channels/{address}"},
+        "messages": [{"$ref": f"#/channels/{address}/messages/{key}"}],
     }
 
 

@@ -21,11 +21,14 @@ class PublishedTopic:
     topic: str
     registry: EventRegistry
     description: str = ""
+    # Whether the service also publishes `<service>.checkpoints` (shared.audit.checkpoints).
+    checkpoints: bool = False
 
 
 def published_topics(services: Sequence[str] = SERVICES) -> list[PublishedTopic]:
     topics: list[PublishedTopic] = []
     for service in services:
         spec = importlib.import_module(f"services.{service}.service").SPEC
-        topics.append(PublishedTopic(service, spec.topic, spec.registry, spec.description))
+        # Every service's workers publish checkpoints (shared.service.Workers, CHECKPOINT_INTERVAL_S).
+        topics.append(PublishedTopic(service, spec.topic, spec.registry, spec.description, checkpoints=True))
     return topics

@@ -195,3 +195,32 @@ def test_a_superseded_version_stays_documented() -> None:
     )
     # and generating again from that document changes nothing
     assert asyncapi.build([bumped], document) == document
+
+
+def test_checkpoint_messages_are_exactly_as_documented(committed: dict[str, Any]) -> None:
+    from shared.audit import checkpoints as audit
+
+    checkpoint = audit.Checkpoint(
+        service="contacts",
+        checkpoint_id=str(uuid.uuid4()),
+        sequence=7,
+        taken_at=datetime(2026, 11, 27, 12, 0, tzinfo=UTC),
+        snapshot="900:905:901,903",
+        previous_snapshot="800:800:",
+        event_count=1200,
+        stream_count=40,
+        digest="ab" * 32,
+        heads=[("customer-contacts-100001", 12, b"\x01" * 32), ("customer-address-100001", 2, b"\x02" * 32)],
+    )
+    mid = "contacts.checkpoints.CheckpointPublished.v1"
+    assert committed["channels"]["contacts.checkpoints"]["messages"]["CheckpointPublished.v1"] == {
+        "$ref": f"#/components/messages/{mid}"
+    }
+    headers_schema, payload_schema = asyncapi.message_schemas(committed, mid)
+    strict = {**payload_schema, "additionalProperties": False}  # every field the publisher sends is documented
+    checker = jsonschema.Draft7Validator.FORMAT_CHECKER
+    for part, message in enumerate(checkpoint.messages(parts_of=1), start=1):
+        jsonschema.Draft7Validator(strict, format_checker=checker).validate(json.loads(json.dumps(message)))
+        headers = {name: value.decode() for name, value in audit._headers("contacts", checkpoint, part)}
+        assert set(headers) == set(headers_schema["allOf"][0]["properties"])
+        jsonschema.Draft7Validator(headers_schema, format_checker=checker).validate(headers)
