@@ -101,6 +101,14 @@ def render_caddyfile(
 \t@no_request_id not header X-Request-ID *
 \trequest_header @no_request_id X-Request-ID {{http.request.uuid}}
 
+\t# Metrics are for the operators' scraper on the services' own ports, never for the public.
+\t@internal path /api/*/metrics /api/*/metrics/*
+\thandle @internal {{
+\t\theader Content-Type application/problem+json
+\t\theader X-Request-ID {{http.request.header.X-Request-ID}}
+\t\trespond `{NOT_FOUND_BODY}` 404
+\t}}
+
 {service_blocks}
 \thandle {{
 \t\theader Content-Type application/problem+json

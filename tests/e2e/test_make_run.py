@@ -99,6 +99,15 @@ def test_unknown_path_is_a_problem_json_404(system: RunningSystem) -> None:
     assert r.headers["content-type"].startswith("application/problem+json")
 
 
+def test_metrics_are_not_served_to_the_public_but_on_the_service_port(system: RunningSystem) -> None:
+    r = httpx.get(f"{system.gateway}/api/contacts/metrics", timeout=10)
+    assert r.status_code == 404
+    port = system.env["CONTACTS_PORT"]  # type: ignore[attr-defined]
+    direct = httpx.get(f"http://127.0.0.1:{port}/api/contacts/metrics", timeout=10)
+    assert direct.status_code == 200
+    assert "http_requests_total" in direct.text
+
+
 def test_demo_customer_adds_a_contact_that_domains_then_knows(system: RunningSystem) -> None:
     password = system.wait_for_line(r"customer number\s+100001\s+password\s+(\S+)", timeout=30).group(1)
     login = httpx.post(
