@@ -227,7 +227,11 @@ def test_worker_readiness_probe_is_the_dependency_check(rendered: dict[str, list
         assert container["readinessProbe"]["exec"]["command"] == ["python", WORKER_PROBE, service]
         # The check waits up to 2 x (4 + 1) s; the probe must not time out before it can answer.
         assert container["readinessProbe"]["timeoutSeconds"] >= 11
-        assert "ports" not in container, "workers serve no HTTP"
+        # Metrics and loop liveness on the worker's internal port (shared/service.py).
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert env["WORKER_METRICS_PORT"] == "9100"
+        assert container["ports"] == [{"name": "metrics", "containerPort": 9100}]
+        assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
     # The image puts the script where the probe runs it.
     containerfile = (REPO / "Containerfile").read_text()
     assert f"COPY deploy/container/dependency_check.py {WORKER_PROBE}" in containerfile
@@ -388,11 +392,17 @@ def test_gateway_routes_each_service_prefix_on_one_hostname(rendered: dict[str, 
     (route,) = of_kind(resources, "HTTPRoute")
     assert len(route["spec"]["hostnames"]) == 1
     routed = {}
+    blocked = set()
     for rule in route["spec"]["rules"]:
+        if "backendRefs" not in rule:
+            # A rule without backends answers 404: how metrics stay off the public path.
+            blocked |= {m["path"]["value"] for m in rule["matches"] if m["path"]["type"] == "Exact"}
+            continue
         ((match,), (backend,)) = (rule["matches"], rule["backendRefs"])
         assert match["path"]["type"] == "PathPrefix"
         routed[match["path"]["value"]] = (backend["name"], backend["port"])
     assert routed == {f"/api/{s}": (f"{s}-api", DEFAULT_PORTS[s]) for s in SERVICES}
+    assert blocked == {f"/api/{s}/metrics" for s in SERVICES}
     for name, port in routed.values():
         assert port in [p["port"] for p in named(resources, "Service", name)["spec"]["ports"]]
 
