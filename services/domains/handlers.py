@@ -6,6 +6,12 @@ events. Mail that carries a secret is sent after the append and before the commi
 cannot be delivered nothing is recorded (503, ask again); if the commit failed after sending, the
 mailed link or password never becomes valid (only its hash would have made it so).
 
+Commands that write nothing but their events (vhosts, redirects, cancellations) run on the one
+connection the request holds, without an explicit transaction: the stream is read, the decision
+taken, and the events appended by a single INSERT, which is atomic by itself and refuses a
+stale expected version exactly like an append inside a transaction would. That saves BEGIN,
+COMMIT and a second connection per command (see `bench/domains.py`).
+
 Commands re-run on a fresh state when a concurrent command on the same domain won the race for
 the stream version (the decision is taken again, so no rule is bypassed).
 """
@@ -29,6 +35,7 @@ from services.domains.domain.names import HostName
 from services.domains.domain.urls import TargetUrl
 from services.domains.runtime import DomainsRuntime
 from shared.customers import reference_email
+from shared.db import Connection
 from shared.envelope import DomainEvent, EventContext, RecordedEvent
 from shared.errors import ConcurrencyConflict, Conflict, InvalidRequest, NotFound
 from shared.unit_of_work import UnitOfWork, UnitOfWorkFactory
@@ -52,28 +59,57 @@ class Outcome:
 
 
 async def on_domain(
-    uow: UnitOfWorkFactory, domain: str, context: EventContext, decide: Decide, side: SideEffect | None = None
+    rt: DomainsRuntime, domain: str, context: EventContext, decide: Decide, side: SideEffect | None = None
 ) -> Outcome:
-    """Run one decision on a domain's stream; an empty decision records nothing."""
+    """Run one decision on a domain's stream in a unit of work; an empty decision records nothing."""
     stream = rules.stream_id(domain)
-    registry = uow.store.registry
+    registry = rt.uow.store.registry
     attempt = 0
-    while True:
-        attempt += 1
-        try:
-            async with uow() as tx:
-                loaded = await tx.load(stream)
-                events = decide(rules.fold(registry.decode(e) for e in loaded.events))
-                if not events:
-                    return Outcome((), loaded.version)
-                recorded = await tx.append(stream, loaded.version, events, context)
-                if side is not None:
-                    await side(tx, recorded)
-                await tx.commit()
-                return Outcome(recorded, recorded[-1].stream_version)
-        except ConcurrencyConflict:
-            if attempt >= ATTEMPTS:
-                raise
+    async with rt.states.turn(stream):
+        while True:
+            attempt += 1
+            try:
+                async with rt.uow() as tx:
+                    loaded = await tx.load(stream)
+                    events = decide(rules.fold(registry.decode(e) for e in loaded.events))
+                    if not events:
+                        return Outcome((), loaded.version)
+                    recorded = await tx.append(stream, loaded.version, events, context)
+                    if side is not None:
+                        await side(tx, recorded)
+                    await tx.commit()
+                    return Outcome(recorded, recorded[-1].stream_version)
+            except ConcurrencyConflict:
+                if attempt >= ATTEMPTS:
+                    raise
+
+
+async def on_domain_direct(
+    rt: DomainsRuntime, conn: Connection, domain: str, context: EventContext, decide: Decide
+) -> Outcome:
+    """One decision on a domain's stream, appended by one statement on `conn` (no side effects).
+
+    The state comes from `rt.states` (folded before, plus whatever was appended since).
+    """
+    stream = rules.stream_id(domain)
+    attempt = 0
+    async with rt.states.turn(stream):
+        while True:
+            attempt += 1
+            known = await rt.states.current(conn, stream)
+            events = decide(known.state)
+            if not events:
+                return Outcome((), known.version)
+            try:
+                recorded = await rt.uow.store.append(
+                    stream, known.version, events, context, conn=conn, previous_hash=known.head
+                )
+            except ConcurrencyConflict:  # another replica won: decide again on the newer state
+                if attempt >= ATTEMPTS:
+                    raise
+                continue
+            rt.states.appended(stream, known, events, recorded)
+            return Outcome(recorded, recorded[-1].stream_version)
 
 
 async def load_domain(uow: UnitOfWorkFactory, domain: str) -> tuple[Domain | None, int]:
@@ -89,18 +125,22 @@ async def register_domain(rt: DomainsRuntime, name: HostName, context: EventCont
 
     n, now = context.customer_number, context.occurred_at
     return await on_domain(
-        rt.uow, name.ascii, context, lambda s: rules.decide_register(s, name, n, now), forget_previous_secrets
+        rt, name.ascii, context, lambda s: rules.decide_register(s, name, n, now), forget_previous_secrets
     )
 
 
-async def cancel_domain(rt: DomainsRuntime, domain: str, effective_on: date | None, context: EventContext) -> Outcome:
+async def cancel_domain(
+    rt: DomainsRuntime, conn: Connection, domain: str, effective_on: date | None, context: EventContext
+) -> Outcome:
     n, now = context.customer_number, context.occurred_at
-    return await on_domain(rt.uow, domain, context, lambda s: rules.decide_cancel(s, n, effective_on, now))
+    return await on_domain_direct(rt, conn, domain, context, lambda s: rules.decide_cancel(s, n, effective_on, now))
 
 
-async def create_vhost(rt: DomainsRuntime, domain: str, vhost: HostName, context: EventContext) -> Outcome:
+async def create_vhost(
+    rt: DomainsRuntime, conn: Connection, domain: str, vhost: HostName, context: EventContext
+) -> Outcome:
     n, now = context.customer_number, context.occurred_at
-    return await on_domain(rt.uow, domain, context, lambda s: rules.decide_create_vhost(s, n, vhost, now))
+    return await on_domain_direct(rt, conn, domain, context, lambda s: rules.decide_create_vhost(s, n, vhost, now))
 
 
 async def _forget_deleted_mailboxes(tx: UnitOfWork, recorded: Sequence[RecordedEvent]) -> None:
@@ -113,7 +153,7 @@ async def _forget_deleted_mailboxes(tx: UnitOfWork, recorded: Sequence[RecordedE
 async def delete_vhost(rt: DomainsRuntime, domain: str, vhost: HostName, context: EventContext) -> Outcome:
     n, now = context.customer_number, context.occurred_at
     return await on_domain(
-        rt.uow, domain, context, lambda s: rules.decide_delete_vhost(s, n, vhost, now), _forget_deleted_mailboxes
+        rt, domain, context, lambda s: rules.decide_delete_vhost(s, n, vhost, now), _forget_deleted_mailboxes
     )
 
 
@@ -122,7 +162,7 @@ async def delete_mailbox(
 ) -> Outcome:
     n, now = context.customer_number, context.occurred_at
     return await on_domain(
-        rt.uow,
+        rt,
         domain,
         context,
         lambda s: rules.decide_delete_mailbox(s, n, vhost, local_part, now),
@@ -164,7 +204,7 @@ async def create_mailbox(
         )
 
     outcome = await on_domain(
-        rt.uow,
+        rt,
         domain,
         context,
         lambda s: rules.decide_create_mailbox(s, n, vhost, local_part, mailbox_id, owner_email, now),
@@ -175,17 +215,25 @@ async def create_mailbox(
 
 
 async def set_redirect(
-    rt: DomainsRuntime, domain: str, source: HostName, target: TargetUrl, permanent: bool, context: EventContext
+    rt: DomainsRuntime,
+    conn: Connection,
+    domain: str,
+    source: HostName,
+    target: TargetUrl,
+    permanent: bool,
+    context: EventContext,
 ) -> Outcome:
     n, now = context.customer_number, context.occurred_at
-    return await on_domain(
-        rt.uow, domain, context, lambda s: rules.decide_set_redirect(s, n, source, target, permanent, now)
+    return await on_domain_direct(
+        rt, conn, domain, context, lambda s: rules.decide_set_redirect(s, n, source, target, permanent, now)
     )
 
 
-async def remove_redirect(rt: DomainsRuntime, domain: str, source: HostName, context: EventContext) -> Outcome:
+async def remove_redirect(
+    rt: DomainsRuntime, conn: Connection, domain: str, source: HostName, context: EventContext
+) -> Outcome:
     n, now = context.customer_number, context.occurred_at
-    return await on_domain(rt.uow, domain, context, lambda s: rules.decide_remove_redirect(s, n, source, now))
+    return await on_domain_direct(rt, conn, domain, context, lambda s: rules.decide_remove_redirect(s, n, source, now))
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,7 +298,7 @@ async def reissue_ftp_credentials(
             await rt.mailer.send(notice)
 
     outcome = await on_domain(
-        rt.uow,
+        rt,
         domain,
         context,
         lambda s: rules.decide_reissue_ftp(
@@ -306,7 +354,7 @@ async def set_mailbox_password(
             raise InvalidLink("the link is invalid, was used already or has expired") from None
 
     context = context_for(link["customer_number"], now)
-    await on_domain(rt.uow, link["domain"], context, decide, claim_and_store)
+    await on_domain(rt, link["domain"], context, decide, claim_and_store)
     log.info("mailbox_password_set", mailbox_id=str(mailbox_id), domain=link["domain"])
 
 
@@ -314,18 +362,29 @@ def support_requests_stream(customer_number: str) -> str:
     return f"support-requests-{customer_number}"
 
 
-async def record_support_event(uow: UnitOfWorkFactory, context: EventContext, event: DomainEvent) -> int:
-    """Append to the customer's support-request stream (never read back, so only its version is looked up)."""
+async def record_support_event(
+    uow: UnitOfWorkFactory, context: EventContext, event: DomainEvent, conn: Connection | None = None
+) -> int:
+    """Append to the customer's support-request stream (never read back, so only its version is looked up).
+
+    On `conn` when the request holds one: taking a second connection while holding one could
+    wait forever on an exhausted pool.
+    """
+    if conn is None:
+        async with uow.pool.acquire() as borrowed:
+            return await _record_on(uow, borrowed, context, event)
+    return await _record_on(uow, conn, context, event)
+
+
+async def _record_on(uow: UnitOfWorkFactory, conn: Connection, context: EventContext, event: DomainEvent) -> int:
     stream = support_requests_stream(context.customer_number)
     for _ in range(20):
-        async with uow() as tx:
-            version = await tx.connection.fetchval(
-                "SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = $1", stream
-            )
-            try:
-                recorded = await tx.append(stream, version, [event], context)
-            except ConcurrencyConflict:
-                continue
-            await tx.commit()
-            return recorded[-1].stream_version
+        version = await conn.fetchval(
+            "SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = $1", stream
+        )
+        try:
+            recorded = await uow.store.append(stream, version, [event], context, conn=conn)
+        except ConcurrencyConflict:
+            continue
+        return recorded[-1].stream_version
     raise ConcurrencyConflict(stream, -1)

@@ -8,10 +8,10 @@ from fastapi import Request
 
 from services.domains.adapters.secrets import PasswordHasher
 from services.domains.settings import DomainsSettings
-from shared.authorization.queries import AuthorizationReader, SqlAuthorizationReader
+from services.domains.states import DomainStates
 from shared.clock import Clock
 from shared.customers import ensure_known_customer
-from shared.db import Pool
+from shared.db import Connection, Pool
 from shared.http.context import runtime_of
 from shared.mail import Mailer, SmtpMailer
 from shared.service import Runtime
@@ -29,10 +29,10 @@ class KnownCustomers:
     limit: int = 1_000_000
     _known: set[str] = field(default_factory=set)
 
-    async def ensure(self, pool: Pool, customer_number: str) -> None:
+    async def ensure(self, db: Pool | Connection, customer_number: str) -> None:
         if customer_number in self._known:
             return
-        await ensure_known_customer(pool, customer_number)
+        await ensure_known_customer(db, customer_number)
         if len(self._known) < self.limit:
             self._known.add(customer_number)
 
@@ -42,12 +42,12 @@ class DomainsRuntime:
     pool: Pool
     uow: UnitOfWorkFactory
     clock: Clock
-    reader: AuthorizationReader
     mailer: Mailer
     hasher: PasswordHasher
     settings: DomainsSettings
     portal_url: str
     known_customers: KnownCustomers
+    states: DomainStates
 
 
 def start(runtime: Runtime) -> None:
@@ -57,14 +57,12 @@ def start(runtime: Runtime) -> None:
         pool=runtime.pool,
         uow=runtime.uow,
         clock=runtime.clock,
-        # Domains' own copy of the authorization model (AuthorizationProjection, fed from
-        # contacts.events): one indexed query per table, no call to contacts.
-        reader=SqlAuthorizationReader(runtime.pool),
         mailer=mailer,
         hasher=PasswordHasher(settings.argon2_parameters),
         settings=settings,
         portal_url=runtime.settings.portal_url,
         known_customers=KnownCustomers(),
+        states=DomainStates(runtime.spec.registry),
     )
 
 

@@ -97,6 +97,29 @@ async def instruction_at(conn: Pool | Connection, customer_number: str, at: date
     return InstructionState(row["in_force"], row["document_reference"], row["changed_at"], row["changed_by"])
 
 
+async def _resolve(conn: Connection, customer_number: str, requester: Requester, at: datetime) -> ContactRecord | None:
+    if requester.kind is RequesterKind.CONTACT_ID:
+        try:
+            contact_id = uuid.UUID(requester.value)
+        except ValueError:
+            return None
+        row = await conn.fetchrow(_CONTACT_BY_ID, customer_number, contact_id, at)
+        return contact_from_row(row) if row is not None else None
+    rows = await conn.fetch(_CONTACTS_BY_IDENTIFIER, customer_number, requester.kind.value, requester.value, at)
+    return pick_contact((contact_from_row(r) for r in rows), at)
+
+
+async def view_on(conn: Connection, customer_number: str, requester: Requester, at: datetime) -> AuthorizationView:
+    """The view `decide` needs, read on a connection the caller holds (e.g. its command's)."""
+    contact = await _resolve(conn, customer_number, requester, at)
+    grants: tuple[GrantRecord, ...] = ()
+    if contact is not None:
+        rows = await conn.fetch(_GRANTS_OF_CONTACT, customer_number, contact.contact_id, at)
+        grants = tuple(grant_from_row(r) for r in rows)
+    instruction = await instruction_at(conn, customer_number, at)
+    return AuthorizationView(customer_number, contact, grants, instruction)
+
+
 class SqlAuthorizationReader:
     """Reads the projection's tables through a pool (one connection per call)."""
 
@@ -105,26 +128,7 @@ class SqlAuthorizationReader:
 
     async def view(self, customer_number: str, requester: Requester, at: datetime) -> AuthorizationView:
         async with self._pool.acquire() as conn:
-            contact = await self._resolve(conn, customer_number, requester, at)
-            grants: tuple[GrantRecord, ...] = ()
-            if contact is not None:
-                rows = await conn.fetch(_GRANTS_OF_CONTACT, customer_number, contact.contact_id, at)
-                grants = tuple(grant_from_row(r) for r in rows)
-            instruction = await instruction_at(conn, customer_number, at)
-        return AuthorizationView(customer_number, contact, grants, instruction)
-
-    async def _resolve(
-        self, conn: Connection, customer_number: str, requester: Requester, at: datetime
-    ) -> ContactRecord | None:
-        if requester.kind is RequesterKind.CONTACT_ID:
-            try:
-                contact_id = uuid.UUID(requester.value)
-            except ValueError:
-                return None
-            row = await conn.fetchrow(_CONTACT_BY_ID, customer_number, contact_id, at)
-            return contact_from_row(row) if row is not None else None
-        rows = await conn.fetch(_CONTACTS_BY_IDENTIFIER, customer_number, requester.kind.value, requester.value, at)
-        return pick_contact((contact_from_row(r) for r in rows), at)
+            return await view_on(conn, customer_number, requester, at)
 
     async def authorizations_at(self, customer_number: str, at: datetime) -> AuthorizationsAt:
         async with self._pool.acquire() as conn:

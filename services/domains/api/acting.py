@@ -3,17 +3,19 @@
 Support names the requester in the `On-Behalf-Of` header (every method, bodies stay about the
 thing itself): `contact_id:<uuid>`, `email:<address>` or `phone:<number>` as heard on the phone.
 The decision is taken on domains' own copy of the authorization model (`AuthorizationProjection`
-fed from contacts.events) with the shared `decide`, never by calling contacts. A refusal is
+fed from contacts.events, read with `shared.authorization.queries.view_on`) with the shared
+`decide`, never by calling contacts. A refusal is
 recorded (`SupportRequestRefused`) and answered 403 with the reasons.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 import structlog
-from fastapi import Header, Request
+from fastapi import Depends, Header, Request
 
 from services.domains import handlers
 from services.domains.domain.authority import ActingKind, Authority, Refusal, judge, requester_label
@@ -23,6 +25,8 @@ from services.domains.runtime import domains_runtime
 from shared.auth.principal import Principal, PrincipalKind, Role
 from shared.authorization.decision import decide
 from shared.authorization.identifiers import InvalidIdentifier, Requester, RequesterKind
+from shared.authorization.queries import view_on
+from shared.db import Connection
 from shared.envelope import EventContext
 from shared.errors import Forbidden, InvalidRequest, NotFound
 from shared.http.context import event_context
@@ -71,23 +75,25 @@ async def authorize(
     operation: str,
     target: str | None = None,
     reviewers: tuple[Role, ...] = (),
+    conn: Connection | None = None,
 ) -> Authority:
     """The authority for one operation, or NotFound / Forbidden / RequestRefused (recorded).
 
     `reviewers`: staff roles that may read for themselves, without a requester (compliance).
+    `conn`: the request's connection, if it holds one (else one is borrowed for the read).
     """
     rt = domains_runtime(request)
     if principal.is_customer(customer_number):
         if on_behalf_of is not None:
             raise InvalidRequest("On-Behalf-Of is for support acting at a requester's request")
-        await rt.known_customers.ensure(rt.pool, customer_number)
+        await rt.known_customers.ensure(conn or rt.pool, customer_number)
         return Authority.account_owner(principal.actor, scope)
     if principal.kind is PrincipalKind.CUSTOMER:
         raise NotFound("no such customer")  # another tenant: learn nothing, not even that it exists
     reviewing = on_behalf_of is None and bool(reviewers) and principal.has_role(*reviewers)
     if not (reviewing or principal.has_role(Role.SUPPORT)):
         raise Forbidden("your role does not allow this")
-    await rt.known_customers.ensure(rt.pool, customer_number)
+    await rt.known_customers.ensure(conn or rt.pool, customer_number)
     if reviewing:
         return Authority.staff_review(principal.actor, scope)
     if on_behalf_of is None:
@@ -97,10 +103,15 @@ async def authorize(
         )
     requester = parse_requester(on_behalf_of)
     now = rt.clock.now()
-    decision = decide(await rt.reader.view(customer_number, requester, now), scope.value, now)
+    if conn is None:
+        async with rt.pool.acquire() as borrowed:
+            view = await view_on(borrowed, customer_number, requester, now)
+    else:
+        view = await view_on(conn, customer_number, requester, now)
+    decision = decide(view, scope.value, now)
     verdict = judge(principal.actor, requester, scope, decision)
     if isinstance(verdict, Refusal):
-        await _record_refusal(request, principal, customer_number, requester, verdict, operation, target)
+        await _record_refusal(request, principal, customer_number, requester, verdict, operation, target, conn)
         raise RequestRefused(
             f"the requester may not have this done ({scope.value})",
             action=scope.value,
@@ -118,6 +129,7 @@ async def _record_refusal(
     refusal: Refusal,
     operation: str,
     target: str | None,
+    conn: Connection | None,
 ) -> None:
     label = requester_label(requester)
     event = SupportRequestRefused(
@@ -139,7 +151,7 @@ async def _record_refusal(
         authorization="denied",
         scope=refusal.scope.value,
     )
-    await handlers.record_support_event(domains_runtime(request).uow, context, event)
+    await handlers.record_support_event(domains_runtime(request).uow, context, event, conn)
     log.info(
         "support_request_refused",
         customer_number=customer_number,
@@ -147,6 +159,19 @@ async def _record_refusal(
         action=refusal.scope.value,
         reasons=list(refusal.codes),
     )
+
+
+async def lease(request: Request) -> AsyncIterator[Connection]:
+    """One pooled connection for a whole simple command: the authorization read and the append.
+
+    Only for commands whose handler needs no unit of work of its own (a second connection
+    taken while holding this one could wait forever on an exhausted pool).
+    """
+    async with domains_runtime(request).pool.acquire() as conn:
+        yield conn
+
+
+Lease = Annotated[Connection, Depends(lease)]
 
 
 def context_for(request: Request, customer_number: str, authority: Authority) -> EventContext:

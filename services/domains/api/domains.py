@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from services.domains import handlers, queries
-from services.domains.api.acting import OnBehalfOf, authorize, context_for
+from services.domains.api.acting import Lease, OnBehalfOf, authorize, context_for
 from services.domains.api.problems import READ, WRITE
 from services.domains.api.schemas import CancelBody, Changed, DomainOut, RegisterBody, Registered
 from services.domains.api.views import authorized, domain_out
@@ -106,16 +106,16 @@ def router() -> APIRouter:
         body: CancelBody,
         request: Request,
         principal: CurrentPrincipal,
+        conn: Lease,
         on_behalf_of: OnBehalfOf = None,
     ) -> Changed:
         authority = await authorize(
             request, principal, customer_number, Scope.CANCEL_SERVICES, on_behalf_of, operation="cancel_domain",
-            target=domain[:253],
+            target=domain[:253], conn=conn,
         )  # fmt: skip
         name = parse_domain(domain).ascii
-        outcome = await handlers.cancel_domain(
-            domains_runtime(request), name, body.effective_on, context_for(request, customer_number, authority)
-        )
+        context = context_for(request, customer_number, authority)
+        outcome = await handlers.cancel_domain(domains_runtime(request), conn, name, body.effective_on, context)
         return Changed(version=outcome.version, **authorized(authority).model_dump())
 
     return r

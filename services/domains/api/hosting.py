@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from services.domains import handlers
-from services.domains.api.acting import OnBehalfOf, authorize, context_for
+from services.domains.api.acting import Lease, OnBehalfOf, authorize, context_for
 from services.domains.api.problems import MAILING, WRITE
 from services.domains.api.schemas import (
     Changed,
@@ -41,15 +41,16 @@ def router() -> APIRouter:
         request: Request,
         response: Response,
         principal: CurrentPrincipal,
+        conn: Lease,
         on_behalf_of: OnBehalfOf = None,
     ) -> Changed:
         authority = await authorize(
             request, principal, customer_number, Scope.MANAGE_MAILBOXES, on_behalf_of, operation="create_vhost",
-            target=body.name[:253],
+            target=body.name[:253], conn=conn,
         )  # fmt: skip
         name, vhost = parse_domain(domain).ascii, parse_host(body.name, what="vhost")
         context = context_for(request, customer_number, authority)
-        outcome = await handlers.create_vhost(domains_runtime(request), name, vhost, context)
+        outcome = await handlers.create_vhost(domains_runtime(request), conn, name, vhost, context)
         response.headers["Location"] = request.url.path + f"/{vhost.ascii}"
         return Changed(version=outcome.version, **authorized(authority).model_dump())
 
@@ -144,17 +145,19 @@ def router() -> APIRouter:
         body: RedirectBody,
         request: Request,
         principal: CurrentPrincipal,
+        conn: Lease,
         on_behalf_of: OnBehalfOf = None,
     ) -> Changed:
         authority = await authorize(
             request, principal, customer_number, Scope.CHANGE_DNS, on_behalf_of, operation="set_redirect",
-            target=source_host[:253],
+            target=source_host[:253], conn=conn,
         )  # fmt: skip
         name = parse_domain(domain).ascii
         source = parse_host(source_host, what="source host")
         target = parse_target_url(body.target_url)
         context = context_for(request, customer_number, authority)
-        outcome = await handlers.set_redirect(domains_runtime(request), name, source, target, body.permanent, context)
+        rt = domains_runtime(request)
+        outcome = await handlers.set_redirect(rt, conn, name, source, target, body.permanent, context)
         return Changed(version=outcome.version, **authorized(authority).model_dump())
 
     @r.delete("/redirects/{source_host}", response_model=Changed, responses=WRITE, summary="Remove a redirect")
@@ -164,15 +167,16 @@ def router() -> APIRouter:
         source_host: str,
         request: Request,
         principal: CurrentPrincipal,
+        conn: Lease,
         on_behalf_of: OnBehalfOf = None,
     ) -> Changed:
         authority = await authorize(
             request, principal, customer_number, Scope.CHANGE_DNS, on_behalf_of, operation="remove_redirect",
-            target=source_host[:253],
+            target=source_host[:253], conn=conn,
         )  # fmt: skip
         name, source = parse_domain(domain).ascii, parse_host(source_host, what="source host")
         context = context_for(request, customer_number, authority)
-        outcome = await handlers.remove_redirect(domains_runtime(request), name, source, context)
+        outcome = await handlers.remove_redirect(domains_runtime(request), conn, name, source, context)
         return Changed(version=outcome.version, **authorized(authority).model_dump())
 
     @r.post(

@@ -1,0 +1,442 @@
+"""Benchmark of domains' commands over real HTTP, and of how fast a revocation reaches domains.
+
+The whole path runs as separate processes, as in production: contacts' worker (its relay
+publishes contacts.events), domains' worker (relay, the contracts projection, and the Kafka
+consumers that build domains' own authorization model and customer list) and domains' API
+(`python -m services.domains api`: uvicorn, one process) verifying EdDSA tokens against a JWKS
+served from this process.
+
+Seed (fresh databases, customer numbers new for every run, since the topics keep what earlier
+runs published): CUSTOMERS customers announced on identity.events as identity would; each has one
+contact holding a grant for dns:change and mailboxes:manage (appended to contacts' store, relayed
+by contacts' worker) and DOMAINS_EACH domains registered through the API.
+
+Load comes from `wrk` (C, one thread, so it leaves the server's core alone) cycling through
+pre-built commands, each of which records one event: a new e-mail vhost or a new redirect on a
+random domain, half by the account owner, half by support on behalf of the granted contact (the
+authorization decision on domains' own read model included).
+
+* saturation: closed loop, as fast as the server answers -> commands/s;
+* steady: connections pausing between requests, at min(2,000/s, 70 % of saturation) -> p50/p99.
+
+Propagation: a grant is revoked in contacts' store (committed), then a support request on the
+contact's behalf is repeated until domains refuses it; the time from the commit to the first 403
+(p50/p99 over PROPAGATION_TRIALS, once idle and once under the steady load).
+
+    python -m bench.domains DSN KAFKA
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import shutil
+import socket
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import jwt
+from aiokafka import AIOKafkaProducer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from jwt.algorithms import OKPAlgorithm
+
+from bench.stats import percentile
+from services.contacts.domain.events import ContactAdded, ContactAuthorizationRevoked, ContactAuthorized
+from services.contacts.domain.events import registry as contacts_registry
+from shared import cloudevents, db
+from shared.authorization.contract import GrantBasis
+from shared.envelope import Actor, ActorKind, EventContext, RecordedEvent
+from shared.eventstore.postgres import PostgresEventStore
+from shared.kafka import topic_for
+from shared.scopes import Scope
+from shared.settings import database_url_for
+
+REPO = Path(__file__).resolve().parents[1]
+CUSTOMERS = 200
+DOMAINS_EACH = 5
+PROPAGATION_TRIALS = 40
+TARGET_RATE = 2000
+ISSUER = "hosting-accounts/identity"
+AUDIENCE = "hosting-accounts"
+
+_LUA = r"""
+-- Cycles through pre-built commands ("method\tpath\ttoken\ton-behalf-of\tbody" per line).
+local requests = {}
+local i = 0
+local pause = tonumber(os.getenv("BENCH_PAUSE_MS") or "0")
+
+function init(args)
+  local n = 0
+  for line in io.lines(args[1]) do
+    local method, path, token, behalf, body = line:match("([^\t]+)\t([^\t]+)\t([^\t]+)\t([^\t]+)\t(.+)")
+    local headers = { ["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. token }
+    if behalf ~= "-" then headers["On-Behalf-Of"] = behalf end
+    n = n + 1
+    requests[n] = wrk.format(method, path, headers, body)
+  end
+  i = math.random(n)
+end
+
+function request()
+  i = i % #requests + 1
+  return requests[i]
+end
+
+if pause > 0 then
+  function delay() return pause end
+end
+
+function done(summary, latency, requests)
+  local out = io.open(os.getenv("BENCH_RESULT"), "w")
+  out:write(string.format(
+    '{"requests": %d, "duration_us": %d, "errors": %d, "status_errors": %d, "p50_us": %d, "p99_us": %d, "max_us": %d}',
+    summary.requests, summary.duration,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    summary.errors.status, latency:percentile(50), latency:percentile(99), latency.max))
+  out:close()
+end
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class _Keys:
+    """A signing key and its JWKS, standing in for identity."""
+
+    def __init__(self) -> None:
+        self.key = Ed25519PrivateKey.generate()
+        self.kid = f"bench-{uuid.uuid4().hex[:8]}"
+        jwk = json.loads(OKPAlgorithm.to_jwk(self.key.public_key()))
+        self.jwks = json.dumps({"keys": [{**jwk, "kid": self.kid, "use": "sig", "alg": "EdDSA"}]}).encode()
+
+    def token(self, subject: str, kind: str, roles: list[str]) -> str:
+        now = int(time.time())
+        claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": subject, "kind": kind, "roles": roles, "iat": now,
+                  "auth_time": now, "exp": now + 3600, "sid": uuid.uuid4().hex}  # fmt: skip
+        return jwt.encode(claims, self.key, algorithm="EdDSA", headers={"kid": self.kid})
+
+    def serve(self) -> tuple[str, ThreadingHTTPServer]:
+        body = self.jwks
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return f"http://127.0.0.1:{server.server_address[1]}/jwks.json", server
+
+
+class _World:
+    """This run's customers, contacts, grants and domains."""
+
+    def __init__(self, customers: int) -> None:
+        if customers <= 2 * PROPAGATION_TRIALS:
+            raise ValueError(f"need more than {2 * PROPAGATION_TRIALS} customers")
+        self.run = uuid.uuid4().hex[:6]
+        base = random.randrange(10**9, 8 * 10**9)
+        self.customers = [str(base + i) for i in range(customers)]
+        self.contacts = {n: uuid.uuid4() for n in self.customers}
+        self.grants = {n: uuid.uuid4() for n in self.customers}
+        self.domains = {
+            n: [f"b{self.run}-{i}-{j}.de" for j in range(DOMAINS_EACH)] for i, n in enumerate(self.customers)
+        }
+
+    def split(self, trials: int) -> tuple[list[str], list[str]]:
+        """(customers whose grants get revoked by the propagation trials, customers under load)."""
+        return self.customers[: 2 * trials], self.customers[2 * trials :]
+
+    def email(self, n: str) -> str:
+        return f"contact-{n}@example.org"
+
+
+async def _fresh_database(server_dsn: str, name: str) -> str:
+    conn = await asyncpg.connect(server_dsn)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return database_url_for("x", server_dsn).replace("/accounts_x", f"/{name}")
+
+
+async def _announce_customers(kafka: str, world: _World) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=kafka, linger_ms=5)
+    await producer.start()
+    try:
+        for n in world.customers:
+            event = RecordedEvent(
+                uuid.uuid4(), "CustomerAccountOpened", 1, f"customer-account-{n}", 1, n, datetime.now(UTC),
+                Actor(ActorKind.SYSTEM, "identity"), uuid.uuid4(), None,
+                {"customer_number": n, "name": f"Bench {n}", "reference_email": f"owner-{n}@example.org"},
+            )  # fmt: skip
+            record = cloudevents.to_kafka("identity", event)
+            await producer.send(topic_for("identity"), record.value, key=record.key, headers=record.headers)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+def _context(n: str) -> EventContext:
+    return EventContext(n, Actor(ActorKind.CUSTOMER, n), datetime.now(UTC), uuid.uuid4(), metadata={"bench": True})
+
+
+async def _seed_contacts(store: PostgresEventStore, world: _World) -> None:
+    scopes = (Scope.CHANGE_DNS, Scope.MANAGE_MAILBOXES)
+
+    async def one(n: str) -> None:
+        contact, grant = world.contacts[n], world.grants[n]
+        by, basis = f"customer:{n}", GrantBasis.PORTAL_ACCOUNT_OWNER
+        events = [
+            ContactAdded(contact, f"Contact {n}", world.email(n), None, None, None),
+            ContactAuthorized(grant, contact, scopes, datetime.now(UTC), None, by, basis),
+        ]
+        await store.append(f"customer-contacts-{n}", 0, events, _context(n))
+
+    for i in range(0, len(world.customers), 20):
+        await asyncio.gather(*(one(n) for n in world.customers[i : i + 20]))
+
+
+async def _revoke(store: PostgresEventStore, world: _World, n: str) -> float:
+    """Revoke the contact's grant in contacts' store; returns the instant of the commit."""
+    event = ContactAuthorizationRevoked(
+        world.grants[n], world.contacts[n], "bench", f"customer:{n}", GrantBasis.PORTAL_ACCOUNT_OWNER
+    )
+    await store.append(f"customer-contacts-{n}", 2, [event], _context(n))
+    return time.perf_counter()
+
+
+async def _wait_for(url: str, sql: str, expected: int, what: str, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            conn = await asyncpg.connect(url)
+            try:
+                if (await conn.fetchval(sql) or 0) >= expected:
+                    return
+            finally:
+                await conn.close()
+        except (OSError, asyncpg.PostgresError):
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.2)
+
+
+async def _spawn(mode: str, service: str, env: dict[str, str]) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(sys.executable, "-m", f"services.{service}", mode, env=env, cwd=REPO)
+
+
+async def _wait_ready(base: str, proc: asyncio.subprocess.Process) -> None:
+    deadline = time.monotonic() + 60
+    async with httpx.AsyncClient() as client:
+        while True:
+            try:
+                if (await client.get(f"{base}/api/domains/readyz")).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if proc.returncode is not None or time.monotonic() > deadline:
+                raise RuntimeError("the domains API did not start")
+            await asyncio.sleep(0.2)
+
+
+async def _register_domains(base: str, keys: _Keys, world: _World) -> None:
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+
+        async def one(n: str) -> None:
+            headers = {"Authorization": f"Bearer {keys.token(n, 'customer', ['customer'])}"}
+            for name in world.domains[n]:
+                r = await client.post(f"/api/domains/v1/customers/{n}/domains", json={"name": name}, headers=headers)
+                if r.status_code != 201:
+                    raise RuntimeError(f"registration failed: {r.status_code} {r.text[:300]}")
+
+        for i in range(0, len(world.customers), 8):
+            await asyncio.gather(*(one(n) for n in world.customers[i : i + 8]))
+
+
+def _commands(keys: _Keys, world: _World, customers: list[str], count: int, label: str) -> list[str]:
+    """Each line one command that records one event (a new vhost or a new redirect)."""
+    rng = random.Random(label)
+    support = keys.token("bench-agent", "staff", ["support"])
+    owners = {n: keys.token(n, "customer", ["customer"]) for n in customers}
+    lines = []
+    for k in range(count):
+        n = rng.choice(customers)
+        domain = rng.choice(world.domains[n])
+        host = f"{label}{k}.{domain}"
+        by_support = k % 2 == 1
+        token = support if by_support else owners[n]
+        behalf = f"email:{world.email(n)}" if by_support else "-"
+        base = f"/api/domains/v1/customers/{n}/domains/{domain}"
+        if k % 4 < 2:
+            lines.append(f"POST\t{base}/vhosts\t{token}\t{behalf}\t{json.dumps({'name': host})}")
+        else:
+            body = json.dumps({"target_url": f"https://target.example/{k}"})
+            lines.append(f"PUT\t{base}/redirects/{host}\t{token}\t{behalf}\t{body}")
+    return lines
+
+
+async def _wrk(
+    url: str, script: Path, data: Path, *, seconds: int, connections: int, pause_ms: int = 0
+) -> dict[str, float]:
+    result = data.with_suffix(f".{connections}.{pause_ms}.json")
+    env = {**os.environ, "BENCH_RESULT": str(result), "BENCH_PAUSE_MS": str(pause_ms)}
+    proc = await asyncio.create_subprocess_exec(
+        "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url, "--", str(data),
+        env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, err = await proc.communicate()
+    if proc.returncode != 0 or not result.exists():
+        raise RuntimeError(f"wrk failed: {err.decode()[-500:]}")
+    raw = json.loads(result.read_text())
+    return {
+        "rate": raw["requests"] / (raw["duration_us"] / 1e6),
+        "requests": float(raw["requests"]),
+        "p50_ms": raw["p50_us"] / 1000,
+        "p99_ms": raw["p99_us"] / 1000,
+        "errors": float(raw["errors"] + raw["status_errors"]),
+    }
+
+
+async def _propagation(
+    base: str, keys: _Keys, world: _World, store: PostgresEventStore, victims: list[str]
+) -> list[float]:
+    """Per victim: revoke in contacts, then repeat the contact's request until domains refuses it."""
+    support = keys.token("bench-agent", "staff", ["support"])
+    latencies: list[float] = []
+    async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+        for n in victims:
+            domain = world.domains[n][0]
+            path = f"/api/domains/v1/customers/{n}/domains/{domain}/redirects/probe.{domain}"
+            headers = {"Authorization": f"Bearer {support}", "On-Behalf-Of": f"email:{world.email(n)}"}
+            body = {"target_url": "https://probe.example/"}
+            first = await client.put(path, json=body, headers=headers)
+            if first.status_code != 200:
+                raise RuntimeError(f"probe before revocation: {first.status_code} {first.text[:200]}")
+            committed = await _revoke(store, world, n)
+            deadline = time.monotonic() + 10
+            while True:
+                r = await client.put(path, json=body, headers=headers)
+                if r.status_code == 403:
+                    latencies.append(time.perf_counter() - committed)
+                    break
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the revocation never reached domains")
+    return latencies
+
+
+async def bench_domains(
+    pg_server_dsn: str, kafka: str, *, customers: int = CUSTOMERS, seconds: int = 10
+) -> dict[str, float]:
+    if shutil.which("wrk") is None:
+        raise RuntimeError("wrk is not installed (apt-get install -y wrk)")
+    world = _World(customers)
+    contacts_url = await _fresh_database(pg_server_dsn, "bench_dom_contacts")
+    domains_url = await _fresh_database(pg_server_dsn, "bench_dom_domains")
+    keys = _Keys()
+    jwks_url, jwks_server = keys.serve()
+    port = _free_port()
+    env = {**os.environ, "CONTACTS_DATABASE_URL": contacts_url, "DOMAINS_DATABASE_URL": domains_url,
+           "KAFKA_BOOTSTRAP_SERVERS": kafka, "DOMAINS_PORT": str(port), "IDENTITY_JWKS_URL": jwks_url,
+           "LOG_LEVEL": "WARNING", "DB_POOL_SIZE": "10"}  # fmt: skip
+    work = Path(tempfile.mkdtemp(prefix="bench-domains-"))
+    script = work / "commands.lua"
+    script.write_text(_LUA)
+    processes = [await _spawn("worker", "contacts", env), await _spawn("worker", "domains", env)]
+    figures: dict[str, float] = {}
+    pool = None
+    try:
+        api = await _spawn("api", "domains", env)
+        processes.append(api)
+        base = f"http://127.0.0.1:{port}"
+        await _wait_ready(base, api)
+        await _wait_for(contacts_url, "SELECT count(*) FROM schema_migrations", 1, "contacts' worker")
+        pool = await db.create_pool(contacts_url, max_size=20)
+        store = PostgresEventStore(pool, contacts_registry)
+        started = time.perf_counter()
+        await _announce_customers(kafka, world)
+        await _seed_contacts(store, world)
+        numbers = ",".join(f"'{n}'" for n in world.customers)
+        await _wait_for(
+            domains_url, f"SELECT count(*) FROM customer_accounts WHERE customer_number IN ({numbers})",  # noqa: S608
+            len(world.customers), "customers reaching domains",
+        )  # fmt: skip
+        await _wait_for(
+            domains_url, f"SELECT count(*) FROM authz_grants WHERE customer_number IN ({numbers})",  # noqa: S608
+            len(world.customers), "grants reaching domains",
+        )  # fmt: skip
+        await _register_domains(base, keys, world)
+        figures["seed_s"] = time.perf_counter() - started
+        figures["domains"] = float(customers * DOMAINS_EACH)
+
+        target = f"{base}/api/domains/v1/"
+        victims, loaded = world.split(PROPAGATION_TRIALS)
+        for label, count in (("warm", 4000), ("max", 40000), ("steady", 40000)):
+            (work / f"{label}.tsv").write_text("\n".join(_commands(keys, world, loaded, count, label)))
+        await _wrk(target, script, work / "warm.tsv", seconds=2, connections=4)
+        saturated = await _wrk(target, script, work / "max.tsv", seconds=seconds, connections=8)
+        figures["commands_max_per_s"] = saturated["rate"]
+        figures["commands_max_p99_ms"] = saturated["p99_ms"]
+        connections = 8
+        rate = min(TARGET_RATE, 0.7 * saturated["rate"])
+        # Each connection waits `pause` after its answer: rate ~ connections / (pause + latency).
+        pause = max(1, round(connections * 1000 / rate - saturated["p50_ms"] * 0.5))
+        steady_task = asyncio.create_task(
+            _wrk(target, script, work / "steady.tsv", seconds=seconds, connections=connections, pause_ms=pause)
+        )
+        await asyncio.sleep(1)
+        under_load = await _propagation(base, keys, world, store, victims[:PROPAGATION_TRIALS])
+        steady = await steady_task
+        figures["commands_steady_per_s"] = steady["rate"]
+        figures["commands_steady_p50_ms"] = steady["p50_ms"]
+        figures["commands_steady_p99_ms"] = steady["p99_ms"]
+        figures["command_errors"] = saturated["errors"] + steady["errors"]
+        figures["propagation_under_load_p50_ms"] = percentile(under_load, 50) * 1000
+        figures["propagation_under_load_p99_ms"] = percentile(under_load, 99) * 1000
+        idle = await _propagation(base, keys, world, store, victims[PROPAGATION_TRIALS:])
+        figures["propagation_idle_p50_ms"] = percentile(idle, 50) * 1000
+        figures["propagation_idle_p99_ms"] = percentile(idle, 99) * 1000
+        conn = await asyncpg.connect(domains_url)
+        try:
+            figures["events_recorded"] = float(await conn.fetchval("SELECT count(*) FROM events"))
+        finally:
+            await conn.close()
+    finally:
+        if pool is not None:
+            await pool.close()
+        for proc in processes:
+            if proc.returncode is None:
+                proc.terminate()
+        for proc in processes:
+            await asyncio.wait_for(proc.wait(), timeout=20)
+        jwks_server.shutdown()
+        shutil.rmtree(work, ignore_errors=True)
+    return figures
+
+
+if __name__ == "__main__":
+    print(json.dumps(asyncio.run(bench_domains(sys.argv[1], sys.argv[2])), indent=2))
