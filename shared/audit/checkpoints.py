@@ -5,7 +5,9 @@ who can rewrite the database can also recompute those hashes; what they cannot r
 was already published to Kafka. So each service periodically (and on demand) publishes a
 **checkpoint** to `<service>.checkpoints`:
 
-    sequence        1, 2, 3, ... (per service; a retried round reuses its number)
+    store           an id the store was given at its first checkpoint (kept in the publisher's row):
+                    the verifier folds only the checkpoints of the store it verifies
+    sequence        1, 2, 3, ... (per store; a retried round reuses its number)
     snapshot        the PostgreSQL snapshot (pg_current_snapshot) the checkpoint covers: exactly the
                     events of the transactions visible in it
     heads           [stream_id, version, chain_hash] of every stream that changed since the previous
@@ -43,7 +45,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from shared.cloudevents import SPEC_VERSION, TYPE_PREFIX, source_for
-from shared.db import Pool
+from shared.db import Connection, Pool
 from shared.eventstore.cursor import EMPTY_SNAPSHOT
 from shared.waiting import Backoff
 
@@ -83,6 +85,7 @@ def digest_of(heads: Iterable[tuple[str, int, bytes]]) -> int:
 @dataclass(frozen=True)
 class Checkpoint:
     service: str
+    store: str
     checkpoint_id: str
     sequence: int
     taken_at: datetime
@@ -98,6 +101,7 @@ class Checkpoint:
         return [
             {
                 "service": self.service,
+                "store": self.store,
                 "checkpoint_id": self.checkpoint_id,
                 "sequence": self.sequence,
                 "taken_at": self.taken_at.isoformat(),
@@ -133,7 +137,23 @@ LEFT JOIN events p ON p.stream_id = h.stream_id AND p.stream_version = h.head - 
 ORDER BY h.stream_id
 """
 
-_INITIAL_STATE = {"done": EMPTY_SNAPSHOT, "sequence": 0, "events": 0, "streams": 0, "digest": "0" * 64}
+
+def _initial_state() -> dict[str, Any]:
+    return {
+        "store": str(uuid.uuid4()),
+        "done": EMPTY_SNAPSHOT,
+        "sequence": 0,
+        "events": 0,
+        "streams": 0,
+        "digest": "0" * 64,
+    }
+
+
+async def store_identity(conn: Connection, service: str, topic: str | None = None) -> str | None:
+    """The id the store's checkpoints carry (None: it never published one)."""
+    reader = f"checkpoint:{topic or checkpoint_topic(service)}"
+    value = await conn.fetchval("SELECT cursor->>'store' FROM reader_positions WHERE reader = $1", reader)
+    return str(value) if value is not None else None
 
 
 def _headers(service: str, checkpoint: Checkpoint, part: int) -> list[tuple[str, bytes]]:
@@ -188,7 +208,7 @@ class CheckpointPublisher:
             await conn.execute(
                 "INSERT INTO reader_positions (reader, cursor) VALUES ($1, $2) ON CONFLICT DO NOTHING",
                 self.reader,
-                _INITIAL_STATE,
+                _initial_state(),
             )
             raw = await conn.fetchval("SELECT cursor FROM reader_positions WHERE reader = $1 FOR UPDATE", self.reader)
             state = dict(raw if isinstance(raw, dict) else orjson.loads(raw))
@@ -212,6 +232,7 @@ class CheckpointPublisher:
                 heads.append((r["stream_id"], int(r["head"]), head_hash))
             checkpoint = Checkpoint(
                 service=self.service,
+                store=str(state["store"]),
                 checkpoint_id=str(uuid.uuid4()),
                 sequence=int(state["sequence"]) + 1,
                 taken_at=datetime.now(UTC),
@@ -236,6 +257,7 @@ class CheckpointPublisher:
             await self._save(
                 conn,
                 {
+                    "store": checkpoint.store,
                     "done": target,
                     "sequence": checkpoint.sequence,
                     "events": events,
@@ -280,9 +302,10 @@ class CheckpointPublisher:
 
 @dataclass
 class CheckpointLog:
-    """Every complete checkpoint of a service, folded: the heads as of the last one."""
+    """Every complete checkpoint of one store of a service, folded: the heads as of the last one."""
 
     service: str
+    store: str | None = None
     checkpoints: list[Checkpoint] = field(default_factory=list)  # the one counted per sequence, in order
     heads: dict[str, tuple[int, bytes]] = field(default_factory=dict)  # folded: stream -> (version, hash)
     observations: dict[str, dict[int, bytes]] = field(default_factory=dict)  # every published head
@@ -298,6 +321,7 @@ def _checkpoint_of(parts: Sequence[dict[str, Any]]) -> Checkpoint:
     heads = [(str(s), int(v), bytes.fromhex(h)) for p in parts for s, v, h in p["heads"]]
     return Checkpoint(
         service=first["service"],
+        store=str(first.get("store")),
         checkpoint_id=first["checkpoint_id"],
         sequence=int(first["sequence"]),
         taken_at=datetime.fromisoformat(first["taken_at"]),
@@ -310,13 +334,25 @@ def _checkpoint_of(parts: Sequence[dict[str, Any]]) -> Checkpoint:
     )
 
 
-def fold_checkpoints(service: str, messages: Iterable[dict[str, Any]]) -> CheckpointLog:
-    """Assemble parts into checkpoints, keep the last complete one per sequence, fold and check them."""
-    out = CheckpointLog(service)
+def fold_checkpoints(service: str, messages: Iterable[dict[str, Any]], store: str | None = None) -> CheckpointLog:
+    """Assemble parts into checkpoints, keep the last complete one per sequence, fold and check them.
+
+    `store`: fold only that store's checkpoints (None: the store of the last checkpoint published).
+    """
+    wanted = [m for m in messages if m.get("service") == service]
+    stores = list(dict.fromkeys(str(m.get("store")) for m in wanted))
+    if store is None and stores:
+        store = stores[-1]
+    out = CheckpointLog(service, store)
+    if store is not None and store not in stores and stores:
+        out.problems.append(
+            f"no checkpoint of this store ({store}) was published, but the topic holds checkpoints of"
+            f" {len(stores)} other store(s): was the store's identity changed?"
+        )
     parts: dict[str, dict[int, dict[str, Any]]] = {}
     order: list[str] = []
-    for message in messages:
-        if message.get("service") != service:
+    for message in wanted:
+        if str(message.get("store")) != store:
             continue
         cid = message["checkpoint_id"]
         if cid not in parts:
@@ -358,8 +394,10 @@ def fold_checkpoints(service: str, messages: Iterable[dict[str, Any]]) -> Checkp
     return out
 
 
-async def read_checkpoint_log(bootstrap: str, service: str, topic: str | None = None) -> CheckpointLog:
-    """Every checkpoint published for `service`, from offset 0 of its topic, folded."""
+async def read_checkpoint_log(
+    bootstrap: str, service: str, topic: str | None = None, store: str | None = None
+) -> CheckpointLog:
+    """Every checkpoint published for `service` (of `store`), from offset 0 of its topic, folded."""
     name = topic or checkpoint_topic(service)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
     await consumer.start()
@@ -370,7 +408,7 @@ async def read_checkpoint_log(bootstrap: str, service: str, topic: str | None = 
             await consumer._client.set_topics([name])
             partitions = [TopicPartition(name, p) for p in sorted(consumer.partitions_for_topic(name) or ())]
         if not partitions:
-            return CheckpointLog(service, problems=[f"no topic {name}: nothing was ever published"])
+            return CheckpointLog(service, store, problems=[f"no topic {name}: nothing was ever published"])
         consumer.assign(partitions)
         # Seek before asking for end offsets: the other order leaves aiokafka's fetcher idle.
         await consumer.seek_to_beginning(*partitions)
@@ -384,4 +422,4 @@ async def read_checkpoint_log(bootstrap: str, service: str, topic: str | None = 
                     remaining.discard(tp)
     finally:
         await consumer.stop()
-    return fold_checkpoints(service, messages)
+    return fold_checkpoints(service, messages, store)

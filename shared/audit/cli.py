@@ -36,7 +36,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from shared.audit import questions
-from shared.audit.checkpoints import CheckpointPublisher, read_checkpoint_log
+from shared.audit.checkpoints import CheckpointPublisher, read_checkpoint_log, store_identity
 from shared.audit.export import ReplaySource, customer_export, to_csv, to_json, to_markdown
 from shared.audit.model import AuditModel
 from shared.audit.rebuild import ModelRebuild, rebuild_service
@@ -61,6 +61,7 @@ Dsn = Annotated[
     str | None,
     typer.Option("--dsn", help="The service's database (default: <SERVICE>_DATABASE_URL or DATABASE_URL)"),
 ]
+CheckpointTopic = Annotated[str | None, typer.Option("--checkpoint-topic", help="Default: <service>.checkpoints")]
 DEFAULT_KAFKA = "127.0.0.1:19092"
 
 
@@ -404,7 +405,13 @@ async def _with_pool(dsn: str, work: Callable[[Any], Awaitable[T]]) -> T:
 
 
 @app.command()
-def checkpoint(service: str, dsn: Dsn = None, kafka: Kafka = DEFAULT_KAFKA, force: bool = True) -> None:
+def checkpoint(
+    service: str,
+    dsn: Dsn = None,
+    kafka: Kafka = DEFAULT_KAFKA,
+    checkpoint_topic: CheckpointTopic = None,
+    force: bool = True,
+) -> None:
     """Publish a checkpoint of SERVICE's event store now (to <service>.checkpoints)."""
     from shared.kafka import idempotent_producer
 
@@ -412,7 +419,9 @@ def checkpoint(service: str, dsn: Dsn = None, kafka: Kafka = DEFAULT_KAFKA, forc
         producer = idempotent_producer(kafka, f"{service}-checkpoint-cli")
         await producer.start()
         try:
-            publisher = CheckpointPublisher(service=service, pool=pool, producer=producer, bootstrap=kafka)
+            publisher = CheckpointPublisher(
+                service=service, pool=pool, producer=producer, topic=checkpoint_topic, bootstrap=kafka
+            )
             return await publisher.publish(force=force)
         finally:
             await producer.stop()
@@ -432,12 +441,17 @@ def verify(
     service: str,
     dsn: Dsn = None,
     kafka: Kafka = DEFAULT_KAFKA,
+    checkpoint_topic: CheckpointTopic = None,
     checkpoints: Annotated[bool, typer.Option(help="Compare with the published checkpoints")] = True,
 ) -> None:
     """Recompute every hash chain of SERVICE's store and compare with its published checkpoints."""
 
     async def work(pool: Any) -> Any:
-        log = await read_checkpoint_log(kafka, service) if checkpoints else None
+        log = None
+        if checkpoints:
+            async with pool.acquire() as conn:
+                store = await store_identity(conn, service, checkpoint_topic)
+            log = await read_checkpoint_log(kafka, service, checkpoint_topic, store)
         with Progress(
             TextColumn("[bold]verify[/bold]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
         ) as bar:

@@ -19,6 +19,7 @@ def checkpoint(
         everything[s] = (v, x)
     return Checkpoint(
         service="contacts",
+        store="store-1",
         checkpoint_id=cid,
         sequence=sequence,
         taken_at=datetime(2026, 1, 1, tzinfo=UTC),
@@ -70,3 +71,12 @@ def test_a_retried_round_supersedes_its_first_attempt() -> None:
     assert log.problems == []
     assert log.heads["a"] == (3, h("a3"))
     assert log.observations["a"] == {1: h("a"), 2: h("a2"), 3: h("a3")}
+
+
+def test_only_the_stores_own_checkpoints_count() -> None:
+    state: dict[str, tuple[int, bytes]] = {}
+    first = checkpoint(1, [("a", 1, h("a"))], state, "00000000-0000-0000-0000-000000000001")
+    assert fold_checkpoints("contacts", first.messages()).store == "store-1"
+    stranger = fold_checkpoints("contacts", first.messages(), "store-9")
+    assert stranger.checkpoints == []
+    assert any("identity" in p for p in stranger.problems)
