@@ -14,6 +14,7 @@ live services go through the gateway with a bearer token (`--token` or `ACCOUNTS
     verify SERVICE               recompute every hash chain and compare with the checkpoints
     rebuild SERVICE              rebuild every read model of the service, compare with the live one
 
+Log lines go to stderr (warnings only; AUDIT_VERBOSE=1 for more), answers to stdout.
 Exit codes: 0 fine, 1 a finding (an altered store, a read model that differs, a disagreement),
 2 bad usage or an unreachable dependency.
 """
@@ -22,7 +23,9 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import logging
 import os
+import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +33,7 @@ from typing import Annotated, Any, TypeVar
 
 import httpx
 import orjson
+import structlog
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -517,6 +521,10 @@ def rebuild(service: str, dsn: Dsn = None, kafka: Kafka = DEFAULT_KAFKA) -> None
 
 
 def main() -> None:
-    if "KAFKA_BOOTSTRAP_SERVERS" not in os.environ:
-        os.environ.setdefault("KAFKA_BOOTSTRAP_SERVERS", DEFAULT_KAFKA)
+    # Log lines go to stderr, warnings and worse only: stdout is for answers (--json pipes well).
+    level = logging.INFO if os.environ.get("AUDIT_VERBOSE") else logging.WARNING
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+    )
     app()

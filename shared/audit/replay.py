@@ -24,7 +24,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.client import AIOKafkaClient
 from aiokafka.protocol.fetch import FetchRequest
@@ -34,8 +33,6 @@ from shared.audit.events import RecordDecoder
 from shared.audit.model import AuditModel, bulk_load
 from shared.cloudevents import MalformedCloudEvent
 from shared.kafka import SERVICES, topic_for
-
-log = structlog.get_logger(__name__)
 
 READ_UNCOMMITTED = 0
 # Errors after which fresh metadata (a new leader) usually helps: unknown topic or partition,
@@ -124,7 +121,6 @@ class TopicReader:
         finally:
             await client.close()
         report.seconds = time.perf_counter() - started
-        log.info("audit_replay_done", records=report.records, added=report.added, seconds=round(report.seconds, 3))
         return report
 
     def _live(self, end: dict[TopicPartition, int]) -> list[TopicPartition]:
