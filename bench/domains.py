@@ -370,6 +370,9 @@ async def bench_domains(
     figures: dict[str, float] = {}
     pool = None
     try:
+        # The API starts once the worker has created the tables: two processes running the
+        # projections' CREATE TABLE IF NOT EXISTS at the same instant can collide in PostgreSQL.
+        await _wait_for(domains_url, "SELECT count(*) FROM pg_tables WHERE tablename = 'contract_domains'", 1, "worker")
         api = await _spawn("api", "domains", env)
         processes.append(api)
         base = f"http://127.0.0.1:{port}"

@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 import idna
 
@@ -57,8 +58,13 @@ def has_forbidden_characters(text: str) -> bool:
     return any(unicodedata.category(c) in _FORBIDDEN_CATEGORIES for c in text)
 
 
+@lru_cache(maxsize=65536)
 def parse_host(raw: str, *, what: str = "host name") -> HostName:
-    """A fully qualified host name (a domain or a subdomain), or `InvalidName`."""
+    """A fully qualified host name (a domain or a subdomain), or `InvalidName`.
+
+    Pure, and IDNA is costly in Python, so answers are remembered (refusals are not: an
+    exception is never cached, and the next caller gets a fresh one).
+    """
     if not raw:
         raise InvalidName(f"the {what} is empty")
     if len(raw) > MAX_INPUT_LENGTH:

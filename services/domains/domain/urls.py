@@ -19,6 +19,7 @@ path, query and fragment percent-encoded), so what is stored is what was checked
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import quote, urlsplit
 
 from services.domains.domain.errors import InvalidName
@@ -37,7 +38,9 @@ class TargetUrl:
     path: str
 
 
+@lru_cache(maxsize=16384)
 def parse_target_url(raw: str) -> TargetUrl:
+    """The normalised target, or `InvalidName` (answers remembered as in `parse_host`)."""
     if not raw:
         raise InvalidName("the target URL is empty")
     if len(raw) > MAX_URL_LENGTH:
