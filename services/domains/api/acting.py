@@ -6,6 +6,9 @@ The decision is taken on domains' own copy of the authorization model (`Authoriz
 fed from contacts.events, read with `shared.authorization.queries.view_on`) with the shared
 `decide`, never by calling contacts. A refusal is
 recorded (`SupportRequestRefused`) and answered 403 with the reasons.
+
+Routes validate names before asking for authority (their syntax says nothing about the
+customer), so a refusal always records a normalised target, never raw input.
 """
 
 from __future__ import annotations

@@ -40,11 +40,11 @@ def router() -> APIRouter:
         principal: CurrentPrincipal,
         on_behalf_of: OnBehalfOf = None,
     ) -> Registered:
+        name = parse_domain(body.name)
         authority = await authorize(
             request, principal, customer_number, Scope.PLACE_ORDERS, on_behalf_of, operation="register_domain",
-            target=body.name[:253],
+            target=name.ascii,
         )  # fmt: skip
-        name = parse_domain(body.name)
         outcome = await handlers.register_domain(
             domains_runtime(request), name, context_for(request, customer_number, authority)
         )
@@ -84,12 +84,13 @@ def router() -> APIRouter:
         principal: CurrentPrincipal,
         on_behalf_of: OnBehalfOf = None,
     ) -> DomainOut:
+        name = parse_domain(domain).ascii
         await authorize(
             request, principal, customer_number, Scope.VIEW_CONTRACTS, on_behalf_of, operation="show_domain",
-            target=domain[:253], reviewers=(Role.COMPLIANCE,),
+            target=name, reviewers=(Role.COMPLIANCE,),
         )  # fmt: skip
         rt = domains_runtime(request)
-        state, _ = await handlers.load_domain(rt.uow, parse_domain(domain).ascii)
+        state, _ = await handlers.load_domain(rt.uow, name)
         now = rt.clock.now()
         return domain_out(in_force(state, customer_number, now), now)
 
@@ -109,11 +110,11 @@ def router() -> APIRouter:
         conn: Lease,
         on_behalf_of: OnBehalfOf = None,
     ) -> Changed:
+        name = parse_domain(domain).ascii
         authority = await authorize(
             request, principal, customer_number, Scope.CANCEL_SERVICES, on_behalf_of, operation="cancel_domain",
-            target=domain[:253], conn=conn,
+            target=name, conn=conn,
         )  # fmt: skip
-        name = parse_domain(domain).ascii
         context = context_for(request, customer_number, authority)
         outcome = await handlers.cancel_domain(domains_runtime(request), conn, name, body.effective_on, context)
         return Changed(version=outcome.version, **authorized(authority).model_dump())

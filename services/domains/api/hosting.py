@@ -44,11 +44,11 @@ def router() -> APIRouter:
         conn: Lease,
         on_behalf_of: OnBehalfOf = None,
     ) -> Changed:
+        name, vhost = parse_domain(domain).ascii, parse_host(body.name, what="vhost")
         authority = await authorize(
             request, principal, customer_number, Scope.MANAGE_MAILBOXES, on_behalf_of, operation="create_vhost",
-            target=body.name[:253], conn=conn,
+            target=vhost.ascii, conn=conn,
         )  # fmt: skip
-        name, vhost = parse_domain(domain).ascii, parse_host(body.name, what="vhost")
         context = context_for(request, customer_number, authority)
         outcome = await handlers.create_vhost(domains_runtime(request), conn, name, vhost, context)
         response.headers["Location"] = request.url.path + f"/{vhost.ascii}"
@@ -63,11 +63,11 @@ def router() -> APIRouter:
         principal: CurrentPrincipal,
         on_behalf_of: OnBehalfOf = None,
     ) -> Changed:
+        name, host = parse_domain(domain).ascii, parse_host(vhost, what="vhost")
         authority = await authorize(
             request, principal, customer_number, Scope.MANAGE_MAILBOXES, on_behalf_of, operation="delete_vhost",
-            target=vhost[:253],
+            target=host.ascii,
         )  # fmt: skip
-        name, host = parse_domain(domain).ascii, parse_host(vhost, what="vhost")
         context = context_for(request, customer_number, authority)
         outcome = await handlers.delete_vhost(domains_runtime(request), name, host, context)
         return Changed(version=outcome.version, **authorized(authority).model_dump())
@@ -90,12 +90,12 @@ def router() -> APIRouter:
         principal: CurrentPrincipal,
         on_behalf_of: OnBehalfOf = None,
     ) -> MailboxCreatedOut:
-        authority = await authorize(
-            request, principal, customer_number, Scope.MANAGE_MAILBOXES, on_behalf_of, operation="create_mailbox",
-            target=f"{body.local_part}@{vhost}"[:320],
-        )  # fmt: skip
         name, host = parse_domain(domain).ascii, parse_host(vhost, what="vhost")
         local_part = parse_local_part(body.local_part)
+        authority = await authorize(
+            request, principal, customer_number, Scope.MANAGE_MAILBOXES, on_behalf_of, operation="create_mailbox",
+            target=f"{local_part}@{host.ascii}",
+        )  # fmt: skip
         context = context_for(request, customer_number, authority)
         mailbox_id, address, outcome = await handlers.create_mailbox(
             domains_runtime(request), name, host, local_part, str(body.owner_email), context
@@ -120,15 +120,14 @@ def router() -> APIRouter:
         principal: CurrentPrincipal,
         on_behalf_of: OnBehalfOf = None,
     ) -> Changed:
+        name, host = parse_domain(domain).ascii, parse_host(vhost, what="vhost")
+        local = parse_local_part(local_part)
         authority = await authorize(
             request, principal, customer_number, Scope.MANAGE_MAILBOXES, on_behalf_of, operation="delete_mailbox",
-            target=f"{local_part}@{vhost}"[:320],
+            target=f"{local}@{host.ascii}",
         )  # fmt: skip
-        name, host = parse_domain(domain).ascii, parse_host(vhost, what="vhost")
         context = context_for(request, customer_number, authority)
-        outcome = await handlers.delete_mailbox(
-            domains_runtime(request), name, host, parse_local_part(local_part), context
-        )
+        outcome = await handlers.delete_mailbox(domains_runtime(request), name, host, local, context)
         return Changed(version=outcome.version, **authorized(authority).model_dump())
 
     @r.put(
@@ -148,13 +147,13 @@ def router() -> APIRouter:
         conn: Lease,
         on_behalf_of: OnBehalfOf = None,
     ) -> Changed:
-        authority = await authorize(
-            request, principal, customer_number, Scope.CHANGE_DNS, on_behalf_of, operation="set_redirect",
-            target=source_host[:253], conn=conn,
-        )  # fmt: skip
         name = parse_domain(domain).ascii
         source = parse_host(source_host, what="source host")
         target = parse_target_url(body.target_url)
+        authority = await authorize(
+            request, principal, customer_number, Scope.CHANGE_DNS, on_behalf_of, operation="set_redirect",
+            target=source.ascii, conn=conn,
+        )  # fmt: skip
         context = context_for(request, customer_number, authority)
         rt = domains_runtime(request)
         outcome = await handlers.set_redirect(rt, conn, name, source, target, body.permanent, context)
@@ -170,11 +169,11 @@ def router() -> APIRouter:
         conn: Lease,
         on_behalf_of: OnBehalfOf = None,
     ) -> Changed:
+        name, source = parse_domain(domain).ascii, parse_host(source_host, what="source host")
         authority = await authorize(
             request, principal, customer_number, Scope.CHANGE_DNS, on_behalf_of, operation="remove_redirect",
-            target=source_host[:253], conn=conn,
+            target=source.ascii, conn=conn,
         )  # fmt: skip
-        name, source = parse_domain(domain).ascii, parse_host(source_host, what="source host")
         context = context_for(request, customer_number, authority)
         outcome = await handlers.remove_redirect(domains_runtime(request), conn, name, source, context)
         return Changed(version=outcome.version, **authorized(authority).model_dump())
@@ -195,11 +194,11 @@ def router() -> APIRouter:
         principal: CurrentPrincipal,
         on_behalf_of: OnBehalfOf = None,
     ) -> FtpReissuedOut:
+        name = parse_domain(domain).ascii
         authority = await authorize(
             request, principal, customer_number, Scope.REQUEST_CREDENTIALS, on_behalf_of,
-            operation="reissue_ftp_credentials", target=domain[:253],
+            operation="reissue_ftp_credentials", target=name,
         )  # fmt: skip
-        name = parse_domain(domain).ascii
         context = context_for(request, customer_number, authority)
         recipients, outcome = await handlers.reissue_ftp_credentials(domains_runtime(request), name, authority, context)
         return FtpReissuedOut(
