@@ -77,9 +77,16 @@ async def test_rebuild_equals_live(env: Env) -> None:
     r = await env.domains.post(f"{base}/cancellation", json={"effective_on": today.isoformat()}, headers=owner)
     assert r.status_code == 200, r.text
 
-    # After the contract ended, another customer registers the name and starts from nothing.
+    # After the contract ended, another customer registers the name and starts from nothing,
+    # the previous contract's secrets included.
+    secrets = (
+        "SELECT (SELECT count(*) FROM ftp_credentials WHERE domain = $1)"
+        " + (SELECT count(*) FROM mailbox_password_links WHERE domain = $1)"
+    )
+    assert await env.pool.fetchval(secrets, domain) == 2
     env.clock.advance(timedelta(days=1))
     assert (await env.register(b, domain)).status_code == 201
+    assert await env.pool.fetchval(secrets, domain) == 0
     await env.contracts_caught_up()
     assert (await env.domains.get(env.url(a, "/contracts"), headers=owner)).json()["domains"] == []
     [theirs] = (await env.domains.get(env.url(b, "/contracts"), headers=env.owner(b))).json()["domains"]
