@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from services.domains import handlers
+from services.domains import credentials, handlers
 from services.domains.api.acting import Lease, OnBehalfOf, authorize, context_for
 from services.domains.api.problems import MAILING, WRITE
 from services.domains.api.schemas import (
@@ -97,7 +97,7 @@ def router() -> APIRouter:
             target=f"{local_part}@{host.ascii}",
         )  # fmt: skip
         context = context_for(request, customer_number, authority)
-        mailbox_id, address, outcome = await handlers.create_mailbox(
+        mailbox_id, address, outcome = await credentials.create_mailbox(
             domains_runtime(request), name, host, local_part, str(body.owner_email), context
         )
         return MailboxCreatedOut(
@@ -200,7 +200,9 @@ def router() -> APIRouter:
             operation="reissue_ftp_credentials", target=name,
         )  # fmt: skip
         context = context_for(request, customer_number, authority)
-        recipients, outcome = await handlers.reissue_ftp_credentials(domains_runtime(request), name, authority, context)
+        recipients, outcome = await credentials.reissue_ftp_credentials(
+            domains_runtime(request), name, authority, context
+        )
         return FtpReissuedOut(
             sent_to=recipients.sent_to,
             contact_id=recipients.contact_id,

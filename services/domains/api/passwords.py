@@ -7,7 +7,7 @@ from datetime import datetime
 
 from fastapi import APIRouter, Request, Response
 
-from services.domains import handlers
+from services.domains import credentials
 from services.domains.api.problems import problems
 from services.domains.api.schemas import MailboxPasswordBody
 from services.domains.runtime import domains_runtime
@@ -39,7 +39,7 @@ def router() -> APIRouter:
                 metadata={"request_id": state.get("request_id"), "acting": "mailbox_owner", "via": "one_time_link"},
             )
 
-        await handlers.set_mailbox_password(
+        await credentials.set_mailbox_password(
             domains_runtime(request), body.token.get_secret_value(), body.password.get_secret_value(), context_for
         )
         return Response(status_code=204)
