@@ -18,18 +18,22 @@ Events after the last checkpoint are only chain-checked: nothing published vouch
 and the report says how many there are.
 
 The verifier reads the store in one REPEATABLE READ snapshot (or inside the caller's transaction,
-which is how the tampering tests run it) in (stream_id, stream_version) order, and computes the
+which is how the tampering tests run it) in (stream_id, stream_version) order, page by page along
+the unique index (a plain ORDER BY over the table sorted on disk), and computes the
 canonical form without building the document dict (`canonical_bytes`, byte-identical to
 `chain.canonical`, as the tests check).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import orjson
 
@@ -46,7 +50,8 @@ SELECT event_id::text, stream_id, stream_version, event_type, schema_version, cu
        to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"') AS occurred_at,
        actor, correlation_id::text, causation_id::text, metadata::text, data::text, chain_hash,
        pg_visible_in_snapshot(transaction_id, $1::text::pg_snapshot) AS seen_by_checkpoint
-FROM events ORDER BY stream_id, stream_version
+FROM events WHERE (stream_id, stream_version) > ($2, $3)
+ORDER BY stream_id, stream_version LIMIT $4
 """
 
 _dumps = orjson.dumps
@@ -178,7 +183,7 @@ async def verify_store(
     log: CheckpointLog | None = None,
     *,
     progress: Progress | None = None,
-    page: int = 20_000,
+    page: int = 5_000,
 ) -> VerificationReport:
     """Verify every chain of the store behind `conn` against the checkpoint log (if any)."""
     started = time.perf_counter()
@@ -209,6 +214,28 @@ async def verify_store(
     return report
 
 
+async def _pages(conn: Connection, snapshot: str, page: int) -> AsyncIterator[list[Any]]:
+    """The rows in (stream, version) order, a page at a time along the unique index (no sort).
+
+    The next page is asked for before this one is handed out, so PostgreSQL produces it while we
+    hash (two processes, two cores). All pages see one snapshot: the caller's transaction.
+    """
+    pending: asyncio.Future[list[Any]] | None = asyncio.ensure_future(conn.fetch(_ROWS, snapshot, "", 0, page))
+    try:
+        while pending is not None:
+            rows = await pending
+            pending = None
+            if len(rows) == page:
+                last = rows[-1]
+                pending = asyncio.ensure_future(conn.fetch(_ROWS, snapshot, last[1], last[2], page))
+            yield rows
+    finally:
+        if pending is not None:
+            pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await pending
+
+
 async def _walk(
     conn: Connection,
     snapshot: str,
@@ -225,90 +252,94 @@ async def _walk(
     current: _StreamCheck | None = None
     observed: dict[int, bytes] = {}
     head_version = 0
-    cursor = conn.cursor(_ROWS, snapshot, prefetch=page)
     count = 0
-    async for row in cursor:
-        (
-            event_id,
-            stream_id,
-            version,
-            event_type,
-            schema_version,
-            customer_number,
-            occurred_at,
-            actor,
-            correlation_id,
-            causation_id,
-            metadata_json,
-            data_json,
-            stored,
-            seen_by_checkpoint,
-        ) = row
-        if current is None or stream_id != current.stream_id:
-            if current is not None:
-                _finish(current, heads, report)
-            current = _StreamCheck(stream_id)
-            seen.add(stream_id)
-            observed = observations.get(stream_id, {})
-            head_version = heads[stream_id][0] if stream_id in heads else 0
-        if version != current.expected:
-            if version > current.expected:
-                missing = f"{current.expected}" + (f"..{version - 1}" if version - 1 > current.expected else "")
-                findings.append(
-                    Finding("missing_version", stream_id, current.expected, f"versions {missing} are missing")
-                )
-            else:
-                findings.append(
-                    Finding("out_of_order", stream_id, version, f"version {version} after {current.expected - 1}")
-                )
-            current.expected = version
-        canon = canonical_bytes(
-            event_id,
-            stream_id,
-            version,
-            event_type,
-            schema_version,
-            customer_number,
-            occurred_at,
-            actor,
-            correlation_id,
-            causation_id,
-            metadata_json,
-            data_json,
-        )
-        computed = sha256(current.previous + canon).digest()
-        stored = bytes(stored)
-        if computed != stored:
-            findings.append(
-                Finding("hash_mismatch", stream_id, version, "the stored chain hash does not follow from this event")
+    async for rows in _pages(conn, snapshot, page):
+        for row in rows:
+            (
+                event_id,
+                stream_id,
+                version,
+                event_type,
+                schema_version,
+                customer_number,
+                occurred_at,
+                actor,
+                correlation_id,
+                causation_id,
+                metadata_json,
+                data_json,
+                stored,
+                seen_by_checkpoint,
+            ) = row
+            if current is None or stream_id != current.stream_id:
+                if current is not None:
+                    _finish(current, heads, report)
+                current = _StreamCheck(stream_id)
+                seen.add(stream_id)
+                observed = observations.get(stream_id, {})
+                head_version = heads[stream_id][0] if stream_id in heads else 0
+            if version != current.expected:
+                if version > current.expected:
+                    missing = f"{current.expected}" + (f"..{version - 1}" if version - 1 > current.expected else "")
+                    findings.append(
+                        Finding("missing_version", stream_id, current.expected, f"versions {missing} are missing")
+                    )
+                else:
+                    findings.append(
+                        Finding("out_of_order", stream_id, version, f"version {version} after {current.expected - 1}")
+                    )
+                current.expected = version
+            canon = canonical_bytes(
+                event_id,
+                stream_id,
+                version,
+                event_type,
+                schema_version,
+                customer_number,
+                occurred_at,
+                actor,
+                correlation_id,
+                causation_id,
+                metadata_json,
+                data_json,
             )
-        # The chain as it must be from the genesis (equal to `computed` until something differed).
-        recomputed = computed if current.recomputed == current.previous else sha256(current.recomputed + canon).digest()
-        if observed:
-            published = observed.get(version)
-            if published is not None:
-                if published == recomputed:
-                    if current.first_bad_observed is None:
-                        current.last_good_observed = version
-                elif current.first_bad_observed is None:
-                    current.first_bad_observed = version
-        if version > head_version:
-            current.after += 1
-            if seen_by_checkpoint and snapshot != "1:1:":
+            computed = sha256(current.previous + canon).digest()
+            stored = bytes(stored)
+            if computed != stored:
                 findings.append(
                     Finding(
-                        "not_covered",
-                        stream_id,
-                        version,
-                        "its transaction was visible to the last checkpoint, which does not count it"
-                        " (inserted and backdated)",
+                        "hash_mismatch", stream_id, version, "the stored chain hash does not follow from this event"
                     )
                 )
-        current.previous = stored
-        current.recomputed = recomputed
-        current.expected = version + 1
-        count += 1
-        if progress is not None and count % page == 0:
+            # The chain as it must be from the genesis (equal to `computed` until something differed).
+            recomputed = (
+                computed if current.recomputed == current.previous else sha256(current.recomputed + canon).digest()
+            )
+            if observed:
+                published = observed.get(version)
+                if published is not None:
+                    if published == recomputed:
+                        if current.first_bad_observed is None:
+                            current.last_good_observed = version
+                    elif current.first_bad_observed is None:
+                        current.first_bad_observed = version
+            if version > head_version:
+                current.after += 1
+                if seen_by_checkpoint and snapshot != "1:1:":
+                    findings.append(
+                        Finding(
+                            "not_covered",
+                            stream_id,
+                            version,
+                            "its transaction was visible to the last checkpoint, which does not count it"
+                            " (inserted and backdated)",
+                        )
+                    )
+            current.previous = stored
+            current.recomputed = recomputed
+            current.expected = version + 1
+            count += 1
+        if progress is not None:
             progress(count, total)
     if current is not None:
         _finish(current, heads, report)
