@@ -13,6 +13,7 @@ started twice applies each event exactly once.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -23,7 +24,7 @@ from shared.db import Connection, Pool, PooledConnection
 from shared.envelope import RecordedEvent
 from shared.eventstore.positions import lock_cursor, save_cursor
 from shared.eventstore.postgres import PostgresEventStore
-from shared.relay import NOTIFY_CHANNEL, pending_events
+from shared.relay import LAG_REPORT_INTERVAL_S, NOTIFY_CHANNEL, pending_events
 from shared.waiting import Backoff, wait_any
 
 log = structlog.get_logger(__name__)
@@ -54,6 +55,7 @@ class ProjectionRunner:
         self.reader = f"projection:{projection.name}"
         self._batch_size = batch_size
         self._wake = asyncio.Event()
+        self._lag_reported_at = -1e9
 
     async def apply_round(self) -> int:
         async with self._pool.acquire() as conn, conn.transaction():
@@ -72,7 +74,9 @@ class ProjectionRunner:
         total = 0
         while (n := await self.apply_round()) > 0:
             total += n
-        metrics.PROJECTION_LAG.labels(self.projection.name).set(await pending_events(self._pool, self.reader))
+        if time.monotonic() - self._lag_reported_at >= LAG_REPORT_INTERVAL_S:
+            self._lag_reported_at = time.monotonic()
+            metrics.PROJECTION_LAG.labels(self.projection.name).set(await pending_events(self._pool, self.reader))
         return total
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -39,6 +39,7 @@ SELECT count(*) FROM (
 ) AS pending
 """
 PENDING_CAP = 1_000_000
+LAG_REPORT_INTERVAL_S = 1.0
 
 
 async def pending_events(db: Pool | Connection, reader: str) -> int:
@@ -70,6 +71,7 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._fallback_poll_s = fallback_poll_s
         self._wake = asyncio.Event()
+        self._lag_reported_at = -1e9
 
     async def publish_round(self) -> int:
         """Publish one batch; returns how many events went out (0: nothing pending)."""
@@ -103,12 +105,18 @@ class OutboxRelay:
         total = 0
         while True:
             n = await self.publish_round()
-            await self.report_lag()
             if n == 0:
+                # The window just read came back empty: nothing committed before it is pending.
+                metrics.RELAY_LAG.labels(self._topic).set(0)
                 return total
             total += n
+            await self.report_lag()
 
     async def report_lag(self) -> None:
+        # At most once a second: under load the count would cost more than the appends it watches.
+        if time.monotonic() - self._lag_reported_at < LAG_REPORT_INTERVAL_S:
+            return
+        self._lag_reported_at = time.monotonic()
         metrics.RELAY_LAG.labels(self._topic).set(await pending_events(self._pool, self.reader))
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -84,8 +84,12 @@ async def open_runtime(
         migrations += db.directory_migrations(spec.name, spec.migrations_dir)
     async with pool.acquire() as conn:
         await db.migrate(conn, migrations)
-        for projection in (*spec.projections, *spec.kafka_projections):
-            await conn.execute(projection.ddl)
+        # Under the migration lock: an api and a worker starting together would otherwise race
+        # on CREATE TABLE IF NOT EXISTS (a pg_type unique violation for the loser).
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", db.MIGRATION_LOCK)
+            for projection in (*spec.projections, *spec.kafka_projections):
+                await conn.execute(projection.ddl)
     store = PostgresEventStore(pool, spec.registry)
     runtime = Runtime(
         settings,
