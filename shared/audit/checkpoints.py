@@ -85,7 +85,6 @@ def digest_of(heads: Iterable[tuple[str, int, bytes]]) -> int:
 @dataclass(frozen=True)
 class Checkpoint:
     service: str
-    store: str
     checkpoint_id: str
     sequence: int
     taken_at: datetime
@@ -95,6 +94,7 @@ class Checkpoint:
     stream_count: int
     digest: str
     heads: list[tuple[str, int, bytes]]  # changed since the previous checkpoint
+    store: str = ""  # the store's id (see the module docstring)
 
     def messages(self, parts_of: int = HEADS_PER_PART) -> list[dict[str, Any]]:
         chunks = [self.heads[i : i + parts_of] for i in range(0, len(self.heads), parts_of)] or [[]]

@@ -24,6 +24,11 @@ _SNAPSHOT = {"type": "string", "pattern": "^[0-9]+:[0-9]+:([0-9]+(,[0-9]+)*)?$"}
 def payload_schema() -> dict[str, Any]:
     properties: dict[str, Any] = {
         "service": {"type": "string", "description": "The service whose event store this describes."},
+        "store": {
+            "type": "string",
+            "description": "The id the store got at its first checkpoint; the verifier folds only the "
+            "checkpoints of the store it verifies (a copy or a second store never mixes in).",
+        },
         "checkpoint_id": {
             "type": "string",
             "format": "uuid",
@@ -32,7 +37,7 @@ def payload_schema() -> dict[str, Any]:
         "sequence": {
             "type": "integer",
             "minimum": 1,
-            "description": "1, 2, 3, ... per service; a retried round reuses its number.",
+            "description": "1, 2, 3, ... per store; a retried round reuses its number.",
         },
         "taken_at": {"type": "string", "format": "date-time"},
         "snapshot": {
