@@ -119,8 +119,6 @@ def _replay_summary(model: AuditModel, report: ReplayReport, state_hash: str | N
     table.add_row("conflicting duplicates", str(len(model.stats.conflicting_duplicates)))
     table.add_row("malformed records", str(len(model.stats.malformed)))
     table.add_row("seconds", f"{report.seconds:.2f} ({report.rate:,.0f} records/s)")
-    if state_hash is not None:
-        table.add_row("state hash", state_hash)
     console.print(table)
     types = Table(title="Events by type")
     types.add_column("service")
@@ -133,6 +131,8 @@ def _replay_summary(model: AuditModel, report: ReplayReport, state_hash: str | N
         console.print(f"[red]malformed[/red] {line}")
     for event_id in model.stats.conflicting_duplicates[:10]:
         console.print(f"[red]same event id, different content[/red] {event_id}")
+    if state_hash is not None:
+        console.print(f"state hash {state_hash}", soft_wrap=True)
 
 
 @app.command()

@@ -4,6 +4,7 @@ model and compared with what the contacts service itself answers "as of" many in
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from collections.abc import AsyncIterator
@@ -203,3 +204,17 @@ async def test_a_reader_continues_where_it_stopped(world: World) -> None:
     assert first.added == world.written
     second = await reader.read_into(model)
     assert (second.records, second.added) == (0, 0)
+
+
+async def test_the_replay_command_prints_the_same_state_hash(world: World) -> None:
+    from typer.testing import CliRunner
+
+    from shared.audit.cli import app
+
+    args = ["replay", "--kafka", world.kafka]
+    for topic in world.topics.values():
+        args += ["--topic", topic]
+    result = await asyncio.to_thread(CliRunner().invoke, app, args)
+    assert result.exit_code == 0, result.output
+    assert f"state hash {world.state_hash}" in result.output
+    assert "ContactAuthorized" in result.output

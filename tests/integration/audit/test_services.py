@@ -70,6 +70,7 @@ class Scenario:
     granted_at: datetime
     revoked_at: datetime
     kafka: str
+    contacts_app: FastAPI
 
 
 async def eventually(probe: Callable[[], Awaitable[Any]], what: str, timeout: float = 30.0) -> Any:
@@ -199,7 +200,9 @@ async def scenario(pg_server: str, kafka: str, service_topics: object) -> AsyncI
                 f"{hosting}/vhosts/{domain}/mailboxes", json={**mailbox, "local_part": "late"}, headers=on_behalf
             )
             assert r.status_code == 403, r.text
-            yield Scenario(n, c, b, d, pools, urls, issuer, ada, grant, f"team@{domain}", granted_at, revoked_at, kafka)
+            yield Scenario(
+                n, c, b, d, pools, urls, issuer, ada, grant, f"team@{domain}", granted_at, revoked_at, kafka, c_app
+            )
     finally:
         sink.stop()
 
@@ -373,3 +376,41 @@ async def test_workers_publish_checkpoints_of_their_store(scenario: Scenario) ->
 async def _log_with_checkpoints(kafka: str, store: str) -> Any:
     log = await read_checkpoint_log(kafka, "contacts", store=store)
     return log if log.checkpoints else None
+
+
+async def test_the_command_line_compares_with_contacts_over_http(scenario: Scenario) -> None:
+    """`authorizations --gateway`: the replay's answer against the contacts service's own, over HTTP."""
+    import uvicorn
+
+    from shared.auth.principal import PrincipalKind
+    from shared.infra.processes import free_port
+
+    await replayed(scenario)
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(scenario.contacts_app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
+    )
+    serving = asyncio.create_task(server.serve())
+    try:
+        await eventually(lambda: asyncio.sleep(0, server.started), "the contacts app listens")
+        token = scenario.issuer.token("carla", PrincipalKind.STAFF, [Role.COMPLIANCE])
+        common = ["--gateway", f"http://127.0.0.1:{port}", "--token", token, "--kafka", scenario.kafka]
+        for at in (scenario.granted_at + timedelta(minutes=1), scenario.revoked_at + timedelta(minutes=1)):
+            result = await asyncio.to_thread(run_cli, "authorizations", scenario.n, "--at", at.isoformat(), *common)
+            assert result.exit_code == 0, result.output
+            assert "gives the same answer" in result.output
+        result = await asyncio.to_thread(
+            run_cli,
+            "authorizations",
+            scenario.n,
+            "--gateway",
+            f"http://127.0.0.1:{port}",
+            "--token",
+            "x",
+            "--kafka",
+            scenario.kafka,
+        )
+        assert result.exit_code == 2
+    finally:
+        server.should_exit = True
+        await serving
