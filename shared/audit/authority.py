@@ -49,12 +49,32 @@ class Basis(StrEnum):
 _IMPLIED_SCOPES: Mapping[str, str] = {"CustomerAddressChanged": Scope.MANAGE_BILLING.value}
 _CONTACTS_DEFAULT_SCOPE = Scope.MANAGE_CONTACTS.value
 
-_OWNER_WORDS = frozenset({"account_owner", "portal_account_owner"})
-_WRITTEN_WORDS = frozenset({"support", "written_instruction_received", "written_instruction"})
-_CONTACT_VIA_SUPPORT = frozenset({"contact_via_support", "contact_request_via_support"})
-_GRANT_WORDS = frozenset({"allowed", "contact_grant", "granted", "grant"})
-_BEST_WORDS = frozenset({"best_knowledge"})
-_DENIED_WORDS = frozenset({"denied", "refused"})
+# The services' words for how they acted, ranked: the first that applies is the basis.
+_REFUSED, _GRANT, _BEST, _CONTACT_VIA, _OWNER, _WRITTEN, _NONE = range(7)
+_RANK: Mapping[str | None, int] = {
+    "denied": _REFUSED,
+    "refused": _REFUSED,
+    "allowed": _GRANT,
+    "contact_grant": _GRANT,
+    "granted": _GRANT,
+    "grant": _GRANT,
+    "best_knowledge": _BEST,
+    "contact_via_support": _CONTACT_VIA,
+    "contact_request_via_support": _CONTACT_VIA,
+    "account_owner": _OWNER,
+    "portal_account_owner": _OWNER,
+    "support": _WRITTEN,
+    "written_instruction_received": _WRITTEN,
+    "written_instruction": _WRITTEN,
+}
+_BASIS_OF_RANK = {
+    _REFUSED: Basis.REFUSED,
+    _GRANT: Basis.GRANT,
+    _BEST: Basis.BEST_KNOWLEDGE,
+    _CONTACT_VIA: Basis.GRANT,
+    _OWNER: Basis.ACCOUNT_OWNER,
+    _WRITTEN: Basis.WRITTEN_INSTRUCTION,
+}
 _REQUESTER_KINDS = frozenset(k.value for k in RequesterKind)
 GRANT_REQUIRED = "grant_required"  # domains refuses credentials on best knowledge
 
@@ -133,24 +153,18 @@ def classify(event: AuditEvent) -> RecordedAuthority:
     raw_reasons = source.get("reasons") or ()
     reasons = tuple(str(r) for r in raw_reasons) if isinstance(raw_reasons, list | tuple) else ()
     implied = False
-    words = {w for w in (acting, basis_word, outcome) if w}
-
-    if event.event_type.endswith("Refused") or words & _DENIED_WORDS:
-        basis = Basis.REFUSED
-    elif grant_id is not None or words & _GRANT_WORDS:
-        basis = Basis.GRANT
-    elif words & _BEST_WORDS:
-        basis = Basis.BEST_KNOWLEDGE
-    elif words & _CONTACT_VIA_SUPPORT:
-        basis = Basis.GRANT
+    rank = min(_RANK.get(acting, _NONE), _RANK.get(basis_word, _NONE), _RANK.get(outcome, _NONE))
+    if event.event_type.endswith("Refused"):
+        rank = _REFUSED
+    elif grant_id is not None:
+        rank = min(rank, _GRANT)
+    if rank > _OWNER and event.actor_kind == "customer":
+        rank = _OWNER
+    if rank == _CONTACT_VIA:
         implied = True
         scope = scope or _IMPLIED_SCOPES.get(event.event_type, _CONTACTS_DEFAULT_SCOPE)
-        if on_behalf_of is None and event.service == "contacts":
-            on_behalf_of = _label(m.get("on_behalf_of"), None)
-    elif words & _OWNER_WORDS or event.actor_kind == "customer":
-        basis = Basis.ACCOUNT_OWNER
-    elif words & _WRITTEN_WORDS:
-        basis = Basis.WRITTEN_INSTRUCTION
+    if rank < _NONE:
+        basis = _BASIS_OF_RANK[rank]
     elif event.actor_kind == "system":
         basis = Basis.SYSTEM
     elif event.actor_kind == "staff":
