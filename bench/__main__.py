@@ -57,6 +57,8 @@ async def _run(dsn: str, bootstrap: str, only: set[str]) -> dict[str, dict[str, 
         ("propagation contacts -> domains @500/s", lambda: kernel.bench_propagation(dsn, bootstrap)),
         ("identity logins @30/s and token verification", lambda: _identity(dsn, bootstrap)),
         ("contacts authorization checks", lambda: _contacts(dsn, bootstrap)),
+        ("domains commands and revocation propagation", lambda: _domains(dsn, bootstrap)),
+        ("audit replay, verification, rebuild", lambda: _audit(dsn, bootstrap)),
     ]
     for name, suite in suites:
         if only and not any(word in name for word in only):
@@ -78,6 +80,18 @@ async def _contacts(dsn: str, bootstrap: str) -> dict[str, float]:
     from bench.contacts import bench_checks
 
     return await bench_checks(dsn, bootstrap)
+
+
+async def _domains(dsn: str, bootstrap: str) -> dict[str, float]:
+    from bench.domains import bench_domains
+
+    return await bench_domains(dsn, bootstrap)
+
+
+async def _audit(dsn: str, bootstrap: str) -> dict[str, float]:
+    from bench.audit import bench_audit
+
+    return await bench_audit(dsn, bootstrap)
 
 
 def main() -> None:

@@ -27,6 +27,7 @@ from typing import IO
 import httpx
 import structlog
 
+from shared.audit.checkpoints import checkpoint_topic_spec
 from shared.infra.errors import StartupFailed
 from shared.infra.gateway import CaddyGateway
 from shared.infra.kafka import TopicSpec
@@ -87,7 +88,10 @@ def _run(config: InfraConfig) -> None:
         kafka_port=config.kafka_port,
         kafka_controller_port=config.kafka_controller_port,
         databases=[database_name(service) for service in SERVICES],
-        topics=[TopicSpec(topic_for(service)) for service in SERVICES],
+        topics=[
+            *(TopicSpec(topic_for(service)) for service in SERVICES),
+            *(checkpoint_topic_spec(service) for service in SERVICES),
+        ],
         smtp_port=config.smtp_port,
     )
     gateway = CaddyGateway(config.state_dir, config.gateway_port, _service_ports())
