@@ -28,6 +28,8 @@ import httpx
 import structlog
 
 from shared.audit.checkpoints import checkpoint_topic_spec
+from shared.audit.serve import DEFAULT_PORT as COMPLIANCE_PORT
+from shared.audit.serve import SERVICE as COMPLIANCE
 from shared.infra.errors import StartupFailed
 from shared.infra.gateway import CaddyGateway
 from shared.infra.kafka import TopicSpec
@@ -108,7 +110,7 @@ def _run(config: InfraConfig) -> None:
             # Every service verifies tokens locally with identity's published keys.
             "IDENTITY_JWKS_URL": f"http://127.0.0.1:{identity_port}/api/identity/.well-known/jwks.json",
         }
-        for service in SERVICES:
+        for service in gateway.routes:
             services[service] = _start_service(service, env)
         for service, port in gateway.routes.items():
             _wait_until_ready(service, port, services[service])
@@ -141,12 +143,16 @@ def _seed(env: Mapping[str, str]) -> None:
 
 def _service_ports() -> dict[str, int]:
     # The same variables shared.settings reads, so the gateway points where the services listen.
-    return {service: int(os.environ.get(f"{service.upper()}_PORT", port)) for service, port in DEFAULT_PORTS.items()}
+    ports = {service: int(os.environ.get(f"{service.upper()}_PORT", port)) for service, port in DEFAULT_PORTS.items()}
+    # The compliance API reads the topics only; it sits beside the four services.
+    ports[COMPLIANCE] = int(os.environ.get("COMPLIANCE_PORT", COMPLIANCE_PORT))
+    return ports
 
 
 def _start_service(service: str, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
+    module = "shared.audit.serve" if service == COMPLIANCE else f"services.{service}"
     process = subprocess.Popen(
-        [sys.executable, "-m", f"services.{service}", "all"],
+        [sys.executable, "-m", module, *([] if service == COMPLIANCE else ["all"])],
         cwd=REPO_ROOT,
         env=dict(env),
         stdin=subprocess.DEVNULL,
@@ -160,7 +166,7 @@ def _start_service(service: str, env: Mapping[str, str]) -> subprocess.Popen[byt
 
 def _relay_output(service: str, stream: IO[bytes]) -> None:
     """Copy a service's output to ours, each line tagged with the service's name."""
-    width = max(len(name) for name in SERVICES)
+    width = max(len(name) for name in (*SERVICES, COMPLIANCE))
     for line in stream:
         sys.stdout.write(f"{service:<{width}} | {line.decode(errors='replace')}")
         sys.stdout.flush()

@@ -58,7 +58,7 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSystem]:
         "INFRA_KAFKA_PORT": str(free_port()),
         "INFRA_KAFKA_CONTROLLER_PORT": str(free_port()),
         "INFRA_SMTP_PORT": str(free_port()),
-        **{f"{s.upper()}_PORT": str(free_port()) for s in ("identity", "contacts", "billing", "domains")},
+        **{f"{s.upper()}_PORT": str(free_port()) for s in ("identity", "contacts", "billing", "domains", "compliance")},
         "LOG_LEVEL": "WARNING",
     }
     process = subprocess.Popen(
@@ -136,6 +136,31 @@ def test_demo_customer_adds_a_contact_that_domains_then_knows(system: RunningSys
 
     other = httpx.get(f"{system.gateway}/api/contacts/v1/customers/100002/contacts", headers=auth, timeout=10)
     assert other.status_code == 404  # another tenant: nothing, not even a hint
+
+
+def test_the_compliance_api_answers_auditors_only(system: RunningSystem) -> None:
+    password = system.wait_for_line(r"staff user\s+demo-compliance\s+password\s+(\S+)", timeout=30).group(1)
+    login = httpx.post(
+        f"{system.gateway}/api/identity/v1/staff-sessions",
+        json={"username": "demo-compliance", "password": password},
+        timeout=30,
+    )
+    assert login.status_code == 201, login.text
+    auth = {"Authorization": f"Bearer {login.json()['access_token']}"}
+    assert httpx.get(f"{system.gateway}/api/compliance/readyz", timeout=10).status_code == 200
+    deadline = time.monotonic() + 30
+    while True:  # read what was published since the last replay, until the seed's account shows
+        replay = httpx.post(f"{system.gateway}/api/compliance/v1/replay", headers=auth, timeout=30)
+        assert replay.status_code == 200, replay.text
+        timeline = httpx.get(f"{system.gateway}/api/compliance/v1/customers/100001/timeline", headers=auth, timeout=30)
+        if timeline.status_code == 200:
+            break
+        assert timeline.status_code == 404, timeline.text
+        assert time.monotonic() < deadline, "the seed's account never reached the compliance replay"
+        time.sleep(0.5)
+    assert "CustomerAccountOpened" in timeline.text
+    anonymous = httpx.get(f"{system.gateway}/api/compliance/v1/replay", timeout=10)
+    assert anonymous.status_code == 401
 
 
 def test_a_second_run_says_one_is_running(system: RunningSystem) -> None:

@@ -1,0 +1,75 @@
+"""The compliance API as a process of its own: `python -m shared.audit.serve`.
+
+It replays the public topics (never a service's database), so it is a reader beside the four
+services rather than part of one; `make run` starts it and the gateway routes `/api/compliance/`
+to it. Tokens are verified locally with identity's published keys, like in every service.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import AsyncIterator
+from types import SimpleNamespace
+
+from aiokafka.client import AIOKafkaClient
+from fastapi import FastAPI
+
+from shared.audit.api import AuditState, compliance_router
+from shared.auth.verifier import JwksTokenVerifier, TokenVerifier
+from shared.http.health import health_router
+from shared.http.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from shared.http.problems import install_problem_handlers
+from shared.logging_setup import configure_logging
+
+SERVICE = "compliance"
+DEFAULT_PORT = 8105
+
+
+def create_compliance_app(bootstrap: str, verifier: TokenVerifier) -> FastAPI:
+    state = AuditState(bootstrap)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await state.refresh()
+        yield
+
+    async def kafka_ready() -> None:
+        client = AIOKafkaClient(bootstrap_servers=bootstrap)
+        try:
+            await client.bootstrap()
+        finally:
+            await client.close()
+
+    app = FastAPI(
+        title="compliance API",
+        description="Audit questions over the replayed event history (role `compliance`).",
+        version="1.0.0",
+        openapi_url=f"/api/{SERVICE}/openapi.json",
+        docs_url=f"/api/{SERVICE}/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.runtime = SimpleNamespace(verifier=verifier)
+    install_problem_handlers(app)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=64 * 1024)
+    app.add_middleware(RequestContextMiddleware, service=SERVICE)
+    app.include_router(health_router(SERVICE, {"kafka": kafka_ready}))
+    app.include_router(compliance_router(state))
+    return app
+
+
+def main() -> None:
+    import uvicorn
+
+    configure_logging(SERVICE, os.environ.get("LOG_LEVEL", "INFO"))
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092")
+    jwks = os.environ.get("IDENTITY_JWKS_URL", "http://127.0.0.1:8101/api/identity/.well-known/jwks.json")
+    app = create_compliance_app(bootstrap, JwksTokenVerifier(jwks))
+    port = int(os.environ.get("COMPLIANCE_PORT", DEFAULT_PORT))
+    host = os.environ.get("SERVICE_HOST", "127.0.0.1")
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, loop="uvloop")
+
+
+if __name__ == "__main__":
+    main()
