@@ -48,12 +48,21 @@ class UnitOfWork:
         return stream
 
     async def append(
-        self, stream_id: str, expected_version: int, events: Sequence[DomainEvent], context: EventContext
+        self,
+        stream_id: str,
+        expected_version: int,
+        events: Sequence[DomainEvent],
+        context: EventContext,
+        *,
+        previous_hash: bytes | None = None,
     ) -> list[RecordedEvent]:
+        """`previous_hash`: the chain hash at `expected_version` when the caller read it without
+        `load` (the insert checks it); otherwise the head seen by `load` is used, if any."""
         head = self._heads.get(stream_id)
-        previous = head[1] if head is not None and head[0] == expected_version else None
+        if previous_hash is None and head is not None and head[0] == expected_version:
+            previous_hash = head[1]
         recorded = await self._store.append(
-            stream_id, expected_version, events, context, conn=self.connection, previous_hash=previous
+            stream_id, expected_version, events, context, conn=self.connection, previous_hash=previous_hash
         )
         if recorded:
             self._heads[stream_id] = (recorded[-1].stream_version, recorded[-1].chain_hash)

@@ -29,7 +29,7 @@ def checks_stream_id(customer_number: str) -> str:
 
 
 class CheckRecorder:
-    def __init__(self, uow: UnitOfWorkFactory, *, max_batch: int = 500, attempts: int = 20) -> None:
+    def __init__(self, uow: UnitOfWorkFactory, *, max_batch: int = 100, attempts: int = 20) -> None:
         self._uow = uow
         self._max_batch = max_batch
         self._attempts = attempts
@@ -65,18 +65,19 @@ class CheckRecorder:
         streams = list(by_stream)
         for _ in range(self._attempts):
             async with self._uow() as tx:
+                # The heads with their chain hashes, so each append is one round trip.
                 rows = await tx.connection.fetch(
-                    "SELECT stream_id, max(stream_version) AS version FROM events"
-                    " WHERE stream_id = ANY($1::text[]) GROUP BY stream_id",
+                    "SELECT DISTINCT ON (stream_id) stream_id, stream_version, chain_hash FROM events"
+                    " WHERE stream_id = ANY($1::text[]) ORDER BY stream_id, stream_version DESC",
                     streams,
                 )
-                versions = {r["stream_id"]: r["version"] for r in rows}
+                heads = {r["stream_id"]: (r["stream_version"], r["chain_hash"]) for r in rows}
                 try:
                     for stream, items in by_stream.items():
-                        version = versions.get(stream, 0)
+                        version, previous = heads.get(stream, (0, None))
                         for context, event, _ in items:
-                            await tx.append(stream, version, [event], context)
-                            version += 1
+                            [recorded] = await tx.append(stream, version, [event], context, previous_hash=previous)
+                            version, previous = recorded.stream_version, recorded.chain_hash
                 except ConcurrencyConflict:
                     continue  # another replica appended meanwhile: read the versions again
                 await tx.commit()
