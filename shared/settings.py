@@ -25,9 +25,14 @@ def database_name(service: str) -> str:
     return f"accounts_{service}"
 
 
-def database_url_for(service: str, server_url: str) -> str:
+def with_database(server_url: str, database: str) -> str:
+    """`server_url` pointing at `database` instead (credentials and query parameters kept)."""
     parts = urlsplit(server_url)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{database_name(service)}", parts.query, parts.fragment))
+    return urlunsplit((parts.scheme, parts.netloc, f"/{database}", parts.query, parts.fragment))
+
+
+def database_url_for(service: str, server_url: str) -> str:
+    return with_database(server_url, database_name(service))
 
 
 class ServiceSettings(BaseModel):

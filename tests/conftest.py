@@ -19,6 +19,7 @@ import asyncpg
 import pytest
 
 from shared import db
+from shared.settings import with_database
 
 
 @pytest.fixture(scope="session")
@@ -56,13 +57,6 @@ def kafka(state_dir: Path) -> Iterator[str]:
     broker.stop()
 
 
-def _with_database(server_dsn: str, name: str) -> str:
-    from shared.settings import database_url_for
-
-    # database_url_for names service databases; here we only need the same URL surgery.
-    return database_url_for("x", server_dsn).replace("/accounts_x", f"/{name}")
-
-
 async def create_database(server_dsn: str) -> str:
     name = f"test_{uuid.uuid4().hex[:12]}"
     conn = await asyncpg.connect(server_dsn)
@@ -70,7 +64,7 @@ async def create_database(server_dsn: str) -> str:
         await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
-    return _with_database(server_dsn, name)
+    return with_database(server_dsn, name)
 
 
 async def fresh_database(server_dsn: str) -> str:

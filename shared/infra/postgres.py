@@ -25,7 +25,6 @@ import subprocess
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import structlog
@@ -44,6 +43,7 @@ from shared.infra.processes import (
     stop_process_group,
     wait_until,
 )
+from shared.settings import with_database
 
 log = structlog.get_logger(__name__)
 
@@ -255,12 +255,6 @@ class EmbeddedPostgres:
         ]  # fmt: skip
         result = subprocess.run(command, check=False)
         return result.returncode == 0
-
-
-def database_dsn(server_dsn: str, database: str) -> str:
-    """`server_dsn` with its database path replaced by `database` (query parameters kept)."""
-    parts = urlsplit(server_dsn)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{database}", parts.query, parts.fragment))
 
 
 async def ensure_databases_async(server_dsn: str, names: Sequence[str]) -> None:

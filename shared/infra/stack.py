@@ -22,9 +22,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.infra.gateway import CaddyGateway
 from shared.infra.kafka import EmbeddedKafka, TopicSpec, ensure_topics
-from shared.infra.postgres import EmbeddedPostgres, database_dsn, ensure_databases
+from shared.infra.postgres import EmbeddedPostgres, ensure_databases
 from shared.infra.processes import run_blocking
 from shared.infra.smtp_sink import SmtpSinkProcess
+from shared.settings import with_database
 
 log = structlog.get_logger(__name__)
 
@@ -65,7 +66,7 @@ class Infrastructure:
 
     def postgres_dsn_for(self, database: str) -> str:
         override = self.database_overrides.get(database)
-        return override if override is not None else database_dsn(self.postgres_server_dsn, database)
+        return override if override is not None else with_database(self.postgres_server_dsn, database)
 
     def environment(self) -> dict[str, str]:
         """The variables `shared.settings` reads, pointing the services at this infrastructure."""

@@ -27,14 +27,12 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 from typer.testing import CliRunner
 
 from services.billing.service import SPEC as BILLING
 from services.contacts.service import SPEC as CONTACTS
 from services.domains.service import SPEC as DOMAINS
-from shared import cloudevents
 from shared.audit import questions
 from shared.audit.api import AuditState, compliance_router
 from shared.audit.checkpoints import read_checkpoint_log, store_identity
@@ -43,11 +41,10 @@ from shared.auth.principal import Role
 from shared.auth.testing import TestTokenIssuer
 from shared.clock import FixedClock
 from shared.db import Pool
-from shared.envelope import Actor, ActorKind, RecordedEvent
 from shared.http.problems import install_problem_handlers
 from shared.infra.smtp_sink import SmtpSink
-from shared.kafka import topic_for
 from tests.conftest import create_database
+from tests.support.kafka import announce_customer
 from tests.support.services import running_service
 
 pytestmark = pytest.mark.integration
@@ -81,30 +78,6 @@ async def eventually(probe: Callable[[], Awaitable[Any]], what: str, timeout: fl
     return result
 
 
-async def announce(kafka: str, n: str) -> None:
-    """What identity publishes when a customer account is opened."""
-    event = RecordedEvent(
-        event_id=uuid.uuid4(),
-        event_type="CustomerAccountOpened",
-        schema_version=1,
-        stream_id=f"customer-account-{n}",
-        stream_version=1,
-        customer_number=n,
-        occurred_at=START,
-        actor=Actor(ActorKind.SYSTEM, "identity"),
-        correlation_id=uuid.uuid4(),
-        causation_id=None,
-        data={"customer_number": n, "name": "Acme GmbH", "reference_email": f"owner@{n}.example"},
-    )
-    producer = AIOKafkaProducer(bootstrap_servers=kafka)
-    await producer.start()
-    try:
-        record = cloudevents.to_kafka("identity", event)
-        await producer.send_and_wait(topic_for("identity"), record.value, key=record.key, headers=record.headers)
-    finally:
-        await producer.stop()
-
-
 @pytest.fixture(scope="module")
 async def scenario(pg_server: str, kafka: str, service_topics: object) -> AsyncIterator[Scenario]:
     sink = SmtpSink()
@@ -129,7 +102,7 @@ async def scenario(pg_server: str, kafka: str, service_topics: object) -> AsyncI
                 "domains": d_app.state.runtime.pool,
             }
 
-            await announce(kafka, n)
+            await announce_customer(kafka, n, f"owner@{n}.example", occurred_at=START)
             for s in ("billing", "domains"):
                 await eventually(
                     partial(pools[s].fetchval, "SELECT 1 FROM customer_accounts WHERE customer_number = $1", n),

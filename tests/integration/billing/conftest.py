@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,20 +18,18 @@ from typing import Any, TypeVar
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from fastapi import FastAPI
 
 from services.billing.service import SPEC as BILLING
 from services.contacts.service import SPEC as CONTACTS
-from shared import cloudevents
 from shared.auth.principal import Role
 from shared.auth.testing import TestTokenIssuer
 from shared.clock import FixedClock
 from shared.db import Pool
-from shared.envelope import Actor, ActorKind, RecordedEvent
+from shared.envelope import Actor, ActorKind
 from shared.infra.smtp_sink import SmtpSink
-from shared.kafka import topic_for, topic_partitions
 from tests.conftest import create_database
+from tests.support.kafka import announce_customer, find_header, records_until
 from tests.support.services import running_service
 
 START = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
@@ -87,22 +84,13 @@ class BillingEnv:
     # identity's part -------------------------------------------------------------------------
     async def open_account(self, customer: str, name: str = "Acme GmbH") -> str:
         """Announce the account as identity does, and wait until billing knows the customer."""
-        await publish(
+        await announce_customer(
             self.kafka,
-            "identity",
-            RecordedEvent(
-                event_id=uuid.uuid4(),
-                event_type="CustomerAccountOpened",
-                schema_version=1,
-                stream_id=f"customer-account-{customer}",
-                stream_version=1,
-                customer_number=customer,
-                occurred_at=self.clock.now(),
-                actor=Actor(ActorKind.STAFF, "admin"),
-                correlation_id=uuid.uuid4(),
-                causation_id=None,
-                data={"customer_number": customer, "name": name, "reference_email": f"owner-{customer}@example.org"},
-            ),
+            customer,
+            f"owner-{customer}@example.org",
+            name=name,
+            occurred_at=self.clock.now(),
+            actor=Actor(ActorKind.STAFF, "admin"),
         )
         await eventually(
             lambda: self.pool.fetchval("SELECT 1 FROM customer_accounts WHERE customer_number = $1", customer),
@@ -181,36 +169,10 @@ class BillingEnv:
         return page
 
 
-async def publish(kafka: str, service: str, event: RecordedEvent) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=kafka)
-    await producer.start()
-    try:
-        record = cloudevents.to_kafka(service, event)
-        await producer.send_and_wait(topic_for(service), record.value, key=record.key, headers=record.headers)
-    finally:
-        await producer.stop()
-
-
 async def records_with_ids(kafka: str, topic: str, event_ids: Collection[str], timeout: float = 30.0) -> list[Any]:
-    """The records of `topic` carrying these event ids (ce_id), once all of them have arrived."""
-    partitions = await topic_partitions(kafka, [topic])
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka, group_id=None, enable_auto_commit=False)
-    await consumer.start()
-    found: dict[str, Any] = {}
-    try:
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        deadline = time.monotonic() + timeout
-        while set(event_ids) - set(found):
-            assert time.monotonic() < deadline, f"{len(set(event_ids) - set(found))} events never arrived on {topic}"
-            for batch in (await consumer.getmany(timeout_ms=200)).values():
-                for record in batch:
-                    ce_id = dict(record.headers).get("ce_id", b"").decode()
-                    if ce_id in event_ids:
-                        found[ce_id] = record
-    finally:
-        await consumer.stop()
-    return list(found.values())
+    """The records of `topic` carrying these event ids (ce_id), one per id, once all have arrived."""
+    records = await records_until(kafka, topic, event_ids, timeout=timeout)
+    return list({find_header(r, "ce_id"): r for r in records if find_header(r, "ce_id") in event_ids}.values())
 
 
 @pytest.fixture(scope="module")

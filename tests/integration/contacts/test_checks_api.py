@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaProducer
 
-from shared import cloudevents
 from shared.auth.principal import Role
-from shared.envelope import Actor, ActorKind, RecordedEvent
-from shared.kafka import topic_for
 from tests.integration.contacts.conftest import ContactsEnv, new_customer
+from tests.support.kafka import announce_customer
 
 # Every test here runs against both readers of the check: the in-process copy and the tables.
 pytestmark = [pytest.mark.integration, pytest.mark.parametrize("env", ["memory", "sql"], indirect=True)]
@@ -100,33 +96,9 @@ async def test_official_instruction_turns_best_knowledge_into_denied(env: Contac
     assert (await env.check(n, stranger, "contracts:view"))["outcome"] == "best_knowledge"
 
 
-async def _announce_customer(kafka: str, customer: str, email: str) -> None:
-    """What identity publishes when a customer account is opened."""
-    event = RecordedEvent(
-        event_id=uuid.uuid4(),
-        event_type="CustomerAccountOpened",
-        schema_version=1,
-        stream_id=f"customer-account-{customer}",
-        stream_version=1,
-        customer_number=customer,
-        occurred_at=datetime.now(UTC),
-        actor=Actor(ActorKind.SYSTEM, "identity"),
-        correlation_id=uuid.uuid4(),
-        causation_id=None,
-        data={"customer_number": customer, "name": "Acme GmbH", "reference_email": email},
-    )
-    producer = AIOKafkaProducer(bootstrap_servers=kafka)
-    await producer.start()
-    try:
-        record = cloudevents.to_kafka("identity", event)
-        await producer.send_and_wait(topic_for("identity"), record.value, key=record.key, headers=record.headers)
-    finally:
-        await producer.stop()
-
-
 async def test_contact_left_revokes_everything_at_once_and_tells_the_owner(env: ContactsEnv, kafka: str) -> None:
     n = new_customer()
-    await _announce_customer(kafka, n, f"owner-{n}@acme.example")
+    await announce_customer(kafka, n, f"owner-{n}@acme.example")
     ada = await env.add_contact(n, "ada@example.org", name="Ada Lovelace")
     grants = {await env.grant(n, ada, ["dns:change"]), await env.grant(n, ada, ["all"])}
     env.tick()

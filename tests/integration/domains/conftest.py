@@ -22,19 +22,16 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from fastapi import FastAPI
 
 from services.contacts.service import SPEC as CONTACTS
 from services.domains.service import SPEC as DOMAINS
-from shared import cloudevents
 from shared.auth.principal import Role
 from shared.auth.testing import TestTokenIssuer
 from shared.clock import FixedClock
-from shared.envelope import Actor, ActorKind, RecordedEvent
 from shared.infra.smtp_sink import SmtpSink
-from shared.kafka import topic_for, topic_partitions
 from tests.conftest import create_database
+from tests.support.kafka import announce_customer
 from tests.support.services import running_service
 
 START = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
@@ -171,30 +168,6 @@ def mailed_password(message: EmailMessage) -> str:
     return match.group(1)
 
 
-async def announce_customer(kafka: str, customer: str, email: str) -> None:
-    """What identity publishes when a customer account is opened."""
-    event = RecordedEvent(
-        event_id=uuid.uuid4(),
-        event_type="CustomerAccountOpened",
-        schema_version=1,
-        stream_id=f"customer-account-{customer}",
-        stream_version=1,
-        customer_number=customer,
-        occurred_at=datetime.now(UTC),
-        actor=Actor(ActorKind.SYSTEM, "identity"),
-        correlation_id=uuid.uuid4(),
-        causation_id=None,
-        data={"customer_number": customer, "name": "Acme GmbH", "reference_email": email},
-    )
-    producer = AIOKafkaProducer(bootstrap_servers=kafka)
-    await producer.start()
-    try:
-        record = cloudevents.to_kafka("identity", event)
-        await producer.send_and_wait(topic_for("identity"), record.value, key=record.key, headers=record.headers)
-    finally:
-        await producer.stop()
-
-
 @pytest.fixture(scope="package")
 async def env(pg_server: str, kafka: str, service_topics: object) -> AsyncIterator[Env]:
     sink = SmtpSink()
@@ -211,33 +184,3 @@ async def env(pg_server: str, kafka: str, service_topics: object) -> AsyncIterat
             yield Env(c, d, app, issuer, clock, sink, kafka, domains_db)
     finally:
         sink.stop()
-
-
-def header(record: Any, name: str) -> str | None:
-    for key, value in record.headers:
-        if key == name:
-            return str(value.decode())
-    return None
-
-
-async def records_with_ids(kafka: str, event_ids: set[str], *, timeout: float = 30.0) -> list[Any]:
-    """Every record of domains.events from offset 0, once all `event_ids` have arrived."""
-    topic = topic_for("domains")
-    partitions = await topic_partitions(kafka, [topic])
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka, group_id=None, enable_auto_commit=False)
-    await consumer.start()
-    records: list[Any] = []
-    missing = set(event_ids)
-    try:
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        deadline = time.monotonic() + timeout
-        while missing:
-            assert time.monotonic() < deadline, f"{len(missing)} of {len(event_ids)} events never reached {topic}"
-            for batch in (await consumer.getmany(timeout_ms=200)).values():
-                for record in batch:
-                    records.append(record)
-                    missing.discard(header(record, "ce_id") or "")
-    finally:
-        await consumer.stop()
-    return records

@@ -19,7 +19,8 @@ from shared.kafka import topic_for, topic_partitions
 from shared.projections import Projection
 from shared.rebuild import drop_scratch, events_from_store, events_from_topics, rebuild
 from shared.scopes import Scope
-from tests.integration.domains.conftest import Env, header, records_with_ids
+from tests.integration.domains.conftest import Env
+from tests.support.kafka import find_header, records_until
 
 pytestmark = pytest.mark.integration
 
@@ -118,14 +119,18 @@ async def test_events_arrive_on_domains_events_as_cloudevents(env: Env) -> None:
         )
     }
     assert {r["event_type"] for r in stored.values()} == {"DomainRegistered", "RedirectSet", "SupportRequestRefused"}
-    records = [r for r in await records_with_ids(env.kafka, set(stored)) if header(r, "ce_id") in stored]
-    assert len({header(r, "ce_id") for r in records}) == len(stored)
+    records = [
+        r
+        for r in await records_until(env.kafka, topic_for("domains"), set(stored))
+        if find_header(r, "ce_id") in stored
+    ]
+    assert len({find_header(r, "ce_id") for r in records}) == len(stored)
     for record in records:
-        original = stored[header(record, "ce_id") or ""]
-        assert header(record, "ce_specversion") == "1.0"
-        assert header(record, "ce_source") == "/accounts/domains"
-        assert header(record, "ce_type") == f"hosting.accounts.domains.{original['event_type']}.v1"
-        assert header(record, "content-type") == "application/json"
+        original = stored[find_header(record, "ce_id") or ""]
+        assert find_header(record, "ce_specversion") == "1.0"
+        assert find_header(record, "ce_source") == "/accounts/domains"
+        assert find_header(record, "ce_type") == f"hosting.accounts.domains.{original['event_type']}.v1"
+        assert find_header(record, "content-type") == "application/json"
         assert record.key.decode() == n
         event = cloudevents.from_kafka(record.value, record.headers)
         assert (event.stream_id, event.stream_version) == (original["stream_id"], original["stream_version"])

@@ -14,8 +14,10 @@ import httpx
 import pytest
 import structlog
 
+from shared.kafka import topic_for
 from shared.scopes import Scope
-from tests.integration.domains.conftest import Env, link_token, mailed_password, records_with_ids
+from tests.integration.domains.conftest import Env, link_token, mailed_password
+from tests.support.kafka import records_until
 
 pytestmark = pytest.mark.integration
 
@@ -62,7 +64,7 @@ async def test_no_secret_reaches_events_kafka_logs_or_answers(
         secrets |= {r["password_hash"] for r in await pool.fetch("SELECT password_hash FROM mailbox_passwords")}
         secrets |= {r["token_hash"].hex() for r in await pool.fetch("SELECT token_hash FROM mailbox_password_links")}
         stored = await pool.fetch("SELECT event_id::text, data::text, metadata::text FROM events")
-        records = await records_with_ids(kafka, {r["event_id"] for r in stored})
+        records = await records_until(kafka, topic_for("domains"), {r["event_id"] for r in stored})
 
     assert len(secrets) >= 7
     places = {

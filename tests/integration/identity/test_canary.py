@@ -16,8 +16,9 @@ import pytest
 import structlog
 
 from shared.auth import Role
+from shared.kafka import topic_for
 from tests.integration.identity.harness import IdentityHarness, bearer
-from tests.integration.identity.topic import records_with_ids
+from tests.support.kafka import records_until
 
 pytestmark = pytest.mark.integration
 
@@ -99,7 +100,7 @@ async def test_no_secret_reaches_events_kafka_logs_or_answers(
         ]
         secrets |= {s for s in stored_secrets if s}
         stored = await identity.runtime.uow.store.read_all()
-        records = await records_with_ids(kafka, {str(e.event_id) for e in stored})
+        records = await records_until(kafka, topic_for("identity"), {str(e.event_id) for e in stored})
 
     assert {e.event_type for e in stored} >= {
         "CustomerAccountOpened",

@@ -8,8 +8,9 @@ import pytest
 from services.identity.domain.events import STAFF_CUSTOMER_NUMBER, registry
 from shared import cloudevents
 from shared.auth import Role
+from shared.kafka import topic_for
 from tests.integration.identity.harness import IdentityHarness
-from tests.integration.identity.topic import header, records_with_ids
+from tests.support.kafka import find_header, records_until
 
 pytestmark = pytest.mark.integration
 
@@ -22,9 +23,9 @@ async def test_events_arrive_on_identity_events_as_cloudevents(identity: Identit
 
     stored = await identity.runtime.uow.store.read_all()
     by_id = {str(e.event_id): e for e in stored}
-    records = [r for r in await records_with_ids(kafka, by_id) if header(r, "ce_id") in by_id]
+    records = [r for r in await records_until(kafka, topic_for("identity"), by_id) if find_header(r, "ce_id") in by_id]
 
-    published_types = {header(r, "ce_type") for r in records}
+    published_types = {find_header(r, "ce_type") for r in records}
     for name in (
         "CustomerAccountOpened",
         "PasswordResetRequested",
@@ -36,9 +37,9 @@ async def test_events_arrive_on_identity_events_as_cloudevents(identity: Identit
         assert f"hosting.accounts.identity.{name}.v1" in published_types, name
 
     for record in records:
-        assert header(record, "ce_specversion") == "1.0"
-        assert header(record, "ce_source") == "/accounts/identity"
-        assert header(record, "content-type") == "application/json"
+        assert find_header(record, "ce_specversion") == "1.0"
+        assert find_header(record, "ce_source") == "/accounts/identity"
+        assert find_header(record, "content-type") == "application/json"
         event = cloudevents.from_kafka(record.value, record.headers)
         original = by_id[str(event.event_id)]
         assert record.key.decode() == original.customer_number == event.customer_number
