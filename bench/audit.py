@@ -27,6 +27,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.stats import percentile
+from bench.support import fresh_database
 from shared import cloudevents, db
 from shared.audit import questions
 from shared.audit.checkpoints import CheckpointPublisher, read_checkpoint_log
@@ -41,7 +42,6 @@ from shared.eventstore.postgres import PostgresEventStore
 from shared.infra.kafka import TopicSpec, ensure_topics
 from shared.kafka import SERVICES, idempotent_producer
 from shared.rebuild import events_from_store, rebuild
-from shared.settings import database_url_for
 
 REPLAY_EVENTS = 1_000_000
 STORE_EVENTS = 500_000
@@ -413,22 +413,6 @@ SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::int[], $
 """  # noqa: S608 - column names from the constant above
 
 
-async def _fresh_db(server_dsn: str, name: str) -> str:
-    conn = await asyncpg.connect(server_dsn)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    url = database_url_for("x", server_dsn).replace("/accounts_x", f"/{name}")
-    conn2 = await db.connect(url)
-    try:
-        await db.migrate(conn2, db.kernel_migrations())
-    finally:
-        await conn2.close()
-    return url
-
-
 async def _write_store(pool: db.Pool, target: int) -> int:
     """A contacts store of about `target` events, chained exactly as the store chains them."""
     rng = random.Random(3)
@@ -474,7 +458,7 @@ async def _limited(events: AsyncIterator[RecordedEvent], limit: int) -> AsyncIte
 
 
 async def _store(server_dsn: str, kafka: str, figures: dict[str, float]) -> None:
-    url = await _fresh_db(server_dsn, "bench_audit_store")
+    url = await fresh_database(server_dsn, "bench_audit_store", kernel_schema=True)
     pool = await db.create_pool(url, min_size=2, max_size=4)
     try:
         started = time.perf_counter()

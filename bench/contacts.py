@@ -27,24 +27,19 @@ import json
 import os
 import random
 import shutil
-import socket
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
-import jwt
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from jwt.algorithms import OKPAlgorithm
 
+from bench.support import REPO, WRK_LUA_TAIL, IdentityStandIn, fresh_database, run_wrk, spawn_service, wait_ready
 from services.contacts.domain.events import (
     ContactAdded,
     ContactAuthorizationRevoked,
@@ -57,22 +52,20 @@ from shared import db
 from shared.authorization.contract import GrantBasis
 from shared.envelope import Actor, ActorKind, DomainEvent, EventContext
 from shared.eventstore.postgres import PostgresEventStore
+from shared.infra.processes import free_port
 from shared.projections import ProjectionRunner
 from shared.scopes import Scope
-from shared.settings import database_url_for
 
-REPO = Path(__file__).resolve().parents[1]
 DATABASE = "bench_contacts_checks"
 CUSTOMERS = 10_000
 CONTACTS = 5
 GRANTS = 3
-ISSUER = "hosting-accounts/identity"
-AUDIENCE = "hosting-accounts"
 NOW = datetime.now(UTC).replace(microsecond=0)
 SEEDED_FROM = NOW - timedelta(days=365)
 SCOPES = [s for s in Scope if s is not Scope.ALL]
 
-_LUA = r"""
+_LUA = (
+    r"""
 -- Cycles through pre-built requests ("path\ttoken\tbody" per line); optional pause per request.
 local requests = {}
 local i = 0
@@ -88,67 +81,9 @@ function init(args)
   end
   i = math.random(n)
 end
-
-function request()
-  i = i % #requests + 1
-  return requests[i]
-end
-
-if pause > 0 then
-  function delay() return pause end
-end
-
-function done(summary, latency, requests)
-  local out = io.open(os.getenv("BENCH_RESULT"), "w")
-  out:write(string.format(
-    '{"requests": %d, "duration_us": %d, "errors": %d, "status_errors": %d, "p50_us": %d, "p99_us": %d, "max_us": %d}',
-    summary.requests, summary.duration,
-    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
-    summary.errors.status, latency:percentile(50), latency:percentile(99), latency.max))
-  out:close()
-end
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-class _Keys:
-    """A signing key and its JWKS, standing in for identity."""
-
-    def __init__(self) -> None:
-        self.key = Ed25519PrivateKey.generate()
-        self.kid = f"bench-{uuid.uuid4().hex[:8]}"
-        jwk = json.loads(OKPAlgorithm.to_jwk(self.key.public_key()))
-        self.jwks = json.dumps({"keys": [{**jwk, "kid": self.kid, "use": "sig", "alg": "EdDSA"}]}).encode()
-
-    def token(self, subject: str, kind: str, roles: list[str]) -> str:
-        now = int(time.time())
-        claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": subject, "kind": kind, "roles": roles, "iat": now,
-                  "auth_time": now, "exp": now + 3600, "sid": uuid.uuid4().hex}  # fmt: skip
-        return jwt.encode(claims, self.key, algorithm="EdDSA", headers={"kid": self.kid})
-
-    def serve(self) -> tuple[str, ThreadingHTTPServer]:
-        body = self.jwks
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        return f"http://127.0.0.1:{server.server_address[1]}/jwks.json", server
+    + WRK_LUA_TAIL
+)
 
 
 def customer_number(i: int) -> str:
@@ -205,16 +140,6 @@ def _customer_events(i: int, rng: random.Random) -> list[tuple[datetime, list[Do
     return [(start, first), (later, second)]
 
 
-async def _fresh_database(server_dsn: str) -> str:
-    conn = await asyncpg.connect(server_dsn)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{DATABASE}"')
-    finally:
-        await conn.close()
-    return database_url_for("x", server_dsn).replace("/accounts_x", f"/{DATABASE}")
-
-
 async def seed(url: str, *, customers: int = CUSTOMERS, writers: int = 8) -> dict[str, float]:
     """Append every customer's history and catch the read models up; returns timings."""
     pool = await db.create_pool(url, min_size=2, max_size=writers + 2)
@@ -255,9 +180,9 @@ async def seed(url: str, *, customers: int = CUSTOMERS, writers: int = 8) -> dic
     return {"seed_events": float(events), "seed_append_s": appended, "seed_projection_s": projected}
 
 
-def _requests(keys: _Keys, *, staff: bool, as_of: bool, count: int, customers: int) -> list[str]:
+def _requests(keys: IdentityStandIn, *, staff: bool, as_of: bool, count: int, customers: int) -> list[str]:
     rng = random.Random(7 + staff + 2 * as_of)
-    support = keys.token("bench-agent", "staff", ["support"])
+    support = keys.support_token()
     lines = []
     for _ in range(count):
         i = rng.randrange(customers)
@@ -275,56 +200,26 @@ def _requests(keys: _Keys, *, staff: bool, as_of: bool, count: int, customers: i
             body["at"] = (SEEDED_FROM + timedelta(seconds=rng.randrange(365 * 86400))).isoformat()
         if staff:
             body["ticket_reference"] = f"T-{rng.randrange(10**6)}"
-        token = support if staff else keys.token(n, "customer", ["customer"])
+        token = support if staff else keys.customer_token(n)
         lines.append(f"/api/contacts/v1/customers/{n}/authorization-checks\t{token}\t{json.dumps(body)}")
     return lines
 
 
-async def _wrk(
-    url: str, script: Path, data: Path, *, seconds: int, connections: int, pause_ms: int = 0
-) -> dict[str, float]:
-    result = data.with_suffix(f".{connections}.{pause_ms}.json")
-    env = {**os.environ, "BENCH_RESULT": str(result), "BENCH_PAUSE_MS": str(pause_ms)}
-    proc = await asyncio.create_subprocess_exec(
-        "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url, "--", str(data),
-        env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    _, err = await proc.communicate()
-    if proc.returncode != 0 or not result.exists():
-        raise RuntimeError(f"wrk failed: {err.decode()[-500:]}")
-    raw = json.loads(result.read_text())
-    return {
-        "rate": raw["requests"] / (raw["duration_us"] / 1e6),
-        "p50_ms": raw["p50_us"] / 1000,
-        "p99_ms": raw["p99_us"] / 1000,
-        "errors": float(raw["errors"] + raw["status_errors"]),
-    }
-
-
 async def _start_api(url: str, kafka: str, jwks_url: str) -> tuple[asyncio.subprocess.Process, str]:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "CONTACTS_DATABASE_URL": url, "KAFKA_BOOTSTRAP_SERVERS": kafka, "CONTACTS_PORT": str(port),
            "IDENTITY_JWKS_URL": jwks_url, "LOG_LEVEL": "WARNING", "DB_POOL_SIZE": "10"}  # fmt: skip
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "services.contacts", "api", env=env, cwd=REPO)
+    proc = await spawn_service("contacts", "api", env)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    async with httpx.AsyncClient() as client:
-        while True:
-            try:
-                if (await client.get(f"{base}/api/contacts/readyz")).status_code == 200:
-                    return proc, base
-            except httpx.HTTPError:
-                pass
-            if proc.returncode is not None or time.monotonic() > deadline:
-                raise RuntimeError("the contacts API did not start")
-            await asyncio.sleep(0.2)
+    await wait_ready(base, "contacts", proc)
+    return proc, base
 
 
-async def _sanity(base: str, keys: _Keys) -> None:
+async def _sanity(base: str, keys: IdentityStandIn) -> None:
     """One check answered as expected before measuring anything."""
     n = customer_number(1)
     body = {"requester": {"phone": f"030 {n}1"}, "action": "contracts:view"}
-    headers = {"Authorization": f"Bearer {keys.token(n, 'customer', ['customer'])}"}
+    headers = {"Authorization": f"Bearer {keys.customer_token(n)}"}
     async with httpx.AsyncClient() as client:
         r = await client.post(f"{base}/api/contacts/v1/customers/{n}/authorization-checks", json=body, headers=headers)
     if r.status_code != 200 or r.json()["contact_id"] != str(contact_id(1, 1)):
@@ -336,15 +231,15 @@ async def _through_gateway(base: str, work: Path, script: Path, seconds: int) ->
     from shared.infra.gateway import CaddyGateway
 
     api_port = int(base.rsplit(":", 1)[1])
-    gateway = CaddyGateway(work, _free_port(), {"contacts": api_port})
+    gateway = CaddyGateway(work, free_port(), {"contacts": api_port})
     url = gateway.start()
     try:
         data = work / "customer_now.tsv"
         target_url = f"{url.rstrip('/')}/api/contacts/v1/"
-        await _wrk(target_url, script, data, seconds=2, connections=4)
-        saturated = await _wrk(target_url, script, data, seconds=seconds, connections=8)
+        await run_wrk(target_url, script, data, seconds=2, connections=4)
+        saturated = await run_wrk(target_url, script, data, seconds=seconds, connections=8)
         pause = max(1, round(16_000 / (0.7 * saturated["rate"]) - saturated["p50_ms"]))
-        steady = await _wrk(target_url, script, data, seconds=seconds, connections=16, pause_ms=pause)
+        steady = await run_wrk(target_url, script, data, seconds=seconds, connections=16, pause_ms=pause)
     finally:
         gateway.stop()
     return {
@@ -361,14 +256,13 @@ async def bench_checks(
 ) -> dict[str, float]:
     if shutil.which("wrk") is None:
         raise RuntimeError("wrk is not installed (apt-get install -y wrk)")
-    url = await _fresh_database(pg_server_dsn)
+    url = await fresh_database(pg_server_dsn, DATABASE)
     figures = await seed(url, customers=customers)
-    keys = _Keys()
-    jwks_url, jwks_server = keys.serve()
+    keys = IdentityStandIn()
     work = Path(tempfile.mkdtemp(prefix="bench-contacts-"))
     script = work / "checks.lua"
     script.write_text(_LUA)
-    proc, base = await _start_api(url, kafka, jwks_url)
+    proc, base = await _start_api(url, kafka, keys.jwks_url)
     try:
         await _sanity(base, keys)
         for staff in (False, True):
@@ -377,21 +271,21 @@ async def bench_checks(
                 data = work / f"{label}.tsv"
                 data.write_text("\n".join(_requests(keys, staff=staff, as_of=as_of, count=4000, customers=customers)))
                 target_url = f"{base}/api/contacts/v1/"
-                await _wrk(target_url, script, data, seconds=2, connections=4)  # warm-up: token cache, pool
+                await run_wrk(target_url, script, data, seconds=2, connections=4)  # warm-up: token cache, pool
                 # A recorded check waits for its commit: support needs more requests in flight to
                 # fill a group commit than the read-only customer checks need to fill the CPU.
                 in_flight = 32 if staff else 8
-                saturated = await _wrk(target_url, script, data, seconds=seconds, connections=in_flight)
+                saturated = await run_wrk(target_url, script, data, seconds=seconds, connections=in_flight)
                 figures[f"{label}_max_per_s"] = saturated["rate"]
                 figures[f"{label}_max_p99_ms"] = saturated["p99_ms"]
                 # Steady: 16 connections, each pausing between requests so that together they offer
                 # ~70 % of the maximum; the pause is corrected once from the rate actually reached.
                 target = 0.7 * saturated["rate"]
                 pause = max(1, round(16_000 / target - saturated["p50_ms"]))
-                steady = await _wrk(target_url, script, data, seconds=seconds, connections=16, pause_ms=pause)
+                steady = await run_wrk(target_url, script, data, seconds=seconds, connections=16, pause_ms=pause)
                 busy = 16_000 / steady["rate"] - pause  # the part of each cycle that is not the pause
                 pause = max(1, round(16_000 / target - busy))
-                steady = await _wrk(target_url, script, data, seconds=seconds, connections=16, pause_ms=pause)
+                steady = await run_wrk(target_url, script, data, seconds=seconds, connections=16, pause_ms=pause)
                 figures[f"{label}_steady_per_s"] = steady["rate"]
                 figures[f"{label}_steady_p50_ms"] = steady["p50_ms"]
                 figures[f"{label}_steady_p99_ms"] = steady["p99_ms"]
@@ -407,7 +301,7 @@ async def bench_checks(
     finally:
         proc.terminate()
         await asyncio.wait_for(proc.wait(), timeout=20)
-        jwks_server.shutdown()
+        keys.close()
         shutil.rmtree(work, ignore_errors=True)
     return figures
 

@@ -33,44 +33,36 @@ import json
 import os
 import random
 import shutil
-import socket
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import httpx
-import jwt
 from aiokafka import AIOKafkaProducer
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from jwt.algorithms import OKPAlgorithm
 
 from bench.stats import percentile
+from bench.support import WRK_LUA_TAIL, IdentityStandIn, fresh_database, run_wrk, spawn_service, wait_ready
 from services.contacts.domain.events import ContactAdded, ContactAuthorizationRevoked, ContactAuthorized
 from services.contacts.domain.events import registry as contacts_registry
 from shared import cloudevents, db
 from shared.authorization.contract import GrantBasis
 from shared.envelope import Actor, ActorKind, EventContext, RecordedEvent
 from shared.eventstore.postgres import PostgresEventStore
+from shared.infra.processes import free_port
 from shared.kafka import topic_for
 from shared.scopes import Scope
-from shared.settings import database_url_for
 
-REPO = Path(__file__).resolve().parents[1]
 CUSTOMERS = 200
 DOMAINS_EACH = 5
 PROPAGATION_TRIALS = 40
 TARGET_RATE = 2000
-ISSUER = "hosting-accounts/identity"
-AUDIENCE = "hosting-accounts"
 
-_LUA = r"""
+_LUA = (
+    r"""
 -- Cycles through pre-built commands ("method\tpath\ttoken\ton-behalf-of\tbody" per line).
 local requests = {}
 local i = 0
@@ -87,67 +79,9 @@ function init(args)
   end
   i = math.random(n)
 end
-
-function request()
-  i = i % #requests + 1
-  return requests[i]
-end
-
-if pause > 0 then
-  function delay() return pause end
-end
-
-function done(summary, latency, requests)
-  local out = io.open(os.getenv("BENCH_RESULT"), "w")
-  out:write(string.format(
-    '{"requests": %d, "duration_us": %d, "errors": %d, "status_errors": %d, "p50_us": %d, "p99_us": %d, "max_us": %d}',
-    summary.requests, summary.duration,
-    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
-    summary.errors.status, latency:percentile(50), latency:percentile(99), latency.max))
-  out:close()
-end
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-class _Keys:
-    """A signing key and its JWKS, standing in for identity."""
-
-    def __init__(self) -> None:
-        self.key = Ed25519PrivateKey.generate()
-        self.kid = f"bench-{uuid.uuid4().hex[:8]}"
-        jwk = json.loads(OKPAlgorithm.to_jwk(self.key.public_key()))
-        self.jwks = json.dumps({"keys": [{**jwk, "kid": self.kid, "use": "sig", "alg": "EdDSA"}]}).encode()
-
-    def token(self, subject: str, kind: str, roles: list[str]) -> str:
-        now = int(time.time())
-        claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": subject, "kind": kind, "roles": roles, "iat": now,
-                  "auth_time": now, "exp": now + 3600, "sid": uuid.uuid4().hex}  # fmt: skip
-        return jwt.encode(claims, self.key, algorithm="EdDSA", headers={"kid": self.kid})
-
-    def serve(self) -> tuple[str, ThreadingHTTPServer]:
-        body = self.jwks
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        return f"http://127.0.0.1:{server.server_address[1]}/jwks.json", server
+    + WRK_LUA_TAIL
+)
 
 
 class _World:
@@ -171,16 +105,6 @@ class _World:
 
     def email(self, n: str) -> str:
         return f"contact-{n}@example.org"
-
-
-async def _fresh_database(server_dsn: str, name: str) -> str:
-    conn = await asyncpg.connect(server_dsn)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return database_url_for("x", server_dsn).replace("/accounts_x", f"/{name}")
 
 
 async def _announce_customers(kafka: str, world: _World) -> None:
@@ -246,29 +170,11 @@ async def _wait_for(url: str, sql: str, expected: int, what: str, timeout: float
         await asyncio.sleep(0.2)
 
 
-async def _spawn(mode: str, service: str, env: dict[str, str]) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(sys.executable, "-m", f"services.{service}", mode, env=env, cwd=REPO)
-
-
-async def _wait_ready(base: str, proc: asyncio.subprocess.Process) -> None:
-    deadline = time.monotonic() + 60
-    async with httpx.AsyncClient() as client:
-        while True:
-            try:
-                if (await client.get(f"{base}/api/domains/readyz")).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            if proc.returncode is not None or time.monotonic() > deadline:
-                raise RuntimeError("the domains API did not start")
-            await asyncio.sleep(0.2)
-
-
-async def _register_domains(base: str, keys: _Keys, world: _World) -> None:
+async def _register_domains(base: str, keys: IdentityStandIn, world: _World) -> None:
     async with httpx.AsyncClient(base_url=base, timeout=30) as client:
 
         async def one(n: str) -> None:
-            headers = {"Authorization": f"Bearer {keys.token(n, 'customer', ['customer'])}"}
+            headers = {"Authorization": f"Bearer {keys.customer_token(n)}"}
             for name in world.domains[n]:
                 r = await client.post(f"/api/domains/v1/customers/{n}/domains", json={"name": name}, headers=headers)
                 if r.status_code != 201:
@@ -278,11 +184,11 @@ async def _register_domains(base: str, keys: _Keys, world: _World) -> None:
             await asyncio.gather(*(one(n) for n in world.customers[i : i + 8]))
 
 
-def _commands(keys: _Keys, world: _World, customers: list[str], count: int, label: str) -> list[str]:
+def _commands(keys: IdentityStandIn, world: _World, customers: list[str], count: int, label: str) -> list[str]:
     """Each line one command that records one event (a new vhost or a new redirect)."""
     rng = random.Random(label)
-    support = keys.token("bench-agent", "staff", ["support"])
-    owners = {n: keys.token(n, "customer", ["customer"]) for n in customers}
+    support = keys.support_token()
+    owners = {n: keys.customer_token(n) for n in customers}
     lines = []
     for k in range(count):
         n = rng.choice(customers)
@@ -300,33 +206,11 @@ def _commands(keys: _Keys, world: _World, customers: list[str], count: int, labe
     return lines
 
 
-async def _wrk(
-    url: str, script: Path, data: Path, *, seconds: int, connections: int, pause_ms: int = 0
-) -> dict[str, float]:
-    result = data.with_suffix(f".{connections}.{pause_ms}.json")
-    env = {**os.environ, "BENCH_RESULT": str(result), "BENCH_PAUSE_MS": str(pause_ms)}
-    proc = await asyncio.create_subprocess_exec(
-        "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url, "--", str(data),
-        env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    _, err = await proc.communicate()
-    if proc.returncode != 0 or not result.exists():
-        raise RuntimeError(f"wrk failed: {err.decode()[-500:]}")
-    raw = json.loads(result.read_text())
-    return {
-        "rate": raw["requests"] / (raw["duration_us"] / 1e6),
-        "requests": float(raw["requests"]),
-        "p50_ms": raw["p50_us"] / 1000,
-        "p99_ms": raw["p99_us"] / 1000,
-        "errors": float(raw["errors"] + raw["status_errors"]),
-    }
-
-
 async def _propagation(
-    base: str, keys: _Keys, world: _World, store: PostgresEventStore, victims: list[str]
+    base: str, keys: IdentityStandIn, world: _World, store: PostgresEventStore, victims: list[str]
 ) -> list[float]:
     """Per victim: revoke in contacts, then repeat the contact's request until domains refuses it."""
-    support = keys.token("bench-agent", "staff", ["support"])
+    support = keys.support_token()
     latencies: list[float] = []
     async with httpx.AsyncClient(base_url=base, timeout=10) as client:
         for n in victims:
@@ -355,28 +239,24 @@ async def bench_domains(
     if shutil.which("wrk") is None:
         raise RuntimeError("wrk is not installed (apt-get install -y wrk)")
     world = _World(customers)
-    contacts_url = await _fresh_database(pg_server_dsn, "bench_dom_contacts")
-    domains_url = await _fresh_database(pg_server_dsn, "bench_dom_domains")
-    keys = _Keys()
-    jwks_url, jwks_server = keys.serve()
-    port = _free_port()
+    contacts_url = await fresh_database(pg_server_dsn, "bench_dom_contacts")
+    domains_url = await fresh_database(pg_server_dsn, "bench_dom_domains")
+    keys = IdentityStandIn()
+    port = free_port()
     env = {**os.environ, "CONTACTS_DATABASE_URL": contacts_url, "DOMAINS_DATABASE_URL": domains_url,
-           "KAFKA_BOOTSTRAP_SERVERS": kafka, "DOMAINS_PORT": str(port), "IDENTITY_JWKS_URL": jwks_url,
+           "KAFKA_BOOTSTRAP_SERVERS": kafka, "DOMAINS_PORT": str(port), "IDENTITY_JWKS_URL": keys.jwks_url,
            "LOG_LEVEL": "WARNING", "DB_POOL_SIZE": "10"}  # fmt: skip
     work = Path(tempfile.mkdtemp(prefix="bench-domains-"))
     script = work / "commands.lua"
     script.write_text(_LUA)
-    processes = [await _spawn("worker", "contacts", env), await _spawn("worker", "domains", env)]
+    processes = [await spawn_service("contacts", "worker", env), await spawn_service("domains", "worker", env)]
     figures: dict[str, float] = {}
     pool = None
     try:
-        # The API starts once the worker has created the tables: two processes running the
-        # projections' CREATE TABLE IF NOT EXISTS at the same instant can collide in PostgreSQL.
-        await _wait_for(domains_url, "SELECT count(*) FROM pg_tables WHERE tablename = 'contract_domains'", 1, "worker")
-        api = await _spawn("api", "domains", env)
+        api = await spawn_service("domains", "api", env)
         processes.append(api)
         base = f"http://127.0.0.1:{port}"
-        await _wait_ready(base, api)
+        await wait_ready(base, "domains", api)
         await _wait_for(contacts_url, "SELECT count(*) FROM schema_migrations", 1, "contacts' worker")
         pool = await db.create_pool(contacts_url, max_size=20)
         store = PostgresEventStore(pool, contacts_registry)
@@ -400,8 +280,8 @@ async def bench_domains(
         victims, loaded = world.split(PROPAGATION_TRIALS)
         for label, count in (("warm", 4000), ("max", 40000), ("steady", 40000)):
             (work / f"{label}.tsv").write_text("\n".join(_commands(keys, world, loaded, count, label)))
-        await _wrk(target, script, work / "warm.tsv", seconds=2, connections=4)
-        saturated = await _wrk(target, script, work / "max.tsv", seconds=seconds, connections=8)
+        await run_wrk(target, script, work / "warm.tsv", seconds=2, connections=4)
+        saturated = await run_wrk(target, script, work / "max.tsv", seconds=seconds, connections=8)
         figures["commands_max_per_s"] = saturated["rate"]
         figures["commands_max_p99_ms"] = saturated["p99_ms"]
         connections = 8
@@ -409,7 +289,7 @@ async def bench_domains(
         # Each connection waits `pause` after its answer: rate ~ connections / (pause + latency).
         pause = max(1, round(connections * 1000 / rate - saturated["p50_ms"] * 0.5))
         steady_task = asyncio.create_task(
-            _wrk(target, script, work / "steady.tsv", seconds=seconds, connections=connections, pause_ms=pause)
+            run_wrk(target, script, work / "steady.tsv", seconds=seconds, connections=connections, pause_ms=pause)
         )
         await asyncio.sleep(1)
         under_load = await _propagation(base, keys, world, store, victims[:PROPAGATION_TRIALS])
@@ -436,7 +316,7 @@ async def bench_domains(
                 proc.terminate()
         for proc in processes:
             await asyncio.wait_for(proc.wait(), timeout=20)
-        jwks_server.shutdown()
+        keys.close()
         shutil.rmtree(work, ignore_errors=True)
     return figures
 

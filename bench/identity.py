@@ -19,13 +19,13 @@ import secrets
 import statistics
 import time
 import uuid
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
 import httpx
 
+from bench.stats import percentile
+from bench.support import fresh_database
 from services.identity.adapters import credentials
 from services.identity.bootstrap import build_spec
 from services.identity.domain import accounts, passwords
@@ -36,27 +36,10 @@ from shared.envelope import Actor, ActorKind, EventContext
 from shared.infra.kafka import TopicSpec, ensure_topics
 from shared.kafka import topic_for
 from shared.service import create_app
-from shared.settings import ServiceSettings, database_url_for
+from shared.settings import ServiceSettings
 
 DATABASE = "bench_identity"
 CUSTOMERS = 30
-
-
-def _percentile(samples: Sequence[float], q: float) -> float:
-    if not samples:
-        return float("nan")
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
-
-
-async def _fresh_database(server_dsn: str) -> str:
-    conn = await asyncpg.connect(server_dsn)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{DATABASE}"')
-    finally:
-        await conn.close()
-    return database_url_for("x", server_dsn).replace("/accounts_x", f"/{DATABASE}")
 
 
 async def _customers(identity: IdentityRuntime, count: int) -> list[tuple[str, str]]:
@@ -133,7 +116,10 @@ async def bench_identity(
     """Login p50/p99 at `rate` logins/s for `seconds`, loop stalls, and token verifications per second."""
     await ensure_topics(kafka, [TopicSpec(topic_for("identity"), partitions=3)])
     settings = ServiceSettings(
-        service="identity", database_url=await _fresh_database(pg_server_dsn), kafka_bootstrap_servers=kafka, port=0
+        service="identity",
+        database_url=await fresh_database(pg_server_dsn, DATABASE),
+        kafka_bootstrap_servers=kafka,
+        port=0,
     )
     app = create_app(build_spec(), settings)  # production settings: argon2id m=19456 KiB, t=2, p=1
     async with app.router.lifespan_context(app):
@@ -155,11 +141,11 @@ async def bench_identity(
     return {
         "login_rate_offered_per_s": rate,
         "login_rate_achieved_per_s": len(latencies) / elapsed,
-        "login_p50_ms": _percentile(latencies, 50) * 1000,
-        "login_p99_ms": _percentile(latencies, 99) * 1000,
+        "login_p50_ms": percentile(latencies, 50) * 1000,
+        "login_p99_ms": percentile(latencies, 99) * 1000,
         "login_mean_ms": statistics.fmean(latencies) * 1000 if latencies else float("nan"),
         "login_failures": float(failures),
-        "event_loop_lag_p99_ms": _percentile(lags, 99) * 1000,
+        "event_loop_lag_p99_ms": percentile(lags, 99) * 1000,
         "event_loop_lag_max_ms": max(lags, default=float("nan")) * 1000,
         "hash_concurrency": float(identity.hasher.concurrency),
         "token_verifications_per_s_full_check": await _verifications_per_second(uncached, tokens, 2.0),

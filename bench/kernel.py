@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 import time
 import uuid
 from datetime import UTC, datetime
@@ -13,6 +12,7 @@ from pathlib import Path
 import asyncpg
 
 from bench.stats import percentile
+from bench.support import fresh_database, spawn_service
 from services.contacts.domain.events import ContactAdded
 from services.contacts.domain.events import registry as contacts_registry
 from shared import db
@@ -20,7 +20,6 @@ from shared.envelope import Actor, ActorKind, EventContext
 from shared.eventstore.postgres import PostgresEventStore
 from shared.kafka import idempotent_producer
 from shared.relay import OutboxRelay
-from shared.settings import database_url_for
 from tests.support.events import ThingHappened, registry
 
 REPO = Path(__file__).resolve().parents[1]
@@ -35,25 +34,9 @@ def _context(customer: str) -> EventContext:
     )
 
 
-async def _fresh_db(server_dsn: str, name: str) -> str:
-    conn = await asyncpg.connect(server_dsn)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    url = database_url_for("x", server_dsn).replace("/accounts_x", f"/{name}")
-    conn2 = await db.connect(url)
-    try:
-        await db.migrate(conn2, db.kernel_migrations())
-    finally:
-        await conn2.close()
-    return url
-
-
 async def bench_appends(server_dsn: str, *, writers: int = 8, seconds: float = 5.0) -> dict[str, float]:
     """Single-event appends from `writers` concurrent writers, each to its own streams."""
-    url = await _fresh_db(server_dsn, "bench_appends")
+    url = await fresh_database(server_dsn, "bench_appends", kernel_schema=True)
     pool = await db.create_pool(url, min_size=writers, max_size=writers)
     store = PostgresEventStore(pool, registry)
     latencies: list[float] = []
@@ -105,7 +88,7 @@ async def bench_relay(server_dsn: str, kafka: str, *, events: int = 100_000) -> 
     """Time for the relay to publish a backlog of `events` committed events to Kafka."""
     from shared.infra.kafka import TopicSpec, ensure_topics
 
-    url = await _fresh_db(server_dsn, "bench_relay")
+    url = await fresh_database(server_dsn, "bench_relay", kernel_schema=True)
     pool = await db.create_pool(url, max_size=8)
     store = PostgresEventStore(pool, registry)
     batch = [ThingHappened(n) for n in range(100)]
@@ -131,16 +114,9 @@ async def bench_relay(server_dsn: str, kafka: str, *, events: int = 100_000) -> 
 async def bench_propagation(server_dsn: str, kafka: str, *, rate: int = 500, seconds: float = 10.0) -> dict[str, float]:
     """Commit in contacts -> visible in domains' read model, with contacts' relay and domains'
     consumer running as real worker processes, under a steady `rate` of commands per second."""
-    contacts_url = database_url_for("contacts", server_dsn).replace("accounts_contacts", "bench_contacts")
-    domains_url = database_url_for("domains", server_dsn).replace("accounts_domains", "bench_domains")
-    for url in (contacts_url, domains_url):
-        name = url.rsplit("/", 1)[1]
-        conn = await asyncpg.connect(server_dsn)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
+    # The workers migrate their own databases, as they do in production.
+    contacts_url = await fresh_database(server_dsn, "bench_contacts")
+    domains_url = await fresh_database(server_dsn, "bench_domains")
     env = {
         **os.environ,
         "CONTACTS_DATABASE_URL": contacts_url,
@@ -148,10 +124,7 @@ async def bench_propagation(server_dsn: str, kafka: str, *, rate: int = 500, sec
         "KAFKA_BOOTSTRAP_SERVERS": kafka,
         "LOG_LEVEL": "WARNING",
     }
-    workers = [
-        await asyncio.create_subprocess_exec(sys.executable, "-m", f"services.{name}", "worker", env=env, cwd=REPO)
-        for name in ("contacts", "domains")
-    ]
+    workers = [await spawn_service(name, "worker", env) for name in ("contacts", "domains")]
     try:
         return await _drive_propagation(contacts_url, domains_url, rate, seconds)
     finally:

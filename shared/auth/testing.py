@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Iterable
+from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from jwt.algorithms import OKPAlgorithm
 
 from shared.auth.principal import PrincipalKind, Role
 from shared.auth.verifier import ALGORITHM, AUDIENCE, ISSUER, StaticKeyTokenVerifier
@@ -22,6 +25,11 @@ class TestTokenIssuer:
 
     def verifier(self) -> StaticKeyTokenVerifier:
         return StaticKeyTokenVerifier({self.kid: self._key.public_key()})
+
+    def jwks(self) -> dict[str, Any]:
+        """The public key as identity publishes its keys, for processes that fetch a JWKS."""
+        jwk = json.loads(OKPAlgorithm.to_jwk(self._key.public_key()))
+        return {"keys": [{**jwk, "kid": self.kid, "use": "sig", "alg": ALGORITHM}]}
 
     def token(
         self, subject: str, kind: PrincipalKind, roles: Iterable[Role], *, ttl_s: int = 300, audience: str = AUDIENCE

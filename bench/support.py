@@ -1,0 +1,138 @@
+"""What several benchmarks need: scratch databases, a stand-in for identity's JWKS, service
+processes, and `wrk` driven by a Lua script that writes its figures as JSON."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+
+from shared import db
+from shared.auth.principal import PrincipalKind, Role
+from shared.auth.testing import TestTokenIssuer
+from shared.settings import with_database
+
+REPO = Path(__file__).resolve().parents[1]
+
+# The end of every wrk script: cycle through the requests `init` built, pause if asked, and write
+# the summary where BENCH_RESULT says. Each benchmark prepends its own `init(args)`.
+WRK_LUA_TAIL = r"""
+function request()
+  i = i % #requests + 1
+  return requests[i]
+end
+
+if pause > 0 then
+  function delay() return pause end
+end
+
+function done(summary, latency, requests)
+  local out = io.open(os.getenv("BENCH_RESULT"), "w")
+  out:write(string.format(
+    '{"requests": %d, "duration_us": %d, "errors": %d, "status_errors": %d, "p50_us": %d, "p99_us": %d, "max_us": %d}',
+    summary.requests, summary.duration,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    summary.errors.status, latency:percentile(50), latency:percentile(99), latency.max))
+  out:close()
+end
+"""
+
+
+async def fresh_database(server_dsn: str, name: str, *, kernel_schema: bool = False) -> str:
+    """Drop and create database `name`; with `kernel_schema`, apply the kernel's migrations."""
+    conn = await asyncpg.connect(server_dsn)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    url = with_database(server_dsn, name)
+    if kernel_schema:
+        migrator = await db.connect(url)
+        try:
+            await db.migrate(migrator, db.kernel_migrations())
+        finally:
+            await migrator.close()
+    return url
+
+
+class IdentityStandIn:
+    """Signs tokens and serves their JWKS over HTTP, as identity would for the services."""
+
+    def __init__(self) -> None:
+        self.issuer = TestTokenIssuer()
+        body = json.dumps(self.issuer.jwks()).encode()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self.jwks_url = f"http://127.0.0.1:{self._server.server_address[1]}/jwks.json"
+
+    def customer_token(self, customer_number: str) -> str:
+        return self.issuer.token(customer_number, PrincipalKind.CUSTOMER, [Role.CUSTOMER], ttl_s=3600)
+
+    def support_token(self, agent: str = "bench-agent") -> str:
+        return self.issuer.token(agent, PrincipalKind.STAFF, [Role.SUPPORT], ttl_s=3600)
+
+    def close(self) -> None:
+        self._server.shutdown()
+
+
+async def spawn_service(service: str, mode: str, env: dict[str, str]) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(sys.executable, "-m", f"services.{service}", mode, env=env, cwd=REPO)
+
+
+async def wait_ready(base: str, service: str, proc: asyncio.subprocess.Process, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient() as client:
+        while True:
+            try:
+                if (await client.get(f"{base}/api/{service}/readyz")).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if proc.returncode is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the {service} API did not start")
+            await asyncio.sleep(0.2)
+
+
+async def run_wrk(
+    url: str, script: Path, data: Path, *, seconds: int, connections: int, pause_ms: int = 0
+) -> dict[str, float]:
+    """One wrk run (one thread, so it leaves the server's core alone); rate, p50/p99, errors."""
+    result = data.with_suffix(f".{connections}.{pause_ms}.json")
+    env = {**os.environ, "BENCH_RESULT": str(result), "BENCH_PAUSE_MS": str(pause_ms)}
+    proc = await asyncio.create_subprocess_exec(
+        "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url, "--", str(data),
+        env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, err = await proc.communicate()
+    if proc.returncode != 0 or not result.exists():
+        raise RuntimeError(f"wrk failed: {err.decode()[-500:]}")
+    raw = json.loads(result.read_text())
+    return {
+        "rate": raw["requests"] / (raw["duration_us"] / 1e6),
+        "requests": float(raw["requests"]),
+        "p50_ms": raw["p50_us"] / 1000,
+        "p99_ms": raw["p99_us"] / 1000,
+        "errors": float(raw["errors"] + raw["status_errors"]),
+    }
