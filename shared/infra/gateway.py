@@ -20,18 +20,16 @@ from pathlib import Path
 
 import structlog
 
-from shared.infra.errors import LauncherError, StartupFailed, ToolNotFound
+from shared.infra.errors import LauncherError, ToolNotFound
 from shared.infra.processes import (
     alive_pid_from_file,
     ensure_port_free,
     file_lock,
-    log_tail,
     port_is_open,
-    reap,
-    spawn_detached,
+    spawn_server,
     stop_process_group,
-    wait_until,
-    write_pid_file,
+    stop_server,
+    wait_for_child,
 )
 
 log = structlog.get_logger(__name__)
@@ -203,8 +201,9 @@ class CaddyGateway:
             began = time.monotonic()
             self.caddyfile.write_text(wanted)
             command = [caddy_binary(), "run", "--adapter", "caddyfile", "--config", str(self.caddyfile)]
-            self._process = spawn_detached(command, log_file=self.process_log, cwd=self.root, env=self._environment())
-            write_pid_file(self.pid_file, self._process.pid)
+            self._process = spawn_server(
+                command, pid_file=self.pid_file, log_file=self.process_log, cwd=self.root, env=self._environment()
+            )
             self.started_here = True
             self._wait_until_listening()
             log.info(
@@ -221,12 +220,9 @@ class CaddyGateway:
         return pid is not None and port_is_open(self.host, self.port)
 
     def stop(self, timeout: float = 10.0) -> None:
-        pid = alive_pid_from_file(self.pid_file, must_contain="caddy")
+        pid, _ = stop_server(self.pid_file, "caddy", self._process, timeout=timeout)
         if pid is not None:
-            stop_process_group(pid, timeout=timeout)
             log.info("gateway_stopped", pid=pid)
-        self.pid_file.unlink(missing_ok=True)
-        reap(self._process)
         self._process = None
         self.started_here = False
 
@@ -239,14 +235,11 @@ class CaddyGateway:
         return env
 
     def _wait_until_listening(self) -> None:
-        def listening() -> bool:
-            if self._process is not None and self._process.poll() is not None:
-                raise StartupFailed(
-                    "Caddy gateway", f"caddy exited with code {self._process.returncode}", log_tail(self.process_log)
-                )
-            return port_is_open(self.host, self.port)
-
-        try:
-            wait_until(listening, timeout=self.startup_timeout, what=f"the gateway on {self.url}")
-        except TimeoutError as timeout:
-            raise StartupFailed("Caddy gateway", str(timeout), log_tail(self.process_log)) from None
+        wait_for_child(
+            "Caddy gateway",
+            self._process,
+            lambda: port_is_open(self.host, self.port),
+            timeout=self.startup_timeout,
+            what=f"the gateway on {self.url}",
+            logs=[self.process_log],
+        )

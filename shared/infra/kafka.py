@@ -36,15 +36,16 @@ from shared.infra.processes import (
     file_lock,
     log_tail,
     port_is_open,
-    reap,
     run_blocking,
-    spawn_detached,
-    stop_process_group,
-    wait_until,
-    write_pid_file,
+    spawn_server,
+    stop_server,
+    wait_for_child,
 )
 
 log = structlog.get_logger(__name__)
+
+# What the broker's command line contains: tells our broker's pid from a recycled one.
+_BROKER_MARKER = "kafka.Kafka"
 
 # Kafka's protocol error codes that ensure_topics() treats as success.
 _TOPIC_ALREADY_EXISTS = 36
@@ -128,8 +129,9 @@ class EmbeddedKafka:
             self._write_configuration()
             if not (self.data_dir / "meta.properties").exists():
                 self._format_storage(java)
-            self._process = spawn_detached(self._broker_command(java), log_file=self.process_log, cwd=self.root)
-            write_pid_file(self.pid_file, self._process.pid)
+            self._process = spawn_server(
+                self._broker_command(java), pid_file=self.pid_file, log_file=self.process_log, cwd=self.root
+            )
             self.started_here = True
             self._wait_until_ready()
             log.info(
@@ -145,12 +147,9 @@ class EmbeddedKafka:
 
     def stop(self, timeout: float = 30.0) -> None:
         """SIGTERM (controlled shutdown, flushes the logs), SIGKILL after `timeout`."""
-        pid = self._running_pid()
+        pid, graceful = stop_server(self.pid_file, _BROKER_MARKER, self._process, timeout=timeout)
         if pid is not None:
-            graceful = stop_process_group(pid, timeout=timeout)
             log.info("kafka_stopped", pid=pid, graceful=graceful)
-        self.pid_file.unlink(missing_ok=True)
-        reap(self._process)
         self._process = None
         self.started_here = False
 
@@ -165,7 +164,7 @@ class EmbeddedKafka:
         return self.root / "server.properties"
 
     def _running_pid(self) -> int | None:
-        return alive_pid_from_file(self.pid_file, must_contain="kafka.Kafka")
+        return alive_pid_from_file(self.pid_file, must_contain=_BROKER_MARKER)
 
     def _check_ports_of_running_broker(self) -> None:
         written = _read_properties(self.server_properties)
@@ -244,23 +243,22 @@ class EmbeddedKafka:
         ]
 
     def _wait_until_ready(self) -> None:
-        def port_open() -> bool:
-            if self._process is not None and self._process.poll() is not None:
-                raise StartupFailed(
-                    "Kafka",
-                    f"the broker exited with code {self._process.returncode}",
-                    log_tail(self.process_log, self.server_log),
-                )
-            return port_is_open("127.0.0.1", self.port)
-
         began = time.monotonic()
+        logs = [self.process_log, self.server_log]
+        wait_for_child(
+            "Kafka",
+            self._process,
+            lambda: port_is_open("127.0.0.1", self.port),
+            timeout=self.startup_timeout,
+            what=f"Kafka on {self.bootstrap}",
+            logs=logs,
+        )
+        remaining = max(5.0, self.startup_timeout - (time.monotonic() - began))
+        # An open port is not yet a broker that serves metadata; one real round trip is.
         try:
-            wait_until(port_open, timeout=self.startup_timeout, what=f"Kafka on {self.bootstrap}")
-            remaining = max(5.0, self.startup_timeout - (time.monotonic() - began))
-            # An open port is not yet a broker that serves metadata; one real round trip is.
             run_blocking(lambda: wait_for_broker(self.bootstrap, timeout=remaining))
         except TimeoutError as timeout:
-            raise StartupFailed("Kafka", str(timeout), log_tail(self.process_log, self.server_log)) from None
+            raise StartupFailed("Kafka", str(timeout), log_tail(*logs)) from None
 
 
 async def wait_for_broker(bootstrap: str, *, timeout: float = 60.0) -> None:

@@ -35,15 +35,13 @@ from shared.infra.processes import (
     ensure_port_free,
     file_lock,
     is_process_alive,
-    log_tail,
     process_command_line,
     reap,
     run_blocking,
     spawn_detached,
     stop_process_group,
-    wait_until,
+    wait_for_child,
 )
-from shared.settings import with_database
 
 log = structlog.get_logger(__name__)
 
@@ -232,19 +230,14 @@ class EmbeddedPostgres:
         return command
 
     def _wait_until_ready(self) -> None:
-        def ready() -> bool:
-            if self._process is not None and self._process.poll() is not None:
-                raise StartupFailed(
-                    "PostgreSQL",
-                    f"the server exited with code {self._process.returncode}",
-                    log_tail(self.log_file),
-                )
-            return self._accepts_connections()
-
-        try:
-            wait_until(ready, timeout=self.startup_timeout, what=f"PostgreSQL on port {self.port}")
-        except TimeoutError as timeout:
-            raise StartupFailed("PostgreSQL", str(timeout), log_tail(self.log_file)) from None
+        wait_for_child(
+            "PostgreSQL",
+            self._process,
+            self._accepts_connections,
+            timeout=self.startup_timeout,
+            what=f"PostgreSQL on port {self.port}",
+            logs=[self.log_file],
+        )
 
     def _accepts_connections(self) -> bool:
         # pg_isready speaks the protocol: an open port alone is also true during recovery.

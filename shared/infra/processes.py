@@ -22,7 +22,7 @@ from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from shared.infra.errors import StateConflict
+from shared.infra.errors import StartupFailed, StateConflict
 
 T = TypeVar("T")
 
@@ -131,6 +131,52 @@ def wait_until(predicate: Callable[[], bool], *, timeout: float, what: str, inte
         if time.monotonic() >= deadline:
             raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(interval)
+
+
+def spawn_server(
+    command: Sequence[str], *, pid_file: Path, log_file: Path, cwd: Path, env: Mapping[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Start a server in the background and record its pid, so a later launcher can find it."""
+    process = spawn_detached(command, log_file=log_file, cwd=cwd, env=env)
+    write_pid_file(pid_file, process.pid)
+    return process
+
+
+def stop_server(
+    pid_file: Path, must_contain: str, child: subprocess.Popen[bytes] | None, *, timeout: float
+) -> tuple[int | None, bool]:
+    """Stop the server named in `pid_file` if it is still ours, forget the pid file and reap our
+    child; returns (the pid stopped or None, whether it stopped gracefully)."""
+    pid = alive_pid_from_file(pid_file, must_contain=must_contain)
+    graceful = True
+    if pid is not None:
+        graceful = stop_process_group(pid, timeout=timeout)
+    pid_file.unlink(missing_ok=True)
+    reap(child)
+    return pid, graceful
+
+
+def wait_for_child(
+    name: str,
+    process: subprocess.Popen[bytes] | None,
+    ready: Callable[[], bool],
+    *,
+    timeout: float,
+    what: str,
+    logs: Sequence[Path],
+) -> None:
+    """Wait until `ready()` holds for a server this launcher started. If the child exits first,
+    or time runs out, raise StartupFailed with the tail of its logs (not a bare timeout)."""
+
+    def check() -> bool:
+        if process is not None and process.poll() is not None:
+            raise StartupFailed(name, f"{what} exited with code {process.returncode}", log_tail(*logs))
+        return ready()
+
+    try:
+        wait_until(check, timeout=timeout, what=what)
+    except TimeoutError as timed_out:
+        raise StartupFailed(name, str(timed_out), log_tail(*logs)) from None
 
 
 def run_blocking(make_coroutine: Callable[[], Coroutine[Any, Any, T]]) -> T:

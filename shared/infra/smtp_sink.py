@@ -30,18 +30,15 @@ from typing import Any
 import structlog
 from aiosmtpd.controller import Controller
 
-from shared.infra.errors import StartupFailed
 from shared.infra.processes import (
     alive_pid_from_file,
     ensure_port_free,
     file_lock,
-    log_tail,
     port_is_open,
-    reap,
-    spawn_detached,
+    spawn_server,
     stop_process_group,
-    wait_until,
-    write_pid_file,
+    stop_server,
+    wait_for_child,
 )
 
 log = structlog.get_logger(__name__)
@@ -167,30 +164,21 @@ class SmtpSinkProcess:
             ]  # fmt: skip
             # Run from the repository root so that `-m shared.infra.smtp_sink` resolves even
             # without an installed package.
-            self._process = spawn_detached(command, log_file=self.process_log, cwd=_REPO_ROOT)
-            write_pid_file(self.pid_file, self._process.pid)
+            self._process = spawn_server(command, pid_file=self.pid_file, log_file=self.process_log, cwd=_REPO_ROOT)
             self.started_here = True
 
-            def listening() -> bool:
-                assert self._process is not None
-                if self._process.poll() is not None:
-                    raise StartupFailed(
-                        "SMTP sink", f"exited with code {self._process.returncode}", log_tail(self.process_log)
-                    )
-                return port_is_open(self.host, self.port)
-
-            try:
-                wait_until(listening, timeout=self.startup_timeout, what=f"the SMTP sink on port {self.port}")
-            except TimeoutError as timeout:
-                raise StartupFailed("SMTP sink", str(timeout), log_tail(self.process_log)) from None
+            wait_for_child(
+                "SMTP sink",
+                self._process,
+                lambda: port_is_open(self.host, self.port),
+                timeout=self.startup_timeout,
+                what=f"the SMTP sink on port {self.port}",
+                logs=[self.process_log],
+            )
         return self.port
 
     def stop(self) -> None:
-        pid = alive_pid_from_file(self.pid_file, must_contain=_MODULE)
-        if pid is not None:
-            stop_process_group(pid, timeout=10.0)
-        self.pid_file.unlink(missing_ok=True)
-        reap(self._process)
+        stop_server(self.pid_file, _MODULE, self._process, timeout=10.0)
         self._process = None
         self.started_here = False
 
