@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import base64
-from datetime import datetime
 from typing import Any
 
 from shared.db import Pool
-from shared.errors import InvalidRequest
+from shared.pagination import after, encode_cursor
 
 _HISTORY = """
 SELECT at, entry_key, kind, actor, requested_by, on_behalf_of, basis, outcome, grant_id, authorization_version,
@@ -18,30 +16,12 @@ ORDER BY at, entry_key
 LIMIT $4
 """
 
-_START = datetime.fromisoformat("0001-01-01T00:00:00+00:00")
-
-
-def encode_cursor(at: datetime, key: str) -> str:
-    return base64.urlsafe_b64encode(f"{at.isoformat()}|{key}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        at, _, key = raw.partition("|")
-        instant = datetime.fromisoformat(at)
-    except ValueError:
-        raise InvalidRequest("the cursor is not one this service handed out") from None
-    if instant.tzinfo is None or not key:
-        raise InvalidRequest("the cursor is not one this service handed out")
-    return instant, key
-
 
 async def billing_history(
     pool: Pool, customer_number: str, *, limit: int, cursor: str | None
 ) -> tuple[list[dict[str, Any]], str | None]:
     """One page of the history, oldest first; the cursor continues after the page's last entry."""
-    after_at, after_key = decode_cursor(cursor) if cursor else (_START, "")
+    after_at, after_key = after(cursor)
     rows = await pool.fetch(_HISTORY, customer_number, after_at, after_key, limit + 1)
     entries = [dict(r) for r in rows[:limit]]
     next_cursor = encode_cursor(entries[-1]["at"], entries[-1]["entry_key"]) if len(rows) > limit else None

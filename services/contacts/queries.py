@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import base64
 from datetime import datetime
 from typing import Any
 
 from shared.db import Pool
-from shared.errors import InvalidRequest
+from shared.pagination import after, encode_cursor
 
 
 async def contacts_of(
@@ -55,26 +54,11 @@ ORDER BY at, entry_key
 LIMIT $5
 """
 
-_START = datetime.fromisoformat("0001-01-01T00:00:00+00:00")
-
-
-def encode_cursor(at: datetime, key: str) -> str:
-    return base64.urlsafe_b64encode(f"{at.isoformat()}|{key}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        at, _, key = raw.partition("|")
-        return datetime.fromisoformat(at), key
-    except ValueError:
-        raise InvalidRequest("the cursor is not one this service handed out") from None
-
 
 async def authorization_history(
     pool: Pool, customer_number: str, now: datetime, *, limit: int, cursor: str | None
 ) -> tuple[list[dict[str, Any]], str | None]:
-    after_at, after_key = decode_cursor(cursor) if cursor else (_START, "")
+    after_at, after_key = after(cursor)
     rows = await pool.fetch(_HISTORY, customer_number, now, after_at, after_key, limit + 1)
     entries = [dict(r) for r in rows[:limit]]
     next_cursor = encode_cursor(entries[-1]["at"], entries[-1]["entry_key"]) if len(rows) > limit else None

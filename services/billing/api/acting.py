@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import Request
 
 from services.billing import handlers
-from services.billing.api.schemas import AuthorizationVersionOut, DecisionOut, Edit, ReasonOut, RequesterIn
+from services.billing.api.schemas import AuthorizationVersionOut, DecisionOut, Edit, ReasonOut
 from services.billing.authorization import AuthorizationCopy
 from services.billing.domain.authority import (
     Authority,
@@ -24,7 +24,7 @@ from services.billing.domain.authority import (
 )
 from shared.auth.dependencies import ensure_customer_access
 from shared.auth.principal import Principal, Role
-from shared.authorization.identifiers import InvalidIdentifier, Requester, RequesterKind
+from shared.authorization.identifiers import InvalidIdentifier, Requester
 from shared.customers import ensure_known_customer
 from shared.envelope import EventContext
 from shared.errors import InvalidRequest
@@ -60,15 +60,6 @@ def expected_version(if_match: str | None, body_version: int | None) -> int:
     return body_version
 
 
-def _requester(who: RequesterIn) -> tuple[RequesterKind, str]:
-    if who.contact_id is not None:
-        return RequesterKind.CONTACT_ID, str(who.contact_id)
-    if who.email is not None:
-        return RequesterKind.EMAIL, who.email
-    assert who.phone is not None
-    return RequesterKind.PHONE, who.phone
-
-
 async def authority_for(
     request: Request, principal: Principal, customer_number: str, body: Edit, operation: Operation
 ) -> Authority:
@@ -85,7 +76,7 @@ async def authority_for(
             "support changes billing data on behalf of the person who asked: give on_behalf_of"
             " (contact_id, or email / phone as heard)"
         )
-    kind, raw = _requester(body.on_behalf_of)
+    kind, raw = body.on_behalf_of.as_heard()
     try:
         requester = Requester.heard(kind, raw)
     except InvalidIdentifier as exc:

@@ -8,28 +8,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Self
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.http.requester import RequesterIn
 
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-
-class RequesterIn(Body):
-    """Exactly one of: a contact id, or an e-mail address / phone number as support heard it."""
-
-    contact_id: uuid.UUID | None = None
-    email: str | None = Field(default=None, min_length=3, max_length=320)
-    phone: str | None = Field(default=None, min_length=3, max_length=40)
-
-    @model_validator(mode="after")
-    def exactly_one(self) -> Self:
-        given = [v for v in (self.contact_id, self.email, self.phone) if v is not None]
-        if len(given) != 1:
-            raise ValueError("give exactly one of contact_id, email, phone")
-        return self
 
 
 class Edit(Body):

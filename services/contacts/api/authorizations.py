@@ -33,7 +33,7 @@ from services.contacts.domain.events import AuthorizationChecked
 from shared.auth.dependencies import CurrentPrincipal, ensure_customer_access
 from shared.auth.principal import PrincipalKind
 from shared.authorization.decision import decide
-from shared.authorization.identifiers import InvalidIdentifier, Requester, RequesterKind
+from shared.authorization.identifiers import InvalidIdentifier, Requester
 from shared.authorization.queries import AuthorizationReader
 from shared.errors import InvalidRequest
 from shared.http.context import CustomerNumber, event_context, runtime_of
@@ -177,7 +177,7 @@ def router() -> APIRouter:
         rt = runtime_of(request)
         now = rt.clock.now()
         at = _instant(body.at, now)
-        kind, raw = _requester(body)
+        kind, raw = body.requester.as_heard()
         try:
             requester = Requester.heard(kind, raw)
         except InvalidIdentifier as exc:
@@ -246,13 +246,3 @@ def router() -> APIRouter:
         )
 
     return r
-
-
-def _requester(body: CheckBody) -> tuple[RequesterKind, str]:
-    who = body.requester
-    if who.contact_id is not None:
-        return RequesterKind.CONTACT_ID, str(who.contact_id)
-    if who.email is not None:
-        return RequesterKind.EMAIL, who.email
-    assert who.phone is not None
-    return RequesterKind.PHONE, who.phone

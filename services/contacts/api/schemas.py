@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, Self
+from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field
 
 from shared.authorization.contract import OrganisationKind
+from shared.http.requester import RequesterIn
 from shared.scopes import Scope
 
 
@@ -123,21 +124,6 @@ class AddressOut(BaseModel):
     city: str | None
     country: str | None
     version: int
-
-
-class RequesterIn(Body):
-    """Exactly one of: a contact id, or an e-mail / phone number as support heard it."""
-
-    contact_id: uuid.UUID | None = None
-    email: str | None = Field(default=None, min_length=3, max_length=320)
-    phone: str | None = Field(default=None, min_length=3, max_length=40)
-
-    @model_validator(mode="after")
-    def exactly_one(self) -> Self:
-        given = [v for v in (self.contact_id, self.email, self.phone) if v is not None]
-        if len(given) != 1:
-            raise ValueError("give exactly one of contact_id, email, phone")
-        return self
 
 
 class CheckBody(Body):
