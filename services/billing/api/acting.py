@@ -39,27 +39,6 @@ async def ensure_readable(request: Request, principal: Principal, customer_numbe
     await ensure_known_customer(runtime_of(request).pool, customer_number)
 
 
-def etag(version: int) -> str:
-    return f'"{version}"'
-
-
-def expected_version(if_match: str | None, body_version: int | None) -> int:
-    """The version the client read: If-Match (the ETag) or the body's `version`."""
-    if if_match is not None:
-        try:
-            version = int(if_match.strip().removeprefix("W/").strip('"'))
-        except ValueError:
-            raise InvalidRequest('If-Match must be the ETag you read, e.g. "3"') from None
-        if version < 0:
-            raise InvalidRequest('If-Match must be the ETag you read, e.g. "3"')
-        if body_version is not None and body_version != version:
-            raise InvalidRequest("If-Match and version disagree")
-        return version
-    if body_version is None:
-        raise InvalidRequest("send the version you read (If-Match header or `version` field)")
-    return body_version
-
-
 async def authority_for(
     request: Request, principal: Principal, customer_number: str, body: Edit, operation: Operation
 ) -> Authority:

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request, Response
 
 from services.billing import handlers, queries
-from services.billing.api.acting import authority_for, decision_out, ensure_readable, etag, expected_version
+from services.billing.api.acting import authority_for, decision_out, ensure_readable
 from services.billing.api.problems import READ, WRITE
 from services.billing.api.schemas import (
     BillingAddress,
@@ -22,6 +22,7 @@ from services.billing.domain import address as address_domain
 from services.billing.domain.authority import Operation
 from shared.auth.dependencies import CurrentPrincipal
 from shared.http.context import CustomerNumber, event_context, runtime_of
+from shared.http.versions import etag, expected_version
 
 IfMatch = Annotated[
     str | None,

@@ -14,26 +14,8 @@ from services.contacts.api.problems import READ, WRITE
 from services.contacts.api.schemas import AddressBody, AddressOut
 from services.contacts.domain.address import Address
 from shared.auth.dependencies import CurrentPrincipal, ensure_customer_access
-from shared.errors import InvalidRequest
 from shared.http.context import CustomerNumber, runtime_of
-
-
-def _etag(version: int) -> str:
-    return f'"{version}"'
-
-
-def _version_from(if_match: str | None, body_version: int | None) -> int:
-    if if_match is not None:
-        try:
-            version = int(if_match.strip().removeprefix("W/").strip('"'))
-        except ValueError:
-            raise InvalidRequest("If-Match must be the ETag read with the address") from None
-        if body_version is not None and body_version != version:
-            raise InvalidRequest("If-Match and version disagree")
-        return version
-    if body_version is None:
-        raise InvalidRequest("send the version you read (If-Match header or `version`)")
-    return body_version
+from shared.http.versions import etag, expected_version
 
 
 def router() -> APIRouter:
@@ -50,7 +32,7 @@ def router() -> APIRouter:
     ) -> AddressOut:
         ensure_customer_access(principal, customer_number, *READERS)
         address, version = await handlers.load_address(runtime_of(request).uow, customer_number)
-        response.headers["ETag"] = _etag(version)
+        response.headers["ETag"] = etag(version)
         fields = asdict(address) if address is not None else dict.fromkeys(f.name for f in dataclass_fields(Address))
         return AddressOut(customer_number=customer_number, version=version, **fields)
 
@@ -69,7 +51,7 @@ def router() -> APIRouter:
         if_match: Annotated[str | None, Header()] = None,
     ) -> AddressOut:
         acting = acting_for(principal, customer_number, body.on_behalf_of)
-        expected = _version_from(if_match, body.version)
+        expected = expected_version(if_match, body.version)
         context = context_for(request, customer_number, principal, acting)
         wanted = Address(body.company, body.street, body.postcode, body.city, body.country)
         version = await handlers.change_address(
@@ -77,7 +59,7 @@ def router() -> APIRouter:
         )
         address, version = await handlers.load_address(runtime_of(request).uow, customer_number)
         assert address is not None
-        response.headers["ETag"] = _etag(version)
+        response.headers["ETag"] = etag(version)
         return AddressOut(customer_number=customer_number, version=version, **asdict(address))
 
     return r
