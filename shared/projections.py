@@ -20,12 +20,12 @@ from typing import Protocol
 import structlog
 
 from shared import metrics
-from shared.db import Connection, Pool, PooledConnection
+from shared.db import Connection, Pool
 from shared.envelope import RecordedEvent
+from shared.eventstore.notifications import run_on_commits
 from shared.eventstore.positions import lock_cursor, save_cursor
 from shared.eventstore.postgres import PostgresEventStore
-from shared.relay import LAG_REPORT_INTERVAL_S, NOTIFY_CHANNEL, pending_events
-from shared.waiting import Backoff, wait_any
+from shared.relay import LAG_REPORT_INTERVAL_S, pending_events
 
 log = structlog.get_logger(__name__)
 
@@ -54,7 +54,6 @@ class ProjectionRunner:
         self.projection = projection
         self.reader = f"projection:{projection.name}"
         self._batch_size = batch_size
-        self._wake = asyncio.Event()
         self._lag_reported_at = -1e9
 
     async def apply_round(self) -> int:
@@ -84,28 +83,5 @@ class ProjectionRunner:
         return total
 
     async def run(self, stop: asyncio.Event) -> None:
-        listener: PooledConnection | None = None
-        backoff = Backoff()
         log.info("projection_started", projection=self.projection.name)
-        try:
-            while not stop.is_set():
-                try:
-                    if listener is None or listener.is_closed():
-                        listener = await self._pool.acquire()
-                        await listener.add_listener(NOTIFY_CHANNEL, self._on_notify)
-                    self._wake.clear()
-                    await self.catch_up()
-                    await wait_any(self._wake, stop, timeout=2.0)
-                    backoff.reset()
-                except Exception as exc:
-                    # Database or broker away, a poisoned batch: never let the worker die
-                    # silently; log, back off, retry from the saved position.
-                    log.error("projection_round_failed", projection=self.projection.name, error=repr(exc))
-                    await backoff.wait(stop)
-        finally:
-            if listener is not None and not listener.is_closed():
-                await listener.remove_listener(NOTIFY_CHANNEL, self._on_notify)
-                await self._pool.release(listener)
-
-    def _on_notify(self, *_: object) -> None:
-        self._wake.set()
+        await run_on_commits(self._pool, self.catch_up, stop, reader=self.reader, poll_s=2.0)

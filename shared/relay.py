@@ -12,21 +12,19 @@ fallback poll covers a lost notification (e.g. while reconnecting).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 
 import structlog
 from aiokafka import AIOKafkaProducer
 
 from shared import cloudevents, metrics
-from shared.db import Connection, Pool, PooledConnection
+from shared.db import Connection, Pool
+from shared.eventstore.notifications import run_on_commits
 from shared.eventstore.positions import load_cursor, lock_cursor, save_cursor
 from shared.eventstore.postgres import PostgresEventStore
-from shared.waiting import Backoff, wait_any
 
 log = structlog.get_logger(__name__)
 
-NOTIFY_CHANNEL = "events_appended"
 
 # Committed events a reader has not finished: those of transactions not in its `done` snapshot.
 # An index range scan from the snapshot's xmin; capped, so a reader far behind stays cheap to ask.
@@ -70,7 +68,6 @@ class OutboxRelay:
         self._topic = topic
         self._batch_size = batch_size
         self._fallback_poll_s = fallback_poll_s
-        self._wake = asyncio.Event()
         self._lag_reported_at = -1e9
 
     async def publish_round(self) -> int:
@@ -120,31 +117,11 @@ class OutboxRelay:
         metrics.RELAY_LAG.labels(self._topic).set(await pending_events(self._pool, self.reader))
 
     async def run(self, stop: asyncio.Event) -> None:
-        listener: PooledConnection | None = None
-        backoff = Backoff()
         log.info("relay_started", topic=self._topic)
         try:
-            while not stop.is_set():
-                try:
-                    if listener is None or listener.is_closed():
-                        listener = await self._pool.acquire()
-                        await listener.add_listener(NOTIFY_CHANNEL, self._on_notify)
-                    self._wake.clear()
-                    await self.drain()
-                    await wait_any(self._wake, stop, timeout=self._fallback_poll_s)
-                    backoff.reset()
-                except Exception as exc:
-                    # Database or broker away, a poisoned batch: never let the worker die
-                    # silently; log, back off, retry from the saved position.
-                    log.error("relay_round_failed", topic=self._topic, error=repr(exc))
-                    with contextlib.suppress(Exception):  # the lag grows visibly while Kafka is away
-                        await self.report_lag()
-                    await backoff.wait(stop)
+            # While Kafka is away the lag keeps being reported, so it grows visibly.
+            await run_on_commits(
+                self._pool, self.drain, stop, reader=self.reader, poll_s=self._fallback_poll_s, on_error=self.report_lag
+            )
         finally:
-            if listener is not None and not listener.is_closed():
-                await listener.remove_listener(NOTIFY_CHANNEL, self._on_notify)
-                await self._pool.release(listener)
             log.info("relay_stopped", topic=self._topic)
-
-    def _on_notify(self, *_: object) -> None:
-        self._wake.set()

@@ -16,15 +16,13 @@ from __future__ import annotations
 
 import asyncio
 
-import asyncpg
 import structlog
 
 from shared.authorization.memory import AuthorizationMemory
-from shared.db import Pool, PooledConnection
+from shared.db import Pool
 from shared.eventstore.cursor import Cursor
+from shared.eventstore.notifications import run_on_commits
 from shared.eventstore.postgres import PostgresEventStore
-from shared.relay import NOTIFY_CHANNEL
-from shared.waiting import wait_any
 
 log = structlog.get_logger(__name__)
 
@@ -36,7 +34,6 @@ class AuthorizationFollower:
         self._store = store
         self._cursor = Cursor.start()
         self._batch_size = batch_size
-        self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
 
     async def catch_up(self) -> int:
@@ -54,26 +51,4 @@ class AuthorizationFollower:
 
     async def run(self) -> None:
         # Ends when the service closes its pool (hooks have no stop signal of their own).
-        listener: PooledConnection | None = None
-        try:
-            while not self._pool.is_closing():
-                try:
-                    if listener is None or listener.is_closed():
-                        listener = await self._pool.acquire()
-                        await listener.add_listener(NOTIFY_CHANNEL, self._on_notify)
-                    self._wake.clear()
-                    await self.catch_up()
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                    if self._pool.is_closing():
-                        return
-                    log.warning("authorization_follower_failed", error=repr(exc))
-                await wait_any(self._wake, timeout=1.0)
-        finally:
-            # Always give the connection back: the pool's close() waits for every connection.
-            if listener is not None:
-                if not listener.is_closed():
-                    await listener.remove_listener(NOTIFY_CHANNEL, self._on_notify)
-                await self._pool.release(listener)
-
-    def _on_notify(self, *_: object) -> None:
-        self._wake.set()
+        await run_on_commits(self._pool, self.catch_up, asyncio.Event(), reader="authorization-follower", poll_s=1.0)
