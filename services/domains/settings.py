@@ -15,7 +15,7 @@ from datetime import timedelta
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services.domains.adapters.secrets import Argon2Parameters
+from shared.hashing import Argon2Parameters
 
 
 class DomainsSettings(BaseSettings):
@@ -29,7 +29,7 @@ class DomainsSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _hashing_meets_minimum(self) -> DomainsSettings:
-        if self.argon2_memory_kib < 19456 or self.argon2_time_cost < 2 or self.argon2_parallelism < 1:
+        if not self.argon2_parameters.meets_owasp_minimum:
             raise ValueError("argon2id parameters below the OWASP minimum (m=19456 KiB, t=2, p=1)")
         return self
 

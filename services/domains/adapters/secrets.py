@@ -11,14 +11,10 @@ Nothing here logs; callers hand the clear values to a mail body or a hash and dr
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import os
 import secrets
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
-import argon2
+from shared.hashing import Argon2Hasher
 
 
 def new_link_token() -> str:
@@ -33,37 +29,7 @@ def new_ftp_password() -> str:
     return secrets.token_urlsafe(18)
 
 
-@dataclass(frozen=True)
-class Argon2Parameters:
-    memory_kib: int = 19456  # OWASP Password Storage Cheat Sheet minimum for argon2id
-    time_cost: int = 2
-    parallelism: int = 1
-
-
-class PasswordHasher:
-    def __init__(self, parameters: Argon2Parameters, *, concurrency: int | None = None) -> None:
-        self._hasher = argon2.PasswordHasher(
-            time_cost=parameters.time_cost,
-            memory_cost=parameters.memory_kib,
-            parallelism=parameters.parallelism,
-            hash_len=32,
-            salt_len=16,
-            type=argon2.Type.ID,
-        )
-        slots = concurrency or os.cpu_count() or 1
-        self._slots = asyncio.Semaphore(slots)
-        self._pool = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="domains-argon2")
-
-    async def hash(self, secret: str) -> str:
-        async with self._slots:
-            return await asyncio.get_running_loop().run_in_executor(self._pool, self._hasher.hash, secret)
-
+class PasswordHasher(Argon2Hasher):
     def verify(self, stored_hash: str, secret: str) -> bool:
         """Synchronous: for tests and tools (the FTP server verifies against the stored hash)."""
-        try:
-            return self._hasher.verify(stored_hash, secret)
-        except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
-            return False
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        return self.matches(stored_hash, secret)

@@ -1,90 +1,21 @@
-"""argon2id hashing off the event loop, with a bound on how many hashes run at once.
-
-A hash costs tens of milliseconds of CPU and 19 MiB of memory by design. Run on the event loop
-it would stall every other request; run unbounded in threads, a burst of logins would exhaust
-memory and starve the process. So hashes run in a small thread pool (argon2-cffi releases the
-GIL while hashing) behind a semaphore, and callers queue for a slot.
-"""
+"""Identity's secrets hasher: the shared argon2id hasher (shared/hashing.py) plus a dummy hash,
+verified against when there is no real one, so that such a login costs as much as a wrong password."""
 
 from __future__ import annotations
 
-import asyncio
-import os
 import secrets
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import TypeVar
 
-import argon2
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from shared.hashing import Argon2Hasher, Argon2Parameters
 
-# OWASP's minimum for argon2id (Password Storage Cheat Sheet): m=19 MiB, t=2, p=1.
-OWASP_MIN_MEMORY_KIB = 19456
-OWASP_MIN_TIME_COST = 2
-OWASP_MIN_PARALLELISM = 1
-
-T = TypeVar("T")
+__all__ = ["Argon2Parameters", "SecretHasher"]
 
 
-@dataclass(frozen=True)
-class Argon2Parameters:
-    memory_kib: int = OWASP_MIN_MEMORY_KIB
-    time_cost: int = OWASP_MIN_TIME_COST
-    parallelism: int = OWASP_MIN_PARALLELISM
-
-    @property
-    def meets_owasp_minimum(self) -> bool:
-        return (
-            self.memory_kib >= OWASP_MIN_MEMORY_KIB
-            and self.time_cost >= OWASP_MIN_TIME_COST
-            and self.parallelism >= OWASP_MIN_PARALLELISM
-        )
-
-
-class SecretHasher:
+class SecretHasher(Argon2Hasher):
     """Hashes and verifies passwords and one-time passwords with argon2id."""
 
     def __init__(self, parameters: Argon2Parameters, *, concurrency: int | None = None) -> None:
-        self.parameters = parameters
-        self._hasher = argon2.PasswordHasher(
-            time_cost=parameters.time_cost,
-            memory_cost=parameters.memory_kib,
-            parallelism=parameters.parallelism,
-            hash_len=32,
-            salt_len=16,
-            type=argon2.Type.ID,
-        )
-        slots = concurrency or os.cpu_count() or 1
-        self.concurrency = slots
-        self._slots = asyncio.Semaphore(slots)
-        self._pool = ThreadPoolExecutor(max_workers=slots, thread_name_prefix="argon2")
-        # Verified against when there is no real hash (unknown account, no password yet), so that
-        # such a login costs the same time as a wrong password.
+        super().__init__(parameters, concurrency=concurrency)
         self.dummy_hash = self._hasher.hash(secrets.token_urlsafe(24))
 
-    async def _run(self, fn: Callable[..., T], *args: str) -> T:
-        async with self._slots:
-            return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
-
-    async def hash(self, secret: str) -> str:
-        return await self._run(self._hasher.hash, secret)
-
     async def verify(self, stored_hash: str, secret: str) -> bool:
-        return await self._run(self._verify_sync, stored_hash, secret)
-
-    def _verify_sync(self, stored_hash: str, secret: str) -> bool:
-        try:
-            return self._hasher.verify(stored_hash, secret)
-        except (VerifyMismatchError, VerificationError, InvalidHashError):
-            return False
-
-    def needs_rehash(self, stored_hash: str) -> bool:
-        """True when the hash was made with other (older, weaker) parameters than ours."""
-        try:
-            return self._hasher.check_needs_rehash(stored_hash)
-        except InvalidHashError:
-            return True
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        return await self.matches_off_loop(stored_hash, secret)
