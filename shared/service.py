@@ -67,7 +67,10 @@ class ServiceSpec:
     projections: Sequence[Projection] = ()
     kafka_projections: Sequence[KafkaProjection] = ()
     routes: RoutesFactory = lambda: ()
+    # State the HTTP side needs (api and all modes), and background work beside the kernel's
+    # workers (worker and all modes); `migrate` runs neither.
     on_startup: Sequence[Hook] = ()
+    on_worker_startup: Sequence[Hook] = ()
     description: str = ""
 
     @property
@@ -76,7 +79,13 @@ class ServiceSpec:
 
 
 async def open_runtime(
-    spec: ServiceSpec, settings: ServiceSettings, clock: Clock | None = None, verifier: TokenVerifier | None = None
+    spec: ServiceSpec,
+    settings: ServiceSettings,
+    clock: Clock | None = None,
+    verifier: TokenVerifier | None = None,
+    *,
+    serves_http: bool = True,
+    runs_workers: bool = True,
 ) -> Runtime:
     pool = await db.create_pool(settings.database_url, max_size=settings.db_pool_size)
     migrations = db.kernel_migrations()
@@ -100,7 +109,8 @@ async def open_runtime(
         clock or SystemClock(),
         verifier=verifier or JwksTokenVerifier(settings.identity_jwks_url),
     )
-    for hook in spec.on_startup:
+    hooks = (*(spec.on_startup if serves_http else ()), *(spec.on_worker_startup if runs_workers else ()))
+    for hook in hooks:
         result = hook(runtime)
         if asyncio.iscoroutine(result):
             await result
@@ -184,7 +194,7 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        runtime = await open_runtime(spec, settings, clock, verifier)
+        runtime = await open_runtime(spec, settings, clock, verifier, runs_workers=with_workers)
         runtime.producer = idempotent_producer(settings.kafka_bootstrap_servers, f"{spec.name}-api")
         await runtime.producer.start()
         app.state.runtime = runtime
@@ -256,7 +266,7 @@ def main(spec: ServiceSpec, argv: Sequence[str]) -> None:
 async def _run_worker(spec: ServiceSpec, settings: ServiceSettings) -> None:
     import signal
 
-    runtime = await open_runtime(spec, settings)
+    runtime = await open_runtime(spec, settings, serves_http=False)
     workers = Workers(runtime)
     await workers.start()
     # Optional /healthz and /metrics of the worker process (Kubernetes: liveness probe, scraping).
@@ -276,5 +286,5 @@ async def _run_worker(spec: ServiceSpec, settings: ServiceSettings) -> None:
 
 
 async def _migrate_only(spec: ServiceSpec, settings: ServiceSettings) -> None:
-    runtime = await open_runtime(spec, settings)
+    runtime = await open_runtime(spec, settings, serves_http=False, runs_workers=False)
     await runtime.pool.close()

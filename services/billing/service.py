@@ -17,8 +17,11 @@ from shared.mail import SmtpMailer
 from shared.service import Runtime, ServiceSpec
 
 
-def _start(runtime: Runtime) -> None:
+def _start_api(runtime: Runtime) -> None:
     runtime.extras["authorization_copy"] = AuthorizationCopy(runtime.pool)
+
+
+def _start_notifier(runtime: Runtime) -> None:
     mailer = runtime.extras.get("mailer") or SmtpMailer(runtime.settings.smtp_host, runtime.settings.smtp_port)
     notifier = InvoiceEmailNotifier(runtime.pool, mailer, runtime.clock, settings.mail_from())
     runtime.extras["notifier"] = notifier
@@ -32,6 +35,7 @@ SPEC = ServiceSpec(
     projections=(BillingHistoryProjection(),),
     kafka_projections=(CustomerAccountsProjection(), BillingAuthorizationProjection()),
     routes=routers,
-    on_startup=(_start,),
+    on_startup=(_start_api,),
+    on_worker_startup=(_start_notifier,),
     description="Invoice address and invoice e-mail, changed only by those allowed to.",
 )

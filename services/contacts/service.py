@@ -57,6 +57,7 @@ SPEC = ServiceSpec(
     projections=(AuthorizationProjection(), AuthorizationTimelineProjection()),
     kafka_projections=(CustomerAccountsProjection(),),
     routes=routers,
-    on_startup=(_start_authorization_reader, _start_check_recorder, _start_owner_notifier),
+    on_startup=(_start_authorization_reader, _start_check_recorder),
+    on_worker_startup=(_start_owner_notifier,),
     description="Customer address, contact persons, authorizations and the authorization check.",
 )
