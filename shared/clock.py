@@ -1,9 +1,7 @@
-"""Time and identity sources, passed into handlers so the domain never reads them itself."""
+"""The clock, passed into handlers so the domain never reads the time itself."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -31,10 +29,3 @@ class FixedClock:
 
     def set(self, instant: datetime) -> None:
         self._now = instant
-
-
-IdFactory = Callable[[], uuid.UUID]
-
-
-def new_id() -> uuid.UUID:
-    return uuid.uuid4()

@@ -41,9 +41,6 @@ class Actor:
         return cls(ActorKind(kind), ident)
 
 
-SYSTEM_ACTOR = Actor(ActorKind.SYSTEM, "system")
-
-
 class DomainEvent:
     """Base of every domain event class. Subclasses are frozen dataclasses.
 

@@ -13,7 +13,6 @@ started twice applies each event exactly once.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -23,9 +22,8 @@ from shared import metrics
 from shared.db import Connection, Pool
 from shared.envelope import RecordedEvent
 from shared.eventstore.notifications import run_on_commits
-from shared.eventstore.positions import lock_cursor, save_cursor
+from shared.eventstore.positions import ReaderLag, lock_cursor, save_cursor
 from shared.eventstore.postgres import PostgresEventStore
-from shared.relay import LAG_REPORT_INTERVAL_S, pending_events
 
 log = structlog.get_logger(__name__)
 
@@ -41,10 +39,6 @@ class Projection(Protocol):
     async def apply(self, conn: Connection, event: RecordedEvent) -> None: ...
 
 
-async def ensure_tables(conn: Connection, projection: Projection) -> None:
-    await conn.execute(projection.ddl)
-
-
 class ProjectionRunner:
     def __init__(
         self, *, pool: Pool, store: PostgresEventStore, projection: Projection, batch_size: int = 1000
@@ -54,7 +48,7 @@ class ProjectionRunner:
         self.projection = projection
         self.reader = f"projection:{projection.name}"
         self._batch_size = batch_size
-        self._lag_reported_at = -1e9
+        self._lag = ReaderLag(pool, self.reader, metrics.PROJECTION_LAG.labels(projection.name))
 
     async def apply_round(self) -> int:
         async with self._pool.acquire() as conn, conn.transaction():
@@ -73,13 +67,8 @@ class ProjectionRunner:
         total = 0
         while (n := await self.apply_round()) > 0:
             total += n
-            # Measured at most once a second while behind: under load the count costs real time.
-            if time.monotonic() - self._lag_reported_at >= LAG_REPORT_INTERVAL_S:
-                self._lag_reported_at = time.monotonic()
-                lag = await pending_events(self._pool, self.reader)
-                metrics.PROJECTION_LAG.labels(self.projection.name).set(lag)
-        # The last window came back empty: nothing committed before it is pending.
-        metrics.PROJECTION_LAG.labels(self.projection.name).set(0)
+            await self._lag.behind()
+        self._lag.caught_up()
         return total
 
     async def run(self, stop: asyncio.Event) -> None:

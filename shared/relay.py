@@ -18,34 +18,12 @@ import structlog
 from aiokafka import AIOKafkaProducer
 
 from shared import cloudevents, metrics
-from shared.db import Connection, Pool
+from shared.db import Pool
 from shared.eventstore.notifications import run_on_commits
-from shared.eventstore.positions import load_cursor, lock_cursor, save_cursor
+from shared.eventstore.positions import ReaderLag, lock_cursor, save_cursor
 from shared.eventstore.postgres import PostgresEventStore
 
 log = structlog.get_logger(__name__)
-
-
-# Committed events a reader has not finished: those of transactions not in its `done` snapshot.
-# An index range scan from the snapshot's xmin; capped, so a reader far behind stays cheap to ask.
-_PENDING = """
-SELECT count(*) FROM (
-    SELECT 1 FROM events
-    WHERE transaction_id >= pg_snapshot_xmin($1::text::pg_snapshot)
-      AND NOT pg_visible_in_snapshot(transaction_id, $1::text::pg_snapshot)
-    LIMIT $2
-) AS pending
-"""
-PENDING_CAP = 1_000_000
-LAG_REPORT_INTERVAL_S = 1.0
-
-
-async def pending_events(db: Pool | Connection, reader: str) -> int:
-    """How many committed events `reader` has not yet completed (metrics; an estimate while a
-    window is half read, since it counts the whole window)."""
-    cursor = await load_cursor(db, reader)
-    count = await db.fetchval(_PENDING, cursor.done, PENDING_CAP)
-    return int(count or 0)
 
 
 class OutboxRelay:
@@ -68,7 +46,7 @@ class OutboxRelay:
         self._topic = topic
         self._batch_size = batch_size
         self._fallback_poll_s = fallback_poll_s
-        self._lag_reported_at = -1e9
+        self._lag = ReaderLag(pool, self.reader, metrics.RELAY_LAG.labels(topic))
 
     async def publish_round(self) -> int:
         """Publish one batch; returns how many events went out (0: nothing pending)."""
@@ -103,18 +81,13 @@ class OutboxRelay:
         while True:
             n = await self.publish_round()
             if n == 0:
-                # The window just read came back empty: nothing committed before it is pending.
-                metrics.RELAY_LAG.labels(self._topic).set(0)
+                self._lag.caught_up()
                 return total
             total += n
             await self.report_lag()
 
     async def report_lag(self) -> None:
-        # At most once a second: under load the count would cost more than the appends it watches.
-        if time.monotonic() - self._lag_reported_at < LAG_REPORT_INTERVAL_S:
-            return
-        self._lag_reported_at = time.monotonic()
-        metrics.RELAY_LAG.labels(self._topic).set(await pending_events(self._pool, self.reader))
+        await self._lag.behind()
 
     async def run(self, stop: asyncio.Event) -> None:
         log.info("relay_started", topic=self._topic)
