@@ -18,6 +18,7 @@ from typing import TypeVar
 
 import argon2
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from pydantic import BaseModel, model_validator
 
 # OWASP's minimum for argon2id (Password Storage Cheat Sheet): m=19 MiB, t=2, p=1.
 OWASP_MIN_MEMORY_KIB = 19456
@@ -40,6 +41,25 @@ class Argon2Parameters:
             and self.time_cost >= OWASP_MIN_TIME_COST
             and self.parallelism >= OWASP_MIN_PARALLELISM
         )
+
+
+class Argon2Settings(BaseModel):
+    """argon2id settings for a service's settings class to inherit (read with its own env prefix);
+    a configuration below OWASP's minimum is refused at start."""
+
+    argon2_memory_kib: int = OWASP_MIN_MEMORY_KIB
+    argon2_time_cost: int = OWASP_MIN_TIME_COST
+    argon2_parallelism: int = OWASP_MIN_PARALLELISM
+
+    @model_validator(mode="after")
+    def _hashing_meets_minimum(self) -> Argon2Settings:
+        if not self.argon2_parameters.meets_owasp_minimum:
+            raise ValueError("argon2id parameters below the OWASP minimum (m=19456 KiB, t=2, p=1)")
+        return self
+
+    @property
+    def argon2_parameters(self) -> Argon2Parameters:
+        return Argon2Parameters(self.argon2_memory_kib, self.argon2_time_cost, self.argon2_parallelism)
 
 
 class Argon2Hasher:

@@ -12,30 +12,17 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from pydantic import Field, model_validator
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.hashing import Argon2Parameters
+from shared.hashing import Argon2Settings
 
 
-class DomainsSettings(BaseSettings):
+class DomainsSettings(BaseSettings, Argon2Settings):
     model_config = SettingsConfigDict(env_prefix="DOMAINS_", frozen=True, extra="ignore")
 
     mail_from: str = "Hosting Accounts <no-reply@hosting.example>"
     password_link_ttl_s: int = Field(default=48 * 3600, gt=0, le=14 * 24 * 3600)
-    argon2_memory_kib: int = 19456
-    argon2_time_cost: int = 2
-    argon2_parallelism: int = 1
-
-    @model_validator(mode="after")
-    def _hashing_meets_minimum(self) -> DomainsSettings:
-        if not self.argon2_parameters.meets_owasp_minimum:
-            raise ValueError("argon2id parameters below the OWASP minimum (m=19456 KiB, t=2, p=1)")
-        return self
-
-    @property
-    def argon2_parameters(self) -> Argon2Parameters:
-        return Argon2Parameters(self.argon2_memory_kib, self.argon2_time_cost, self.argon2_parallelism)
 
     @property
     def password_link_ttl(self) -> timedelta:

@@ -9,21 +9,18 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from pydantic import Field, model_validator
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from services.identity.adapters.hashing import Argon2Parameters
 from services.identity.domain.one_time_password import OtpPolicy
 from services.identity.domain.sessions import SessionPolicy
 from services.identity.domain.throttle import ThrottlePolicy
+from shared.hashing import Argon2Settings
 
 
-class IdentitySettings(BaseSettings):
+class IdentitySettings(BaseSettings, Argon2Settings):
     model_config = SettingsConfigDict(env_prefix="IDENTITY_", frozen=True, extra="ignore")
 
-    argon2_memory_kib: int = 19456
-    argon2_time_cost: int = 2
-    argon2_parallelism: int = 1
     # How many hashes may run at once (0: one per CPU core).
     hash_concurrency: int = Field(default=0, ge=0)
 
@@ -40,16 +37,6 @@ class IdentitySettings(BaseSettings):
     throttle_max_delay_s: int = Field(default=30, ge=1)
 
     mail_from: str = "Hosting Accounts <no-reply@hosting.example>"
-
-    @model_validator(mode="after")
-    def _hashing_meets_minimum(self) -> IdentitySettings:
-        if not self.argon2_parameters.meets_owasp_minimum:
-            raise ValueError("argon2id parameters below the OWASP minimum (m=19456 KiB, t=2, p=1)")
-        return self
-
-    @property
-    def argon2_parameters(self) -> Argon2Parameters:
-        return Argon2Parameters(self.argon2_memory_kib, self.argon2_time_cost, self.argon2_parallelism)
 
     @property
     def session_policy(self) -> SessionPolicy:
