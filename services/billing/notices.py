@@ -15,13 +15,12 @@ import asyncio
 from email.message import EmailMessage
 from typing import Any
 
-import asyncpg
 import structlog
 
 from shared.clock import Clock
 from shared.db import Pool
+from shared.eventstore.notifications import run_on_commits
 from shared.mail import MailDeliveryFailed, Mailer, build_message
-from shared.waiting import wait_any
 
 log = structlog.get_logger(__name__)
 
@@ -85,10 +84,6 @@ class InvoiceEmailNotifier:
         self._clock = clock
         self._sender = sender
         self._poll_interval_s = poll_interval_s
-        self._wake = asyncio.Event()
-
-    def wake(self) -> None:
-        self._wake.set()
 
     async def send_pending(self, limit: int = 20) -> int:
         """Send what is queued; returns how many were sent."""
@@ -119,14 +114,14 @@ class InvoiceEmailNotifier:
         return sent
 
     async def run(self) -> None:
-        # Ends when the service closes its pool (hooks get no separate stop signal).
-        while not self._pool.is_closing():
-            try:
-                self._wake.clear()
-                while await self.send_pending() > 0:
-                    pass
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                if self._pool.is_closing():
-                    return
-                log.warning("invoice_email_notifier_round_failed", error=repr(exc))
-            await wait_any(self._wake, timeout=self._poll_interval_s)
+        # Woken by the commit that queued a notice (the same transaction appended events, so the
+        # store's NOTIFY fires), wherever that command ran; ends when the service closes its pool.
+        await run_on_commits(
+            self._pool, self.send_all, asyncio.Event(), reader="invoice-email-notifier", poll_s=self._poll_interval_s
+        )
+
+    async def send_all(self) -> int:
+        sent = 0
+        while (n := await self.send_pending()) > 0:
+            sent += n
+        return sent

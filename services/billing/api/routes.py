@@ -148,8 +148,6 @@ def router() -> APIRouter:
         rt = runtime_of(request)
         context = event_context(request, customer_number, principal.actor, **authority.metadata)
         result = await handlers.change_invoice_email(rt.uow, customer_number, body.email, expected, authority, context)
-        if result.changed and (notifier := rt.extras.get("notifier")) is not None:
-            notifier.wake()
         email, version = await handlers.load_invoice_email(rt.uow, customer_number)
         response.headers["ETag"] = etag(version)
         return InvoiceEmailOut(

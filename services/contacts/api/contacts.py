@@ -164,9 +164,6 @@ def router() -> APIRouter:
         recorded = await handlers.on_contacts(
             rt.uow, context, lambda s: domain.decide_contact_left(s, cmd, acting, now)
         )
-        notifier = rt.extras.get("notifier")
-        if notifier is not None:
-            notifier.wake()
         revoked = [
             uuid.UUID(str(e.data["grant_id"])) for e in recorded if e.event_type == "ContactAuthorizationRevoked"
         ]
