@@ -7,12 +7,14 @@ any field whose name says it is a secret, as a safety net: secrets are never log
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from typing import Any
 
+import orjson
 import structlog
 
 from shared.envelope import RecordedEvent
@@ -20,9 +22,16 @@ from shared.envelope import RecordedEvent
 _SECRET_MARKERS = ("password", "secret", "token", "otp", "one_time", "hash", "credential", "authorization")
 
 
+@functools.lru_cache(maxsize=4096)
+def _names_a_secret(key: str) -> bool:
+    # Log keys are a small fixed set of names in code: decided once per name, not per line.
+    lowered = key.lower()
+    return any(marker in lowered for marker in _SECRET_MARKERS)
+
+
 def _drop_secrets(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    for key in list(event_dict):
-        if any(marker in key.lower() for marker in _SECRET_MARKERS):
+    for key in event_dict:
+        if _names_a_secret(key):
             event_dict[key] = "[redacted]"
     return event_dict
 
@@ -51,9 +60,14 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     # aiokafka narrates every rebalance at INFO; our runners log what matters themselves.
     logging.getLogger("aiokafka").setLevel(max(logging.WARNING, root.level))
     structlog.configure(
-        processors=[*shared_processors, structlog.processors.format_exc_info, structlog.processors.JSONRenderer()],
+        # orjson straight to stdout's bytes: a third of the cost of json + print on the access log.
+        processors=[
+            *shared_processors,
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(serializer=orjson.dumps),
+        ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(),
+        logger_factory=structlog.BytesLoggerFactory(),
         cache_logger_on_first_use=True,
     )
     structlog.contextvars.bind_contextvars(service=service)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from typing import Any
 
 import structlog
 from fastapi import HTTPException
@@ -41,6 +42,20 @@ class RequestContextMiddleware:
     def __init__(self, app: ASGIApp, service: str) -> None:
         self.app = app
         self.service = service
+        # The metrics' children by label values (`labels()` locks and builds a key every call).
+        self._counters: dict[tuple[str, str, int], Any] = {}
+        self._timers: dict[tuple[str, str], Any] = {}
+
+    def _observe(self, method: str, route: str, status: int, elapsed: float) -> None:
+        counter = self._counters.get((method, route, status))
+        if counter is None:
+            counter = metrics.HTTP_REQUESTS.labels(self.service, method, route, str(status))
+            self._counters[(method, route, status)] = counter
+        counter.inc()
+        timer = self._timers.get((method, route))
+        if timer is None:
+            timer = self._timers[(method, route)] = metrics.HTTP_LATENCY.labels(self.service, method, route)
+        timer.observe(elapsed)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -76,8 +91,7 @@ class RequestContextMiddleware:
                 route = scope.get("route")
                 route_name = getattr(route, "path", "unmatched")
                 elapsed = time.perf_counter() - started
-                metrics.HTTP_REQUESTS.labels(self.service, scope["method"], route_name, str(status_holder[0])).inc()
-                metrics.HTTP_LATENCY.labels(self.service, scope["method"], route_name).observe(elapsed)
+                self._observe(scope["method"], route_name, status_holder[0], elapsed)
                 # One line per request with the ids bound above (probes and scrapes only at debug).
                 access = log.debug if route_name.endswith(_QUIET_ROUTES) else log.info
                 access(
