@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import os
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, FastAPI
+from starlette.types import ASGIApp
 
 from shared import db
 from shared.audit.checkpoints import CheckpointPublisher
@@ -71,6 +73,9 @@ class ServiceSpec:
     # workers (worker and all modes); `migrate` runs neither.
     on_startup: Sequence[Hook] = ()
     on_worker_startup: Sequence[Hook] = ()
+    # ASGI middleware classes (constructed with the app alone) run inside the kernel's request-id,
+    # metrics and body-limit middlewares: a service's fast path for a hot route.
+    http_middleware: Sequence[Callable[[ASGIApp], ASGIApp]] = ()
     description: str = ""
 
     @property
@@ -225,8 +230,13 @@ def create_app(
         docs_url=f"/api/{spec.name}/docs",
         redoc_url=None,
         lifespan=lifespan,
+        # Observability is Prometheus + structlog; FastAPI's OpenTelemetry hook would otherwise
+        # look for configured providers on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     install_problem_handlers(app)
+    for middleware in spec.http_middleware:  # added first: innermost
+        app.add_middleware(middleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware, service=spec.name)
     app.include_router(health_router(spec.name, {"database": database_ready, "kafka": kafka_ready}))
@@ -244,23 +254,40 @@ def main(spec: ServiceSpec, argv: Sequence[str]) -> None:
     settings = ServiceSettings.from_env(spec.name)
     configure_logging(spec.name, settings.log_level)
     if mode in ("api", "all"):
-        app = create_app(spec, settings, with_workers=(mode == "all"))
-        uvicorn.run(
-            app,
-            host=settings.host,
-            port=settings.port,
-            log_level="warning",
-            access_log=False,
-            loop="uvloop",
-            http="httptools",
-            lifespan="on",
-        )
+        server: dict[str, Any] = {
+            "host": settings.host,
+            "port": settings.port,
+            "log_level": "warning",
+            "access_log": False,
+            "loop": "uvloop",
+            "http": "httptools",
+            "lifespan": "on",
+        }
+        if mode == "api" and settings.api_processes > 1:
+            # One Python process serves one core. The API is stateless (each process has its own
+            # pool and in-memory copies), so uvicorn's supervisor forks N of them on one socket.
+            os.environ[_API_SERVICE_ENV] = spec.name
+            uvicorn.run(f"{__name__}:api_app_from_environment", factory=True, workers=settings.api_processes, **server)
+        else:
+            uvicorn.run(create_app(spec, settings, with_workers=(mode == "all")), **server)
     elif mode == "worker":
         asyncio.run(_run_worker(spec, settings))
     elif mode == "migrate":
         asyncio.run(_migrate_only(spec, settings))
     else:
         raise SystemExit(f"usage: python -m services.{spec.name} [api|worker|all|migrate]")
+
+
+_API_SERVICE_ENV = "ACCOUNTS_API_SERVICE"
+
+
+def api_app_from_environment() -> FastAPI:
+    """The app of one API worker process (uvicorn imports this by name in each of them)."""
+    name = os.environ[_API_SERVICE_ENV]
+    spec: ServiceSpec = importlib.import_module(f"services.{name}.service").SPEC
+    settings = ServiceSettings.from_env(name)
+    configure_logging(name, settings.log_level)
+    return create_app(spec, settings, with_workers=False)
 
 
 async def _run_worker(spec: ServiceSpec, settings: ServiceSettings) -> None:

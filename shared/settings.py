@@ -49,6 +49,7 @@ class ServiceSettings(BaseModel):
     db_pool_size: int = 10
     identity_jwks_url: str = "http://127.0.0.1:8101/api/identity/.well-known/jwks.json"
     checkpoint_interval_s: float = 30.0  # tamper-evidence checkpoints (shared.audit); 0 disables
+    api_processes: int = 1  # uvicorn worker processes serving the API (`api` mode only)
 
     @classmethod
     def from_env(cls, service: str) -> ServiceSettings:
@@ -74,4 +75,5 @@ class ServiceSettings(BaseModel):
             db_pool_size=int(env.get("DB_POOL_SIZE", 10)),
             identity_jwks_url=env.get("IDENTITY_JWKS_URL", "http://127.0.0.1:8101/api/identity/.well-known/jwks.json"),
             checkpoint_interval_s=float(env.get("CHECKPOINT_INTERVAL_S", 30.0)),
+            api_processes=int(env.get(f"{upper}_API_PROCESSES", env.get("API_PROCESSES", 1))),
         )
