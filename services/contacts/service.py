@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from pathlib import Path
 
 import structlog
 
 from services.contacts import settings
+from services.contacts.api.fast_check import FastCheck
 from services.contacts.api.routes import routers
 from services.contacts.check_recorder import CheckRecorder
 from services.contacts.domain.events import registry
@@ -31,6 +33,9 @@ async def _start_authorization_reader(runtime: Runtime) -> None:
         return
     follower = AuthorizationFollower(runtime.pool, runtime.store)
     loaded = await follower.catch_up()  # before the first request is answered
+    # The loaded model lives as long as the process: keep the garbage collector from walking
+    # its million objects again and again (full collections would show as latency spikes).
+    gc.freeze()
     log.info("authorization_model_loaded", events=loaded)
     runtime.extras["authorization_follower"] = follower
     runtime.extras["authorization_reader"] = MemoryAuthorizationReader(follower.memory)
@@ -59,5 +64,6 @@ SPEC = ServiceSpec(
     routes=routers,
     on_startup=(_start_authorization_reader, _start_check_recorder),
     on_worker_startup=(_start_owner_notifier,),
+    http_middleware=(FastCheck,),
     description="Customer address, contact persons, authorizations and the authorization check.",
 )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -11,6 +10,7 @@ from pydantic import AwareDatetime
 
 from services.contacts import handlers, queries
 from services.contacts.api.acting import READERS, WRITERS, acting_for, context_for
+from services.contacts.api.checking import instant, reader_of, run_check
 from services.contacts.api.problems import READ, WRITE
 from services.contacts.api.schemas import (
     AuthorizationsOut,
@@ -32,28 +32,8 @@ from services.contacts.domain import authorizations as domain
 from services.contacts.domain.events import AuthorizationChecked
 from shared.auth.dependencies import CurrentPrincipal, ensure_customer_access
 from shared.auth.principal import PrincipalKind
-from shared.authorization.decision import decide
-from shared.authorization.identifiers import InvalidIdentifier, Requester
-from shared.authorization.queries import AuthorizationReader
-from shared.errors import InvalidRequest
 from shared.http.context import CustomerNumber, event_context, runtime_of
 from shared.scopes import DESCRIPTIONS, Scope
-
-# "As of" an instant in the future would be a forecast, not a record; a little clock skew is fine.
-FUTURE_TOLERANCE = timedelta(seconds=60)
-
-
-def _instant(at: datetime | None, now: datetime) -> datetime:
-    if at is None:
-        return now
-    if at > now + FUTURE_TOLERANCE:
-        raise InvalidRequest("`at` lies in the future")
-    return at
-
-
-def _reader(request: Request) -> AuthorizationReader:
-    reader: AuthorizationReader = runtime_of(request).extras["authorization_reader"]
-    return reader
 
 
 def router() -> APIRouter:
@@ -158,8 +138,8 @@ def router() -> APIRouter:
         at: Annotated[AwareDatetime | None, Query()] = None,
     ) -> InstructionOut:
         ensure_customer_access(principal, customer_number, *READERS)
-        instant = _instant(at, runtime_of(request).clock.now())
-        state = await _reader(request).authorizations_at(customer_number, instant)
+        moment = instant(at, runtime_of(request).clock.now())
+        state = await reader_of(runtime_of(request)).authorizations_at(customer_number, moment)
         return instruction_out(state.instruction)
 
     @r.post(
@@ -175,26 +155,20 @@ def router() -> APIRouter:
     ) -> Response:
         ensure_customer_access(principal, customer_number, *WRITERS)
         rt = runtime_of(request)
-        now = rt.clock.now()
-        at = _instant(body.at, now)
-        kind, raw = body.requester.as_heard()
-        try:
-            requester = Requester.heard(kind, raw)
-        except InvalidIdentifier as exc:
-            raise InvalidRequest(f"requester: {exc}") from None
-        decision = decide(await _reader(request).view(customer_number, requester, at), body.action.value, at)
+        check = await run_check(rt, customer_number, body)
+        decision = check.decision
         check_id = None
         if principal.kind is PrincipalKind.STAFF:
             check_id = uuid.uuid4()
             event = AuthorizationChecked(
                 check_id=check_id,
                 agent=str(principal.actor),
-                requester_kind=kind.value,
-                requester=raw,
-                requester_normalised=requester.value,
+                requester_kind=check.requester_kind.value,
+                requester=check.requester_heard,
+                requester_normalised=check.requester.value,
                 contact_id=decision.contact_id,
                 action=decision.action,
-                at=at,
+                at=decision.at,
                 outcome=decision.outcome.value,
                 reasons=decision.codes,
                 grant_id=decision.grant_id,
@@ -218,8 +192,8 @@ def router() -> APIRouter:
         at: Annotated[AwareDatetime | None, Query(description="The instant (RFC 3339, with offset)")] = None,
     ) -> AuthorizationsOut:
         ensure_customer_access(principal, customer_number, *READERS)
-        instant = _instant(at, runtime_of(request).clock.now())
-        return authorizations_out(await _reader(request).authorizations_at(customer_number, instant))
+        moment = instant(at, runtime_of(request).clock.now())
+        return authorizations_out(await reader_of(runtime_of(request)).authorizations_at(customer_number, moment))
 
     @r.get(
         "/customers/{customer_number}/authorization-history",
