@@ -11,7 +11,7 @@ Load comes from `wrk` (C, one thread, so it leaves the server's core alone) with
 that cycles through pre-built requests (a different customer, token and requester each time):
 
 * saturation: closed loop, a few connections, as fast as the server answers -> checks/s;
-* steady: 16 connections each pausing between requests, together offering about 70 % of the
+* steady: connections each pausing between requests, together offering about 70 % of the
   saturation rate -> p50/p99 at a rate the server sustains (wrk has no fixed-rate mode; the
   pause is corrected once from the rate reached, and the rate reached is reported);
 * at target: the same at the issue's target rate (15,000/s now, 5,000/s as of), when the
@@ -261,13 +261,16 @@ async def _through_gateway(base: str, work: Path, script: Path, seconds: int) ->
 
 
 async def _at_rate(url: str, script: Path, data: Path, rate: float, p50_ms: float, seconds: int) -> dict[str, float]:
-    """16 connections pausing between requests to offer `rate` (wrk has no fixed-rate mode): the
-    pause is set from the saturated latency, then corrected once from the rate reached."""
-    pause = max(1, round(16_000 / rate - p50_ms))
-    steady = await run_wrk(url, script, data, seconds=seconds, connections=16, pause_ms=pause)
-    busy = 16_000 / steady["rate"] - pause  # the part of each cycle that is not the pause
-    pause = max(1, round(16_000 / rate - busy))
-    return await run_wrk(url, script, data, seconds=seconds, connections=16, pause_ms=pause)
+    """Connections pausing between requests to offer `rate` (wrk has no fixed-rate mode): the
+    pause is set from the saturated latency, then corrected once from the rate reached. wrk's
+    pause is whole milliseconds, so there are enough connections for a cycle of ~8 ms each."""
+    connections = max(16, round(rate * 0.008))
+    cycle_ms = connections * 1000 / rate
+    pause = max(1, round(cycle_ms - p50_ms))
+    steady = await run_wrk(url, script, data, seconds=seconds, connections=connections, pause_ms=pause)
+    busy = connections * 1000 / steady["rate"] - pause  # the part of each cycle that is not the pause
+    pause = max(1, round(cycle_ms - busy))
+    return await run_wrk(url, script, data, seconds=seconds, connections=connections, pause_ms=pause)
 
 
 async def bench_checks(
@@ -297,7 +300,7 @@ async def bench_checks(
                 saturated = await run_wrk(target_url, script, data, seconds=seconds, connections=in_flight)
                 figures[f"{label}_max_per_s"] = saturated["rate"]
                 figures[f"{label}_max_p99_ms"] = saturated["p99_ms"]
-                # Steady: 16 connections, each pausing between requests so that together they offer
+                # Steady: connections each pausing between requests so that together they offer
                 # ~70 % of the maximum; the pause is corrected once from the rate actually reached.
                 steady = await _at_rate(target_url, script, data, 0.7 * saturated["rate"], saturated["p50_ms"], seconds)
                 figures[f"{label}_steady_per_s"] = steady["rate"]

@@ -105,5 +105,7 @@ class FastCheck:
             await self.app(scope, _replaying(body, receive), send)
             return
         scope["route"] = _MATCHED  # the request metrics label requests by route template
-        await send({"type": "http.response.start", "status": 200, "headers": _JSON_HEADERS})
-        await send({"type": "http.response.body", "body": check_json(check.decision, None)})
+        answer = check_json(check.decision, None)
+        headers = [(b"content-length", str(len(answer)).encode()), *_JSON_HEADERS]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": answer})

@@ -86,6 +86,7 @@ async def test_answers_equal_the_route_for_every_kind_of_requester(
         assert fast.status_code == other.status_code == 200, (body, fast.text, other.text)
         assert fast.json() == other.json()
         assert fast.headers["content-type"] == "application/json"
+        assert fast.headers["content-length"] == other.headers["content-length"]
         assert fast.headers["x-request-id"]  # the kernel's middlewares still run around it
         outcomes.add(fast.json()["outcome"])
     assert outcomes == {"allowed", "denied", "best_knowledge"}
