@@ -49,6 +49,7 @@ def create_compliance_app(bootstrap: str, verifier: TokenVerifier) -> FastAPI:
         docs_url=f"/api/{SERVICE}/docs",
         redoc_url=None,
         lifespan=lifespan,
+        telemetry={"tracing": False, "metrics": False, "logs": False},  # Prometheus + structlog instead
     )
     app.state.runtime = SimpleNamespace(verifier=verifier)
     install_problem_handlers(app)
