@@ -60,6 +60,7 @@ CUSTOMERS = 200
 DOMAINS_EACH = 5
 PROPAGATION_TRIALS = 40
 TARGET_RATE = 2000
+_TICK_S = 1 / os.sysconf("SC_CLK_TCK")
 
 _LUA = (
     r"""
@@ -82,6 +83,78 @@ end
 """
     + WRK_LUA_TAIL
 )
+
+
+def _cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) * _TICK_S  # utime + stime
+
+
+def _processes() -> dict[int, tuple[int, str]]:
+    """pid -> (parent pid, command line) of every process on the machine."""
+    found: dict[int, tuple[int, str]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, IndexError, ValueError):
+            continue
+        found[int(entry.name)] = (parent, command)
+    return found
+
+
+class _CpuMeter:
+    """CPU seconds of each part of the stack (the bench's own processes with their children, this
+    run's PostgreSQL backends, the Kafka broker) between `start` and `stop`: wall-clock rates are
+    noisy on a shared machine, CPU per command much less so. The broker is shared with whatever
+    else runs, so its figure is an upper bound."""
+
+    def __init__(self, parts: dict[str, int], databases: list[str], server_dsn: str) -> None:
+        self._parts = parts
+        self._databases = databases
+        self._server_dsn = server_dsn
+        self._before: dict[str, dict[int, float]] = {}
+
+    async def _resolve(self) -> dict[str, list[int]]:
+        table = _processes()
+        groups: dict[str, list[int]] = {}
+        for name, root in self._parts.items():
+            pids, frontier = [root], [root]
+            while frontier:
+                frontier = [pid for pid, (parent, _) in table.items() if parent in frontier]
+                pids += frontier
+            groups[name] = pids
+        conn = await asyncpg.connect(self._server_dsn)
+        try:
+            rows = await conn.fetch("SELECT pid FROM pg_stat_activity WHERE datname = ANY($1)", self._databases)
+        finally:
+            await conn.close()
+        groups["postgres"] = [r["pid"] for r in rows]
+        groups["kafka"] = [pid for pid, (_, command) in table.items() if "kafka.Kafka" in command]
+        return groups
+
+    def _read(self, groups: dict[str, list[int]]) -> dict[str, dict[int, float]]:
+        return {name: {pid: _cpu_seconds(pid) for pid in pids} for name, pids in groups.items()}
+
+    async def start(self) -> None:
+        self._before = self._read(await self._resolve())
+
+    async def per_command_ms(self, commands: float) -> dict[str, float]:
+        """CPU per command of each part; processes started meanwhile (new backends) count whole."""
+        after = self._read(await self._resolve())
+        figures = {}
+        for name, now in after.items():
+            then = self._before.get(name, {})
+            figures[f"cpu_ms_per_command_{name}"] = (
+                1000 * sum(t - then.get(pid, 0.0) for pid, t in now.items()) / commands
+            )
+        figures["cpu_ms_per_command_total"] = sum(figures.values())
+        return figures
 
 
 class _World:
@@ -281,7 +354,14 @@ async def bench_domains(
         for label, count in (("warm", 4000), ("max", 40000), ("steady", 40000)):
             (work / f"{label}.tsv").write_text("\n".join(_commands(keys, world, loaded, count, label)))
         await run_wrk(target, script, work / "warm.tsv", seconds=2, connections=4)
+        meter = _CpuMeter(
+            {"api": api.pid, "domains_worker": processes[1].pid, "contacts_worker": processes[0].pid},
+            ["bench_dom_contacts", "bench_dom_domains"],
+            pg_server_dsn,
+        )
+        await meter.start()
         saturated = await run_wrk(target, script, work / "max.tsv", seconds=seconds, connections=8)
+        figures.update(await meter.per_command_ms(saturated["requests"]))
         figures["commands_max_per_s"] = saturated["rate"]
         figures["commands_max_p99_ms"] = saturated["p99_ms"]
         connections = 8

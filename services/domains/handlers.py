@@ -5,10 +5,10 @@ metadata. Commands that write private rows beside their events run in a unit of 
 (`on_domain`; the ones making secrets are in `credentials.py`).
 
 Commands that write nothing but their events (vhosts, redirects, cancellations) run on the one
-connection the request holds, without an explicit transaction: the stream is read, the decision
-taken, and the events appended by a single INSERT, which is atomic by itself and refuses a
-stale expected version exactly like an append inside a transaction would. That saves BEGIN,
-COMMIT and a second connection per command (see `bench/domains.py`).
+connection the request holds, without an explicit transaction: the decision is taken on the
+state kept in memory and the events appended by a single INSERT, which is atomic by itself and
+refuses a stale expected version exactly like an append inside a transaction would. As a rule
+that INSERT is the command's only statement (see `bench/domains.py`).
 
 Commands re-run on a fresh state when a concurrent command on the same domain won the race for
 the stream version (the decision is taken again, so no rule is bypassed).
@@ -28,9 +28,10 @@ from services.domains.domain.domains import Domain
 from services.domains.domain.names import HostName
 from services.domains.domain.urls import TargetUrl
 from services.domains.runtime import DomainsRuntime
+from services.domains.states import Known
 from shared.db import Connection
 from shared.envelope import DomainEvent, EventContext, RecordedEvent
-from shared.errors import ConcurrencyConflict
+from shared.errors import ConcurrencyConflict, DomainError
 from shared.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 log = structlog.get_logger(__name__)
@@ -60,14 +61,16 @@ async def on_domain(
             try:
                 async with rt.uow() as tx:
                     loaded = await tx.load(stream)
-                    events = decide(rules.fold(registry.decode(e) for e in loaded.events))
+                    before = rules.fold(registry.decode(e) for e in loaded.events)
+                    events = decide(before)
                     if not events:
                         return Outcome((), loaded.version)
                     recorded = await tx.append(stream, loaded.version, events, context)
                     if side is not None:
                         await side(tx, recorded)
                     await tx.commit()
-                    return Outcome(recorded, recorded[-1].stream_version)
+                rt.states.appended(stream, Known(loaded.version, None, before), events, recorded)
+                return Outcome(recorded, recorded[-1].stream_version)
             except ConcurrencyConflict:
                 if attempt >= ATTEMPTS:
                     raise
@@ -78,17 +81,31 @@ async def on_domain_direct(
 ) -> Outcome:
     """One decision on a domain's stream, appended by one statement on `conn` (no side effects).
 
-    The state comes from `rt.states` (folded before, plus whatever was appended since).
+    Decided on the state `rt.states` holds, without reading the store first: a successful append
+    at that version proves the state was the latest (the insert refuses a stale expected
+    version). Only what the append cannot prove is checked by reading the events since: a
+    refusal or an empty decision on a kept state, and a lost race (another replica appended).
     """
     stream = rules.stream_id(domain)
     attempt = 0
     async with rt.states.turn(stream):
+        known, confirmed = rt.states.kept(stream), False
+        if known is None:
+            known, confirmed = await rt.states.current(conn, stream), True
         while True:
             attempt += 1
-            known = await rt.states.current(conn, stream)
-            events = decide(known.state)
+            try:
+                events = decide(known.state)
+            except DomainError:
+                if confirmed:
+                    raise
+                known, confirmed = await rt.states.current(conn, stream), True
+                continue
             if not events:
-                return Outcome((), known.version)
+                if confirmed:
+                    return Outcome((), known.version)
+                known, confirmed = await rt.states.current(conn, stream), True
+                continue
             try:
                 recorded = await rt.uow.store.append(
                     stream, known.version, events, context, conn=conn, previous_hash=known.head
@@ -96,6 +113,7 @@ async def on_domain_direct(
             except ConcurrencyConflict:  # another replica won: decide again on the newer state
                 if attempt >= ATTEMPTS:
                     raise
+                known, confirmed = await rt.states.current(conn, stream), True
                 continue
             rt.states.appended(stream, known, events, recorded)
             return Outcome(recorded, recorded[-1].stream_version)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from fastapi import Request
 
 from services.domains.adapters.secrets import PasswordHasher
+from services.domains.authorizations import AuthorizationCache
 from services.domains.settings import DomainsSettings
 from services.domains.states import DomainStates
 from shared.clock import Clock
@@ -48,6 +49,7 @@ class DomainsRuntime:
     portal_url: str
     known_customers: KnownCustomers
     states: DomainStates
+    authorizations: AuthorizationCache
 
 
 def start(runtime: Runtime) -> None:
@@ -63,7 +65,9 @@ def start(runtime: Runtime) -> None:
         portal_url=runtime.settings.portal_url,
         known_customers=KnownCustomers(),
         states=DomainStates(runtime.spec.registry),
+        authorizations=AuthorizationCache(runtime.pool, runtime.settings.database_url),
     )
+    runtime.extras["domains"].authorizations.start()
 
 
 def domains_runtime(request: Request) -> DomainsRuntime:

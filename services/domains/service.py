@@ -1,7 +1,8 @@
 """The domains service's composition: its events, migrations, read models, routes and startup.
 
 Read models: `ContractsProjection` from its own store; from Kafka, `AuthorizationProjection`
-(who may have what done, from contacts.events), `CustomerAccountsProjection` (which customers
+(who may have what done, from contacts.events; it notifies domains' API processes of each
+change, which keep customers' authorizations in memory in between), `CustomerAccountsProjection` (which customers
 exist, from identity.events) and the walking skeleton's `CustomerContactsProjection`.
 """
 
@@ -11,10 +12,10 @@ from pathlib import Path
 
 from services.domains.api.routes import routers
 from services.domains.domain.events import registry
+from services.domains.projections.authorization import NotifyingAuthorizationProjection
 from services.domains.projections.contracts import ContractsProjection
 from services.domains.projections.customer_contacts import CustomerContactsProjection
 from services.domains.runtime import start
-from shared.authorization.projection import AuthorizationProjection
 from shared.customers import CustomerAccountsProjection
 from shared.service import ServiceSpec
 
@@ -23,7 +24,11 @@ SPEC = ServiceSpec(
     registry=registry,
     migrations_dir=Path(__file__).parent / "migrations",
     projections=(ContractsProjection(),),
-    kafka_projections=(CustomerContactsProjection(), AuthorizationProjection(), CustomerAccountsProjection()),
+    kafka_projections=(
+        CustomerContactsProjection(),
+        NotifyingAuthorizationProjection(),
+        CustomerAccountsProjection(),
+    ),
     routes=routers,
     on_startup=(start,),
     description="Domains, e-mail vhosts, mailboxes, redirects, FTP access and cancellations, each on the"

@@ -1,11 +1,11 @@
 """Domain states folded once and kept in memory, brought up to date from the store on every use.
 
 A stream only grows and its events never change, so a state folded up to version v stays the
-state at v for good. A command therefore reads only the events after the version it holds (as a
-rule none or one, instead of the whole history, which grows with every redirect ever set) and
-folds those. Another replica's appends are simply the events after v, so nothing is ever stale:
-the append's expected version still decides every race. The cache is bounded (least recently
-used out first); losing an entry only costs one full read.
+state at v for good. A command decides on the state held (`kept`) and appends at its version:
+the append's expected version decides every race, so a state behind the store (another
+replica appended) costs one refused INSERT and a read of the events after v (`current`, as a
+rule one or two instead of the whole history). The cache is bounded (least recently used out
+first); losing an entry only costs one full read.
 
 Commands on one stream also take turns within the process (`turn`): without it, N concurrent
 commands on one domain would race for the same version and all but one retry, N rounds deep.
@@ -62,6 +62,10 @@ class DomainStates:
                 del self._turns[stream_id]
             else:
                 self._turns[stream_id] = (lock, waiting - 1)
+
+    def kept(self, stream_id: str) -> Known | None:
+        """The state held for the stream, possibly behind the store (the append will tell)."""
+        return self._known.get(stream_id)
 
     async def current(self, conn: Connection, stream_id: str) -> Known:
         known = self._known.get(stream_id, NOTHING)

@@ -3,8 +3,8 @@
 Support names the requester in the `On-Behalf-Of` header (every method, bodies stay about the
 thing itself): `contact_id:<uuid>`, `email:<address>` or `phone:<number>` as heard on the phone.
 The decision is taken on domains' own copy of the authorization model (`AuthorizationProjection`
-fed from contacts.events, read with `shared.authorization.queries.view_on`) with the shared
-`decide`, never by calling contacts. A refusal is
+fed from contacts.events, its customers kept in the process between changes by
+`authorizations.py`) with the shared `decide`, never by calling contacts. A refusal is
 recorded (`SupportRequestRefused`) and answered 403 with the reasons.
 
 Routes validate names before asking for authority (their syntax says nothing about the
@@ -28,7 +28,6 @@ from services.domains.runtime import domains_runtime
 from shared.auth.principal import Principal, PrincipalKind, Role
 from shared.authorization.decision import decide
 from shared.authorization.identifiers import InvalidIdentifier, Requester, RequesterKind
-from shared.authorization.queries import view_on
 from shared.db import Connection
 from shared.envelope import EventContext
 from shared.errors import Forbidden, InvalidRequest, NotFound
@@ -108,9 +107,9 @@ async def authorize(
     now = rt.clock.now()
     if conn is None:
         async with rt.pool.acquire() as borrowed:
-            view = await view_on(borrowed, customer_number, requester, now)
+            view = await rt.authorizations.view(borrowed, customer_number, requester, now)
     else:
-        view = await view_on(conn, customer_number, requester, now)
+        view = await rt.authorizations.view(conn, customer_number, requester, now)
     decision = decide(view, scope.value, now)
     verdict = judge(principal.actor, requester, scope, decision)
     if isinstance(verdict, Refusal):

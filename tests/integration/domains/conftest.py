@@ -121,11 +121,13 @@ class Env:
         await self.until("SELECT 1 FROM authz_instructions WHERE customer_number = $1 AND in_force", customer)
 
     async def until(self, sql: str, *args: Any, timeout: float = 30.0) -> None:
-        """Wait until domains' database answers `sql` with a row (what Kafka brought has arrived)."""
+        """Wait until domains' database answers `sql` with a row (what Kafka brought has arrived),
+        and until the API's in-memory authorizations have let go of what that changed."""
         deadline = time.monotonic() + timeout
         while await self.pool.fetchval(sql, *args) is None:
             assert time.monotonic() < deadline, f"domains never saw: {sql} {args}"
             await asyncio.sleep(0.02)
+        await self.domains_app.state.runtime.extras["domains"].authorizations.synced()
 
     async def contracts_caught_up(self) -> None:
         for runner in self.domains_app.state.workers.projection_runners:

@@ -213,3 +213,23 @@ async def test_who_may_act_at_all(env: Env) -> None:
     assert (await env.domains.put(redirect, json=body, headers=compliance)).status_code == 403
     assert (await env.domains.get(env.url(n, "/contacts"), headers=env.support())).status_code == 200
     assert await env.pool.fetchval("SELECT count(*) FROM events WHERE customer_number = $1", n) == 1
+
+
+async def test_the_kept_authorizations_let_go_of_a_customer_at_each_change(env: Env) -> None:
+    n = await env.customer()
+    domain = await env.registered(n)
+    ada = await env.add_contact(n, f"ada-{n}@example.org")
+    grant = await env.grant(n, ada, [Scope.CHANGE_DNS.value])
+    kept = env.domains_app.state.runtime.extras["domains"].authorizations
+    path = env.url(n, f"/domains/{domain}/redirects/www.{domain}")
+    heard = env.support(f"contact_id:{ada}")
+
+    for target in ("https://a.example/", "https://b.example/"):  # the second answered from memory
+        answer = await env.domains.put(path, json={"target_url": target}, headers=heard)
+        assert (answer.status_code, answer.json()["authorization"]) == (200, "allowed"), answer.text
+        assert kept.holds(n)
+    await env.revoke(n, grant)  # the change committed in domains' model, and notified
+    assert not kept.holds(n)
+    refused = await env.domains.put(path, json={"target_url": "https://c.example/"}, headers=heard)
+    assert refused.status_code == 403, refused.text
+    assert [r["code"] for r in refused.json()["reasons"]] == ["revoked", "no_official_instruction"]
