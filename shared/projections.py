@@ -4,6 +4,8 @@ A projection is a class with a `name`, the DDL of its tables (idempotent, unqual
 names, so a rebuild can build the same tables in a scratch schema) and an `apply` that changes
 those tables for one event. `apply` must depend on the event alone (never on `now()`, never on
 the order of unrelated streams), so that a rebuild comes out identical to the live model.
+Optionally it names the only `event_types` its `apply` looks at (a rebuild from the store then
+reads just those) and folds its tables in memory (`BulkProjection`, for fast rebuilds).
 
 `ProjectionRunner` follows the service's own event store: each batch is applied and the
 projection's cursor saved in one transaction, under a lock on the cursor row, so a replica
@@ -13,8 +15,8 @@ started twice applies each event exactly once.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 import structlog
 
@@ -37,6 +39,24 @@ class Projection(Protocol):
     def ddl(self) -> str: ...
 
     async def apply(self, conn: Connection, event: RecordedEvent) -> None: ...
+
+
+class BulkFold(Protocol):
+    """A projection's tables folded in memory (pure), for a rebuild: no statement per event."""
+
+    def apply(self, event: RecordedEvent) -> None: ...
+
+    def rows(self) -> Mapping[str, Sequence[Sequence[Any]]]:
+        """Per table, every row whole, in the table's column order (as `COPY` takes them)."""
+        ...
+
+
+@runtime_checkable
+class BulkProjection(Projection, Protocol):
+    """Optional: a projection that can also fold its tables in memory. The rows must equal those
+    its `apply` leaves, event for event; `shared.rebuild` uses the fold and proves it by comparing."""
+
+    def bulk_fold(self) -> BulkFold: ...
 
 
 class ProjectionRunner:

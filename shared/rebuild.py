@@ -2,14 +2,18 @@
 
 A projection's tables are built again in a scratch schema (the projection's DDL and SQL use
 unqualified names, so `search_path` points them there) by feeding it every event from the source:
-the service's own store from the start, or a Kafka topic from offset 0 up to the end offsets seen
-when the rebuild began. The rebuilt tables are then compared row by row with the live ones.
-With `replace=True` the rebuilt tables take the live ones' place in one transaction.
+the service's own store as of one snapshot (`PostgresEventStore.scan`, only the projection's
+`event_types` when it names them), or a Kafka topic from offset 0 up to the end offsets seen when
+the rebuild began. Nobody reads the scratch tables meanwhile, so a projection that can fold its
+tables in memory (`BulkProjection`) does so and its final rows are copied in with `COPY`; others
+get one `apply` per event. The rebuilt tables are then compared row by row with the live ones
+(EXCEPT ALL both ways), which is also the proof that a bulk fold equals the per-event SQL.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator, Collection, Sequence
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer
@@ -17,10 +21,9 @@ from aiokafka import AIOKafkaConsumer
 from shared import cloudevents
 from shared.db import Connection, Pool
 from shared.envelope import RecordedEvent
-from shared.eventstore.cursor import Cursor
 from shared.eventstore.postgres import PostgresEventStore
 from shared.kafka import topic_partitions
-from shared.projections import Projection
+from shared.projections import BulkProjection, Projection
 
 
 @dataclass
@@ -41,15 +44,14 @@ class RebuildReport:
         return all(d.only_live == 0 and d.only_rebuilt == 0 for d in self.diffs)
 
 
-async def events_from_store(store: PostgresEventStore, batch_size: int = 5000) -> AsyncIterator[RecordedEvent]:
-    cursor = Cursor.start()
-    while True:
-        batch = await store.read_batch(cursor, batch_size)
-        for event in batch.events:
-            yield event
-        cursor = batch.cursor
-        if batch.window_complete and len(batch.events) < batch_size:
-            return
+async def events_from_store(
+    store: PostgresEventStore, batch_size: int = 5000, *, event_types: Collection[str] | None = None
+) -> AsyncGenerator[RecordedEvent, None]:
+    """Every event committed when the read began (of `event_types` only, if given), in one snapshot."""
+    async with contextlib.aclosing(store.scan(event_types=event_types, page=batch_size)) as pages:
+        async for page in pages:
+            for event in page:
+                yield event
 
 
 async def events_from_topics(bootstrap: str, topics: Sequence[str]) -> AsyncIterator[RecordedEvent]:
@@ -83,24 +85,37 @@ async def rebuild(
     events: AsyncIterator[RecordedEvent],
     *,
     scratch_schema: str | None = None,
+    bulk: bool = True,
 ) -> RebuildReport:
-    """Build the projection afresh in a scratch schema and compare it with the live tables."""
+    """Build the projection afresh in a scratch schema and compare it with the live tables.
+
+    A `BulkProjection` (unless `bulk=False`) folds every event in memory and its final rows are
+    copied into the scratch tables; any other projection gets one `apply` per event.
+    """
     schema = scratch_schema or f"rebuild_{projection.name}".replace("-", "_").replace(".", "_")
     report = RebuildReport(projection.name, 0)
+    fold = projection.bulk_fold() if bulk and isinstance(projection, BulkProjection) else None
     async with pool.acquire() as conn:
         await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE; CREATE SCHEMA "{schema}"')
         await conn.execute(f'SET search_path TO "{schema}"')
         try:
             await conn.execute(projection.ddl)
+            # The same duplicate rule as the live consumers, kept in memory here.
             applied: dict[str, int] = {}
             async with conn.transaction():
                 async for event in events:
-                    # The same duplicate rule as the live consumers, kept in memory here.
                     if applied.get(event.stream_id, 0) >= event.stream_version:
                         continue
                     applied[event.stream_id] = event.stream_version
-                    await projection.apply(conn, event)
+                    if fold is None:
+                        await projection.apply(conn, event)
+                    else:
+                        fold.apply(event)
                     report.events += 1
+                if fold is not None:
+                    for table, rows in fold.rows().items():
+                        if rows:
+                            await conn.copy_records_to_table(table, records=rows, schema_name=schema)
         finally:
             await conn.execute("RESET search_path")
         for table in projection.tables:

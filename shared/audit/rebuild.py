@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from shared.audit.model import bulk_load
 from shared.db import Pool
 from shared.eventstore.postgres import PostgresEventStore
 from shared.projections import Projection
@@ -44,7 +45,10 @@ async def _once(pool: Pool, spec: ServiceSpec, projection: Projection, bootstrap
         if bootstrap is None:
             raise ValueError(f"{projection.name} is built from Kafka: give the bootstrap servers")
         return await rebuild(pool, projection, events_from_topics(bootstrap, list(topics or ())))
-    return await rebuild(pool, projection, events_from_store(PostgresEventStore(pool, spec.registry)))
+    store = PostgresEventStore(pool, spec.registry)
+    events = events_from_store(store, event_types=getattr(projection, "event_types", None))
+    with bulk_load():
+        return await rebuild(pool, projection, events)
 
 
 async def rebuild_service(

@@ -27,6 +27,9 @@ from shared.authorization.model import (
 )
 from shared.envelope import RecordedEvent
 
+_EMAIL = RequesterKind.EMAIL.value
+_PHONE = RequesterKind.PHONE.value
+
 
 @dataclass
 class _Span:
@@ -52,9 +55,9 @@ class _Customer:
         return state
 
     def set_identifiers(self, contact_id: uuid.UUID, facts: contract.ContactFacts, at: datetime) -> None:
-        wanted = [(RequesterKind.EMAIL.value, facts.email)]
+        wanted = [(_EMAIL, facts.email)]
         if facts.phone_e164:
-            wanted.append((RequesterKind.PHONE.value, facts.phone_e164))
+            wanted.append((_PHONE, facts.phone_e164))
         current = self.current_identifiers.get(contact_id, [])
         for key in current:
             if key not in wanted:
@@ -63,7 +66,10 @@ class _Customer:
                         span.valid_until = at
         for key in wanted:
             if key not in current:
-                self.identifiers.setdefault(key, []).append(_Span(contact_id, at))
+                spans = self.identifiers.get(key)
+                if spans is None:
+                    spans = self.identifiers[key] = []
+                spans.append(_Span(contact_id, at))
         self.current_identifiers[contact_id] = wanted
 
 
@@ -79,12 +85,16 @@ class AuthorizationMemory:
         if self._applied.get(event.stream_id, 0) >= event.stream_version:
             return
         self._applied[event.stream_id] = event.stream_version
-        c = self._customers.setdefault(event.customer_number, _Customer())
+        c = self._customers.get(event.customer_number)
+        if c is None:  # (setdefault would build a _Customer for every event: rebuilds fold millions)
+            c = self._customers[event.customer_number] = _Customer()
         kind = event.event_type
         if kind == contract.CONTACT_ADDED:
-            record = contract.contact_added(event)
-            c.contacts.setdefault(record.contact_id, record)
-            c.set_identifiers(record.contact_id, contract.contact_facts(event.data), event.occurred_at)
+            facts = contract.contact_facts(event.data)
+            # = contract.contact_added(event), without parsing the contact id a second time
+            if facts.contact_id not in c.contacts:
+                c.contacts[facts.contact_id] = ContactRecord(facts.contact_id, event.occurred_at)
+            c.set_identifiers(facts.contact_id, facts, event.occurred_at)
         elif kind == contract.CONTACT_DETAILS_CHANGED:
             facts = contract.contact_facts(event.data)
             if facts.contact_id in c.contacts:
@@ -98,7 +108,10 @@ class AuthorizationMemory:
         elif kind == contract.CONTACT_AUTHORIZED:
             grant = contract.grant(event)
             c.grants[grant.grant_id] = grant
-            c.grants_by_contact.setdefault(grant.contact_id, []).append(grant.grant_id)
+            ids = c.grants_by_contact.get(grant.contact_id)
+            if ids is None:
+                ids = c.grants_by_contact[grant.contact_id] = []
+            ids.append(grant.grant_id)
         elif kind == contract.CONTACT_AUTHORIZATION_REVOKED:
             grant_id, at, by, reason = contract.revocation(event)
             existing = c.grants.get(grant_id)

@@ -11,6 +11,7 @@ close intervals, so the tables answer "as of T" for any T (see `queries.py`).
 from __future__ import annotations
 
 from shared.authorization import contract
+from shared.authorization.rows import AuthorizationRows, identifiers_of
 from shared.db import Connection
 from shared.envelope import RecordedEvent
 from shared.kafka import topic_for
@@ -129,6 +130,7 @@ class AuthorizationProjection:
     name = "authorization"
     tables = ("authz_contacts", "authz_identifiers", "authz_grants", "authz_instructions")
     ddl = DDL
+    event_types = contract.AUTHORIZATION_EVENT_TYPES  # `apply` ignores every other type
 
     def __init__(self, topics: tuple[str, ...] = (topic_for("contacts"),)) -> None:
         # Used when run by a KafkaConsumerRunner; the own-store runner ignores it.
@@ -144,10 +146,8 @@ class AuthorizationProjection:
                 await conn.execute(_ADD_CONTACT, n, f.contact_id, *fields, event.occurred_at)
             elif await conn.execute(_CHANGE_CONTACT, n, f.contact_id, *fields) == "UPDATE 0":
                 return  # a change of a contact never added: nothing to track
-            kinds, values = ["email"], [f.email]
-            if f.phone_e164:
-                kinds.append("phone")
-                values.append(f.phone_e164)
+            wanted = identifiers_of(f)
+            kinds, values = [k for k, _ in wanted], [v for _, v in wanted]
             await conn.execute(_CLOSE_IDENTIFIERS, n, f.contact_id, event.occurred_at, kinds, values)
             await conn.execute(_OPEN_IDENTIFIERS, n, f.contact_id, event.occurred_at, kinds, values)
         elif kind == contract.CONTACT_REMOVED:
@@ -183,3 +183,8 @@ class AuthorizationProjection:
                 state.document_reference,
                 state.changed_by,
             )
+
+    def bulk_fold(self) -> AuthorizationRows:
+        """The same tables folded in memory, for a rebuild (a subclass whose `apply` writes
+        anything else to the tables must override this)."""
+        return AuthorizationRows()

@@ -9,8 +9,10 @@ does not exist (which would leave a gap) or after one written by a *younger* tra
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Collection, Sequence
 from typing import Any
 
 import asyncpg
@@ -57,23 +59,29 @@ LIMIT $5
 """
 
 
-def record_from_row(row: asyncpg.Record) -> RecordedEvent:
+# Every event committed before the scan's snapshot, in position order, one page after another.
+# Within a stream, position order is version order: version n+1 is inserted only after version n
+# (committed, or earlier in the same transaction), so it draws its position later.
+_SCAN = f"SELECT {_COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2"
+_SCAN_TYPES = (
+    f"SELECT {_COLUMNS} FROM events WHERE position > $1 AND event_type = ANY($3::text[]) ORDER BY position LIMIT $2"
+)
+
+
+def record_from_row(row: asyncpg.Record, actors: dict[str, Actor] | None = None) -> RecordedEvent:
+    """A row selected as `_COLUMNS`; `actors` caches parsed actors over one long read."""
+    (position, _, event_id, stream_id, version, event_type, schema_version, customer_number, occurred_at,
+     actor_text, correlation_id, causation_id, metadata, data, chain_hash) = row  # fmt: skip
+    actor = actors.get(actor_text) if actors is not None else None
+    if actor is None:
+        actor = Actor.parse(actor_text)
+        if actors is not None:
+            actors[actor_text] = actor
+    # Positional: the dataclass's field order (cheaper than keywords on a path that runs per event).
     return RecordedEvent(
-        event_id=row["event_id"],
-        event_type=row["event_type"],
-        schema_version=row["schema_version"],
-        stream_id=row["stream_id"],
-        stream_version=row["stream_version"],
-        customer_number=row["customer_number"],
-        occurred_at=row["occurred_at"],
-        actor=Actor.parse(row["actor"]),
-        correlation_id=row["correlation_id"],
-        causation_id=row["causation_id"],
-        metadata=row["metadata"],
-        data=row["data"],
-        position=row["position"],
-        chain_hash=row["chain_hash"],
-    )
+        event_id, event_type, schema_version, stream_id, version, customer_number, occurred_at, actor,
+        correlation_id, causation_id, data, metadata, position, chain_hash,
+    )  # fmt: skip
 
 
 class PostgresEventStore:
@@ -204,6 +212,36 @@ class PostgresEventStore:
         else:
             next_cursor = Cursor(done=cursor.done, target=target, after=(rows[-1]["txid"], rows[-1]["position"]))
         return EventBatch(events, next_cursor)
+
+    async def scan(
+        self, *, event_types: Collection[str] | None = None, page: int = 5000
+    ) -> AsyncGenerator[list[RecordedEvent], None]:
+        """Every event committed when the scan began (only `event_types`, if given), for rebuilds.
+
+        One REPEATABLE READ snapshot on a connection of its own, pages along the primary key, and
+        the next page asked for before this one is decoded and handed out, so that PostgreSQL
+        produces it while the caller works. Per stream the events come in version order; across
+        streams in position order, which is not commit order (a live reader uses `read_batch`).
+        """
+        types = sorted(event_types) if event_types is not None else None
+        sql, extra = (_SCAN, ()) if types is None else (_SCAN_TYPES, (types,))
+        actors: dict[str, Actor] = {}
+        async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            pending: asyncio.Future[list[asyncpg.Record]] | None = asyncio.ensure_future(
+                conn.fetch(sql, 0, page, *extra)
+            )
+            try:
+                while pending is not None:
+                    rows = await pending
+                    pending = None
+                    if len(rows) == page:
+                        pending = asyncio.ensure_future(conn.fetch(sql, rows[-1][0], page, *extra))
+                    yield [record_from_row(r, actors) for r in rows]
+            finally:
+                if pending is not None:
+                    pending.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await pending
 
     async def read_all(self, *, batch_size: int = 5000) -> list[RecordedEvent]:
         """Every committed event in reader order (tests, rebuilds and audits)."""
