@@ -4,8 +4,10 @@ Built-in kinds are validated against the Kubernetes JSON schemas bundled in kube
 (strict: unknown fields are errors), at the oldest Kubernetes version the manifests support and at
 the newest the package knows. The operators' kinds (Strimzi, CloudNativePG, Gateway API) are
 validated against tests/deploy/crd_schemas.py. Then the project's own rules: every service has
-its API, worker, Service, budgets, autoscaler and migration Job; probes, limits and a locked-down
-security context everywhere; secrets only by reference; topics as the event contract says.
+its API, worker, Service, budgets, autoscaler and migration Job; the compliance API (which replays
+the topics and has no database) its one-replica Deployment and Service in the services'
+conventions; probes, limits and a locked-down security context everywhere; secrets only by
+reference; topics as the event contract says; the gateway routes every API and hides its metrics.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import pytest
 import yaml
 from starlette.routing import Match
 
+from shared.audit import serve as compliance_serve
+from shared.auth.testing import TestTokenIssuer
 from shared.kafka import topic_for
 from shared.service import create_app
 from shared.settings import DEFAULT_PORTS, ServiceSettings, database_name
@@ -29,6 +33,11 @@ from tests.deploy import crd_schemas
 from tests.deploy.rendering import K8S, REPO, Resource
 
 SERVICES = tuple(DEFAULT_PORTS)
+# The compliance API (`python -m shared.audit.serve`): behind the gateway like the services' APIs,
+# but no service (no database, no worker, no migrations).
+COMPLIANCE = compliance_serve.SERVICE
+# Every API Deployment `<name>-api` and its port: the four services' and the compliance API's.
+API_PORTS = {**DEFAULT_PORTS, COMPLIANCE: compliance_serve.DEFAULT_PORT}
 # preStop `sleep` (beta, on by default) needs 1.30; the newest is what kubernetes-validate bundles.
 MIN_KUBERNETES = "1.30.0"
 NAMESPACES = {"dev": "accounts-dev", "prod": "accounts"}
@@ -196,19 +205,91 @@ def test_each_service_has_api_worker_service_budgets_autoscaler_and_migration(
     assert database["spec"]["bootstrap"]["initdb"]["database"] == database_name(service)
 
 
-def test_nothing_but_the_four_services(rendered: dict[str, list[Resource]], overlay: str) -> None:
+def test_nothing_but_the_four_services_and_the_compliance_api(
+    rendered: dict[str, list[Resource]], overlay: str
+) -> None:
     resources = rendered[overlay]
-    expected = {f"{s}-{c}" for s in SERVICES for c in ("api", "worker")}
+    expected = {f"{s}-{c}" for s in SERVICES for c in ("api", "worker")} | {f"{COMPLIANCE}-api"}
     assert {d["metadata"]["name"] for d in of_kind(resources, "Deployment")} == expected
     assert {j["metadata"]["name"] for j in of_kind(resources, "Job")} == {f"{s}-migrate" for s in SERVICES}
     assert {c["metadata"]["name"] for c in of_kind(resources, "Cluster")} == {f"{s}-db" for s in SERVICES}
+
+
+def test_compliance_api_is_one_replica_beside_the_services(rendered: dict[str, list[Resource]], overlay: str) -> None:
+    """`python -m shared.audit.serve`: a Deployment and Service like a service's API, one replica
+    (each pod replays the whole history into its own memory), no autoscaler, budget, Job or database."""
+    resources = rendered[overlay]
+    port = API_PORTS[COMPLIANCE]
+    api = named(resources, "Deployment", f"{COMPLIANCE}-api")
+    (container,) = pod_spec(api)["containers"]
+    assert container["command"] == ["python", "-m", "shared.audit.serve"]
+    assert container["ports"] == [{"name": "http", "containerPort": port}]
+    assert env_value(container, "COMPLIANCE_PORT")["value"] == str(port)
+    labels = api["spec"]["template"]["metadata"]["labels"]
+    assert api["spec"]["selector"]["matchLabels"] == {
+        "app.kubernetes.io/name": COMPLIANCE,
+        "app.kubernetes.io/component": "api",
+    }
+    svc = named(resources, "Service", f"{COMPLIANCE}-api")
+    assert selects(svc["spec"]["selector"], labels)
+    assert [(p["port"], p["targetPort"]) for p in svc["spec"]["ports"]] == [(port, "http")]
+
+    # One replica, set here (nothing else owns the count), replaced surge-first: the old pod
+    # answers until the new one has replayed.
+    assert api["spec"]["replicas"] == 1
+    assert api["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
+    assert not [
+        h
+        for h in of_kind(resources, "HorizontalPodAutoscaler")
+        if h["spec"]["scaleTargetRef"]["name"] == api["metadata"]["name"]
+    ]
+    assert not [
+        p for p in of_kind(resources, "PodDisruptionBudget") if selects(p["spec"]["selector"]["matchLabels"], labels)
+    ]
+    assert not [j for j in of_kind(resources, "Job") if j["metadata"]["labels"]["app.kubernetes.io/name"] == COMPLIANCE]
+
+    # The port opens after the whole replay: the startup probe waits minutes, not the services' two.
+    startup = container["startupProbe"]
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 300
+    # The model is the whole history in memory: memory requested as much as allowed, at least 1 GiB.
+    memory = container["resources"]
+    assert memory["requests"]["memory"] == memory["limits"]["memory"]
+    assert _quantity(memory["limits"]["memory"]) >= 2**30
+
+    # The settings it reads (shared/audit/serve.py) come from the shared ConfigMap or its own env.
+    source = Path(compliance_serve.__file__).read_text()
+    read = set(re.findall(r"os\.environ\.get\(\"(\w+)\"", source))
+    assert read >= {"KAFKA_BOOTSTRAP_SERVERS", "IDENTITY_JWKS_URL", "SERVICE_HOST", "COMPLIANCE_PORT"}
+    assert {e["name"] for e in container["env"]} <= read
+    assert read - {e["name"] for e in container["env"]} <= set(config_data(resources)), "unset settings"
+
+
+def test_compliance_api_follows_the_services_conventions(rendered: dict[str, list[Resource]], overlay: str) -> None:
+    """Pod and container shaped as contacts-api (account, security, volumes, preStop, config, probe
+    kinds); command, port, env, probe timings and resources are the compliance API's own."""
+    compliance = named(rendered[overlay], "Deployment", f"{COMPLIANCE}-api")
+    contacts = named(rendered[overlay], "Deployment", "contacts-api")
+    for key in ("revisionHistoryLimit", "strategy"):
+        assert compliance["spec"][key] == contacts["spec"][key], key
+    assert set(compliance["spec"]["template"]["metadata"]["annotations"]) == set(
+        contacts["spec"]["template"]["metadata"]["annotations"]
+    )
+    ours, theirs = pod_spec(compliance), pod_spec(contacts)
+    for key in set(theirs) | set(ours):
+        if key != "containers":
+            assert ours.get(key) == theirs.get(key), key
+    ((ours_c,), (theirs_c,)) = (ours["containers"], theirs["containers"])
+    for key in ("name", "image", "imagePullPolicy", "envFrom", "lifecycle", "securityContext", "volumeMounts"):
+        assert ours_c[key] == theirs_c[key], key
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert set(ours_c[probe]) == set(theirs_c[probe]), probe
 
 
 # --- probes, resources, security ---------------------------------------------------------------
 
 
 def test_api_probes_use_the_health_endpoints(rendered: dict[str, list[Resource]], overlay: str) -> None:
-    for service in SERVICES:
+    for service in API_PORTS:
         (container,) = pod_spec(named(rendered[overlay], "Deployment", f"{service}-api"))["containers"]
         expected = {
             "startupProbe": f"/api/{service}/healthz",
@@ -311,6 +392,11 @@ def test_database_urls_come_from_the_cnpg_app_secrets(rendered: dict[str, list[R
     for workload in workloads(resources):
         service = workload["metadata"]["labels"]["app.kubernetes.io/name"]
         for container in containers(workload):
+            if service == COMPLIANCE:
+                # It reads the topics only: no database, so no URL and no Cluster of its own.
+                assert not [e for e in container.get("env", []) if e["name"].endswith("_DATABASE_URL")]
+                assert not [c for c in of_kind(resources, "Cluster") if c["metadata"]["name"] == f"{service}-db"]
+                continue
             url = env_value(container, f"{service.upper()}_DATABASE_URL")
             assert url["valueFrom"] == {"secretKeyRef": {"name": f"{service}-db-app", "key": "uri"}}
             # The generated Secret exists only if a CNPG Cluster of that name does.
@@ -407,8 +493,12 @@ def test_gateway_routes_each_service_prefix_on_one_hostname(rendered: dict[str, 
         ((match,), (backend,)) = (rule["matches"], rule["backendRefs"])
         assert match["path"]["type"] == "PathPrefix"
         routed[match["path"]["value"]] = (backend["name"], backend["port"])
-    assert routed == {f"/api/{s}": (f"{s}-api", DEFAULT_PORTS[s]) for s in SERVICES}
-    assert blocked == {f"/api/{s}/metrics" for s in SERVICES}
+    assert routed == {f"/api/{s}": (f"{s}-api", port) for s, port in API_PORTS.items()}
+    assert blocked == {f"/api/{s}/metrics" for s in API_PORTS}
+    # Exact beats PathPrefix only if the blocked path is the one Prometheus scrapes.
+    for api in API_PORTS:
+        annotations = named(resources, "Deployment", f"{api}-api")["spec"]["template"]["metadata"]["annotations"]
+        assert annotations["prometheus.io/path"] in blocked, api
     for name, port in routed.values():
         assert port in [p["port"] for p in named(resources, "Service", name)["spec"]["ports"]]
 
@@ -482,18 +572,21 @@ def test_prod_is_bigger_spread_and_guarded(rendered: dict[str, list[Resource]]) 
 # --- the manifests agree with the code ---------------------------------------------------------
 
 
-@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize("service", tuple(API_PORTS))
 def test_probed_and_scraped_paths_exist_in_the_app(rendered: dict[str, list[Resource]], service: str) -> None:
-    """The paths the probes and Prometheus use are routes of the service's app (built, not started)."""
-    spec = importlib.import_module(f"services.{service}.service").SPEC
-    settings = ServiceSettings(
-        service=service, database_url="postgresql://unused/x", kafka_bootstrap_servers="unused:9092", port=1
-    )
-    app = create_app(spec, settings, with_workers=False)
+    """The paths the probes and Prometheus use are routes of the API's app (built, not started)."""
+    if service == COMPLIANCE:
+        app = compliance_serve.create_compliance_app("unused:9092", TestTokenIssuer().verifier())
+    else:
+        spec = importlib.import_module(f"services.{service}.service").SPEC
+        settings = ServiceSettings(
+            service=service, database_url="postgresql://unused/x", kafka_bootstrap_servers="unused:9092", port=1
+        )
+        app = create_app(spec, settings, with_workers=False)
     (container,) = pod_spec(named(rendered["prod"], "Deployment", f"{service}-api"))["containers"]
     probed = {container[p]["httpGet"]["path"] for p in ("startupProbe", "livenessProbe", "readinessProbe")}
     annotations = named(rendered["prod"], "Deployment", f"{service}-api")["spec"]["template"]["metadata"]["annotations"]
-    assert annotations["prometheus.io/port"] == str(DEFAULT_PORTS[service])
+    assert annotations["prometheus.io/port"] == str(API_PORTS[service])
     for path in probed | {annotations["prometheus.io/path"]}:
         scope = {"type": "http", "method": "GET", "path": path, "root_path": ""}
         assert any(route.matches(scope)[0] == Match.FULL for route in app.router.routes), path
