@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from services.domains.api.fast_commands import FastCommands
 from services.domains.api.routes import routers
 from services.domains.domain.events import registry
 from services.domains.projections.authorization import NotifyingAuthorizationProjection
@@ -30,6 +31,7 @@ SPEC = ServiceSpec(
         CustomerAccountsProjection(),
     ),
     routes=routers,
+    http_middleware=(FastCommands,),
     on_startup=(start,),
     description="Domains, e-mail vhosts, mailboxes, redirects, FTP access and cancellations, each on the"
     " authority of the account owner or of a requester support acts for.",

@@ -72,11 +72,15 @@ def parse_host(raw: str, *, what: str = "host name") -> HostName:
     if has_forbidden_characters(raw):
         raise InvalidName(f"the {what} contains spaces, control or invisible characters")
     text = raw[:-1] if raw.endswith(".") else raw  # the root's dot of a fully qualified name
-    try:
-        ascii_name = idna.encode(text, uts46=True, transitional=False, std3_rules=True).decode("ascii").lower()
-        unicode_name = idna.decode(ascii_name)
-    except (idna.IDNAError, UnicodeError, ValueError) as exc:
-        raise InvalidName(f"the {what} is not a valid internationalised domain name: {_reason(exc)}") from None
+    ascii_name = plain_ascii(text)
+    if ascii_name is not None:
+        unicode_name = ascii_name
+    else:
+        try:
+            ascii_name = idna.encode(text, uts46=True, transitional=False, std3_rules=True).decode("ascii").lower()
+            unicode_name = idna.decode(ascii_name)
+        except (idna.IDNAError, UnicodeError, ValueError) as exc:
+            raise InvalidName(f"the {what} is not a valid internationalised domain name: {_reason(exc)}") from None
     if len(ascii_name) > MAX_NAME_LENGTH:
         raise InvalidName(f"the {what} is longer than {MAX_NAME_LENGTH} characters (in its ASCII form)")
     labels = ascii_name.split(".")
@@ -88,6 +92,21 @@ def parse_host(raw: str, *, what: str = "host name") -> HostName:
     if not _TLD.fullmatch(labels[-1]):
         raise InvalidName(f"the {what} has an invalid top-level domain {labels[-1]!r}")
     return HostName(ascii_name, unicode_name)
+
+
+def plain_ascii(text: str) -> str | None:
+    """`text` lower-cased, when IDNA would give exactly that: every label letters, digits and
+    inner hyphens, none an A-label or with `--` at positions 3-4; else None (IDNA decides).
+
+    Most names are such, and idna's per-character checks are the costliest part of a command.
+    """
+    if not text.isascii() or len(text) > MAX_NAME_LENGTH:
+        return None
+    lowered = text.lower()
+    for label in lowered.split("."):
+        if not _LABEL.fullmatch(label) or label[2:4] == "--":
+            return None
+    return lowered
 
 
 def parse_domain(raw: str) -> HostName:

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import re
 
+import idna
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.domains.domain.errors import InvalidName
-from services.domains.domain.names import parse_domain, parse_host, parse_host_within, parse_local_part
+from services.domains.domain.names import (
+    parse_domain,
+    parse_host,
+    parse_host_within,
+    parse_local_part,
+    plain_ascii,
+)
 
 LDH = "abcdefghijklmnopqrstuvwxyz0123456789-"
 
@@ -152,3 +159,18 @@ def test_good_local_parts(raw: str) -> None:
 def test_bad_local_parts(raw: str) -> None:
     with pytest.raises(InvalidName):
         parse_local_part(raw)
+
+
+@settings(max_examples=400)
+@given(st.text(alphabet="aAzZ09-.x_n", min_size=1, max_size=40))
+def test_plain_ascii_names_come_out_as_idna_would_make_them(text: str) -> None:
+    plain = plain_ascii(text)
+    if plain is None:
+        return
+    assert plain == idna.encode(text, uts46=True, transitional=False, std3_rules=True).decode("ascii").lower()
+    assert idna.decode(plain) == plain
+
+
+def test_names_idna_must_judge_are_left_to_it() -> None:
+    for text in ("xn--bcher-kva.de", "ab--cd.de", "bücher.de", "-a.de", "a-.de", "a..de", "a_b.de", "a" * 64 + ".de"):
+        assert plain_ascii(text) is None, text
