@@ -18,10 +18,21 @@ Events after the last checkpoint are only chain-checked: nothing published vouch
 and the report says how many there are.
 
 The verifier reads the store in one REPEATABLE READ snapshot (or inside the caller's transaction,
-which is how the tampering tests run it) in (stream_id, stream_version) order, page by page along
-the unique index (a plain ORDER BY over the table sorted on disk), and computes the
-canonical form without building the document dict (`canonical_bytes`, byte-identical to
-`chain.canonical`, as the tests check).
+which is how the tampering tests run it), in two passes:
+
+- **The fast pass** reads every event in log order (`position`: the table's physical order, the
+  cheapest scan for PostgreSQL, page by page with the next page asked for before this one is
+  hashed, so PostgreSQL and Python work at the same time on the two cores). PostgreSQL computes
+  each event's canonical form (`chain.CANONICAL_SQL`), Python hashes it with the previous stored
+  hash of its stream (one small state per stream). A stream is *clean* when its events came in
+  versions 1, 2, 3, ..., every hash follows, every published head equals the stored hash at
+  that version, no event the last checkpoint's snapshot saw lies beyond its head, and it reaches
+  the head: such a stream has no finding (its chain recomputed from the genesis is the stored
+  one), only counts. Anything else makes it a *suspect*.
+- **The exact walk** takes the suspects again, in (stream, version) order with every column, and
+  computes the canonical form in Python (`chain.canonical`, the reference): it produces the
+  findings and their locations. A rendering difference between PostgreSQL and the reference
+  could only make a stream a suspect, never a finding.
 """
 
 from __future__ import annotations
@@ -30,79 +41,34 @@ import asyncio
 import contextlib
 import hashlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import orjson
-
 from shared.audit.checkpoints import Checkpoint, CheckpointLog
 from shared.db import Connection
-from shared.eventstore.chain import GENESIS
+from shared.eventstore.chain import CANONICAL_SQL, GENESIS, canonical_of_row
 
 Progress = Callable[[int, int], None]  # (events checked, events in the store)
 
-# occurred_at rendered by PostgreSQL exactly as chain.canonical renders it in Python:
-# astimezone(UTC).isoformat(timespec="microseconds").
-_ROWS = """
-SELECT event_id::text, stream_id, stream_version, event_type, schema_version, customer_number,
-       to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"') AS occurred_at,
-       actor, correlation_id::text, causation_id::text, metadata::text, data::text, chain_hash,
-       pg_visible_in_snapshot(transaction_id, $1::text::pg_snapshot) AS seen_by_checkpoint
-FROM events WHERE (stream_id, stream_version) > ($2, $3)
-ORDER BY stream_id, stream_version LIMIT $4
+# The events of a range of positions in log order: (stream_id, version, canonical form, stored hash, seen by
+# the last checkpoint).
+_LOG_ROWS = f"""
+SELECT stream_id, stream_version, {CANONICAL_SQL}, chain_hash,
+       pg_visible_in_snapshot(transaction_id, $1::text::pg_snapshot)
+FROM events WHERE position > $2 AND position <= $3 ORDER BY position
+"""  # noqa: S608 - assembled from module constants only
+
+# The suspect streams with every column, for the reference canonical form.
+_STREAM_ROWS = """
+SELECT *, pg_visible_in_snapshot(transaction_id, $1::text::pg_snapshot) AS seen_by_checkpoint
+FROM events WHERE stream_id = ANY($2::text[]) ORDER BY stream_id, stream_version
 """
+_SUSPECTS_PER_QUERY = 1000
+_SLICE = 500  # rows hashed between two looks at the socket
 
-_dumps = orjson.dumps
-_SORTED = orjson.OPT_SORT_KEYS
-_loads = orjson.loads
-
-
-def canonical_bytes(
-    event_id: str,
-    stream_id: str,
-    stream_version: int,
-    event_type: str,
-    schema_version: int,
-    customer_number: str,
-    occurred_at: str,
-    actor: str,
-    correlation_id: str,
-    causation_id: str | None,
-    metadata_json: str,
-    data_json: str,
-) -> bytes:
-    """`chain.canonical` assembled from pieces (the keys are fixed, so their order is known)."""
-    return b"".join(
-        (
-            b'{"actor":',
-            _dumps(actor),
-            b',"causation_id":',
-            _dumps(causation_id),
-            b',"correlation_id":',
-            _dumps(correlation_id),
-            b',"customer_number":',
-            _dumps(customer_number),
-            b',"data":',
-            _dumps(_loads(data_json), option=_SORTED),
-            b',"event_id":',
-            _dumps(event_id),
-            b',"event_type":',
-            _dumps(event_type),
-            b',"metadata":',
-            _dumps(_loads(metadata_json), option=_SORTED),
-            b',"occurred_at":',
-            _dumps(occurred_at),
-            b',"schema_version":',
-            _dumps(schema_version),
-            b',"stream_id":',
-            _dumps(stream_id),
-            b',"stream_version":',
-            _dumps(stream_version),
-            b"}",
-        )
-    )
+Row = tuple[str, int, bytes, bytes, bool]  # stream_id, version, canonical form, stored hash, seen
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,14 +163,11 @@ async def verify_store(
         report.checkpoint_sequence = last.sequence
         report.checkpoint_taken_at = last.taken_at
     snapshot = last.snapshot if last is not None else "1:1:"
-    total = 0
-    if progress is not None:
-        total = int(await conn.fetchval("SELECT count(*) FROM events"))
     if conn.is_in_transaction():
-        await _walk(conn, snapshot, heads, observations, report, progress, total, page)
+        await _verify(conn, snapshot, heads, observations, report, progress, page)
     else:
         async with conn.transaction(isolation="repeatable_read", readonly=True):
-            await _walk(conn, snapshot, heads, observations, report, progress, total, page)
+            await _verify(conn, snapshot, heads, observations, report, progress, page)
     for stream_id, (version, _) in sorted(heads.items()):
         if stream_id not in report.streams_seen:
             report.findings.append(
@@ -214,20 +177,62 @@ async def verify_store(
     return report
 
 
-async def _pages(conn: Connection, snapshot: str, page: int) -> AsyncIterator[list[Any]]:
-    """The rows in (stream, version) order, a page at a time along the unique index (no sort).
+async def _verify(
+    conn: Connection,
+    snapshot: str,
+    heads: dict[str, tuple[int, bytes]],
+    observations: dict[str, dict[int, bytes]],
+    report: VerificationReport,
+    progress: Progress | None,
+    page: int,
+) -> None:
+    total = int(await conn.fetchval("SELECT count(*) FROM events")) if progress is not None else 0
+    fast = _FastPass(snapshot, heads, observations)
+    async for rows in _log_pages(conn, snapshot, page):
+        for start in range(0, len(rows), _SLICE):
+            fast.feed(rows[start : start + _SLICE])
+            # Let asyncpg read what PostgreSQL sent meanwhile: a full socket buffer would stop it.
+            await asyncio.sleep(0)
+        if progress is not None:
+            progress(fast.count, total)
+    suspects = fast.close(report)
+    walker = _Walker(snapshot, heads, observations, report)
+    for start in range(0, len(suspects), _SUSPECTS_PER_QUERY):
+        rows = await conn.fetch(_STREAM_ROWS, snapshot, suspects[start : start + _SUSPECTS_PER_QUERY])
+        walker.feed(_reference_row(r) for r in rows)
+    walker.close()
+
+
+def _reference_row(row: Any) -> Row:
+    return (
+        row["stream_id"],
+        row["stream_version"],
+        canonical_of_row(row),
+        row["chain_hash"],
+        row["seen_by_checkpoint"],
+    )
+
+
+async def _log_pages(conn: Connection, snapshot: str, page: int) -> AsyncIterator[list[Any]]:
+    """The events in log order, `page` positions at a time along the primary key (identity gaps
+    make some pages shorter).
 
     The next page is asked for before this one is handed out, so PostgreSQL produces it while we
     hash (two processes, two cores). All pages see one snapshot: the caller's transaction.
     """
-    pending: asyncio.Future[list[Any]] | None = asyncio.ensure_future(conn.fetch(_ROWS, snapshot, "", 0, page))
+    end = await conn.fetchval("SELECT coalesce(max(position), 0) FROM events")
+    after = 0
+    pending: asyncio.Future[list[Any]] | None = None
     try:
-        while pending is not None:
+        while after < end or pending is not None:
+            if pending is None:
+                pending = asyncio.ensure_future(conn.fetch(_LOG_ROWS, snapshot, after, after + page))
+                after += page
             rows = await pending
             pending = None
-            if len(rows) == page:
-                last = rows[-1]
-                pending = asyncio.ensure_future(conn.fetch(_ROWS, snapshot, last[1], last[2], page))
+            if after < end:
+                pending = asyncio.ensure_future(conn.fetch(_LOG_ROWS, snapshot, after, after + page))
+                after += page
             yield rows
     finally:
         if pending is not None:
@@ -236,47 +241,111 @@ async def _pages(conn: Connection, snapshot: str, page: int) -> AsyncIterator[li
                 await pending
 
 
-async def _walk(
-    conn: Connection,
-    snapshot: str,
-    heads: dict[str, tuple[int, bytes]],
-    observations: dict[str, dict[int, bytes]],
-    report: VerificationReport,
-    progress: Progress | None,
-    total: int,
-    page: int,
-) -> None:
-    seen = report.streams_seen
-    findings = report.findings
-    sha256 = hashlib.sha256
-    current: _StreamCheck | None = None
-    observed: dict[int, bytes] = {}
-    head_version = 0
-    count = 0
-    async for rows in _pages(conn, snapshot, page):
-        for row in rows:
-            (
-                event_id,
-                stream_id,
-                version,
-                event_type,
-                schema_version,
-                customer_number,
-                occurred_at,
-                actor,
-                correlation_id,
-                causation_id,
-                metadata_json,
-                data_json,
-                stored,
-                seen_by_checkpoint,
-            ) = row
+class _FastPass:
+    """Checks the events in log order, one state per stream: [next version, previous stored hash,
+    published heads (or None), version of the last checkpoint's head (0: none)].
+
+    A suspect stream's state becomes None: the exact walk looks at it again from the start.
+    """
+
+    def __init__(
+        self, snapshot: str, heads: dict[str, tuple[int, bytes]], observations: dict[str, dict[int, bytes]]
+    ) -> None:
+        self.covered_before = snapshot != "1:1:"
+        self.heads = heads
+        self.observations = observations
+        self.states: dict[str, list[Any] | None] = {}
+        self.count = 0
+
+    def feed(self, rows: list[Any]) -> None:
+        states = self.states
+        heads = self.heads
+        observations = self.observations
+        covered_before = self.covered_before
+        sha256 = hashlib.sha256
+        for stream_id, version, canon, stored, seen_by_checkpoint in rows:
+            state = states.get(stream_id, _NEW)
+            if state is _NEW:
+                head = heads.get(stream_id)
+                state = [1, GENESIS, observations.get(stream_id), head[0] if head is not None else 0]
+                states[stream_id] = state
+            elif state is None:
+                continue
+            if (
+                version != state[0]
+                or sha256(state[1] + canon).digest() != stored
+                or (state[2] is not None and state[2].get(version, stored) != stored)
+                or (seen_by_checkpoint and covered_before and version > state[3])  # seen, not counted
+            ):
+                states[stream_id] = None
+                continue
+            state[0] = version + 1
+            state[1] = stored
+        self.count += len(rows)
+
+    def close(self, report: VerificationReport) -> list[str]:
+        """Count the clean streams into `report`; return the suspects, sorted."""
+        suspects = []
+        seen = report.streams_seen
+        for stream_id, state in self.states.items():
+            if state is None:
+                suspects.append(stream_id)
+                continue
+            last = state[0] - 1
+            head_version = state[3]
+            if last < head_version:
+                suspects.append(stream_id)  # truncated
+                continue
+            seen.add(stream_id)
+            report.events += last
+            report.covered_events += head_version
+            if last > head_version:
+                report.after_checkpoint_events += last - head_version
+                report.after_checkpoint_streams += 1
+        suspects.sort()
+        return suspects
+
+
+_NEW: list[Any] = []
+
+
+class _Walker:
+    """Walks the rows in (stream, version) order, fed a page at a time."""
+
+    def __init__(
+        self,
+        snapshot: str,
+        heads: dict[str, tuple[int, bytes]],
+        observations: dict[str, dict[int, bytes]],
+        report: VerificationReport,
+    ) -> None:
+        self.snapshot = snapshot
+        self.heads = heads
+        self.observations = observations
+        self.report = report
+        self.current: _StreamCheck | None = None
+        self.observed: dict[int, bytes] = {}
+        self.head_version = 0
+        self.count = 0
+
+    def feed(self, rows: Iterable[Row]) -> None:
+        heads = self.heads
+        report = self.report
+        seen = report.streams_seen
+        findings = report.findings
+        covered_before = self.snapshot != "1:1:"
+        sha256 = hashlib.sha256
+        current = self.current
+        observed = self.observed
+        head_version = self.head_version
+        count = self.count
+        for stream_id, version, canon, stored, seen_by_checkpoint in rows:
             if current is None or stream_id != current.stream_id:
                 if current is not None:
                     _finish(current, heads, report)
                 current = _StreamCheck(stream_id)
                 seen.add(stream_id)
-                observed = observations.get(stream_id, {})
+                observed = self.observations.get(stream_id, {})
                 head_version = heads[stream_id][0] if stream_id in heads else 0
             if version != current.expected:
                 if version > current.expected:
@@ -289,22 +358,7 @@ async def _walk(
                         Finding("out_of_order", stream_id, version, f"version {version} after {current.expected - 1}")
                     )
                 current.expected = version
-            canon = canonical_bytes(
-                event_id,
-                stream_id,
-                version,
-                event_type,
-                schema_version,
-                customer_number,
-                occurred_at,
-                actor,
-                correlation_id,
-                causation_id,
-                metadata_json,
-                data_json,
-            )
             computed = sha256(current.previous + canon).digest()
-            stored = bytes(stored)
             if computed != stored:
                 findings.append(
                     Finding(
@@ -325,7 +379,7 @@ async def _walk(
                         current.first_bad_observed = version
             if version > head_version:
                 current.after += 1
-                if seen_by_checkpoint and snapshot != "1:1:":
+                if seen_by_checkpoint and covered_before:
                     findings.append(
                         Finding(
                             "not_covered",
@@ -339,14 +393,16 @@ async def _walk(
             current.recomputed = recomputed
             current.expected = version + 1
             count += 1
-        if progress is not None:
-            progress(count, total)
-    if current is not None:
-        _finish(current, heads, report)
-    report.events = count
-    report.streams = len(seen)
-    if progress is not None:
-        progress(count, total)
+        self.current = current
+        self.observed = observed
+        self.head_version = head_version
+        self.count = count
+
+    def close(self) -> None:
+        if self.current is not None:
+            _finish(self.current, self.heads, self.report)
+        self.report.events += self.count
+        self.report.streams = len(self.report.streams_seen)
 
 
 def _finish(check: _StreamCheck, heads: dict[str, tuple[int, bytes]], report: VerificationReport) -> None:
