@@ -7,7 +7,7 @@ projection's statements would change them (the same keys, the same "first insert
 SQL is what `shared.rebuild` proves on every rebuild (EXCEPT ALL against the live tables) and
 what the tests check on generated histories. Pure: no I/O.
 
-Each method below names the statement of `projection.py` it stands for.
+The comments name the statement of `projection.py` each step stands for.
 """
 
 from __future__ import annotations
