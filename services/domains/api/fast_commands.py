@@ -107,16 +107,15 @@ def _replaying(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-Command = Callable[[Request, Principal, str | None], Awaitable[tuple[int, Changed, dict[str, str]]]]
+Answer = tuple[int, Changed, list[tuple[bytes, bytes]]]
+Command = Callable[[Request, Principal, str | None], Awaitable[Answer]]
 
 
 def _vhost_command(target: _Target, body: bytes) -> Command:
     """Validate now (a failure hands the request to the route); run later."""
     name, vhost = parse_domain(target.domain).ascii, parse_host(VhostBody.model_validate_json(body).name, what="vhost")
 
-    async def run(
-        request: Request, principal: Principal, on_behalf_of: str | None
-    ) -> tuple[int, Changed, dict[str, str]]:
+    async def run(request: Request, principal: Principal, on_behalf_of: str | None) -> Answer:
         rt: DomainsRuntime = request.app.state.runtime.extras["domains"]
         n = target.customer_number
         async with rt.pool.acquire() as conn:
@@ -126,7 +125,7 @@ def _vhost_command(target: _Target, body: bytes) -> Command:
             )  # fmt: skip
             outcome = await handlers.create_vhost(rt, conn, name, vhost, context_for(request, n, authority))
         changed = Changed(version=outcome.version, **authorized(authority).model_dump())
-        return 201, changed, {"location": request.url.path + f"/{vhost.ascii}"}
+        return 201, changed, [(b"location", f"{request.url.path}/{vhost.ascii}".encode("latin-1"))]
 
     return run
 
@@ -138,9 +137,7 @@ def _redirect_command(target: _Target, body: bytes) -> Command:
     source = parse_host(target.source_host, what="source host")
     url = parse_target_url(parsed.target_url)
 
-    async def run(
-        request: Request, principal: Principal, on_behalf_of: str | None
-    ) -> tuple[int, Changed, dict[str, str]]:
+    async def run(request: Request, principal: Principal, on_behalf_of: str | None) -> Answer:
         rt: DomainsRuntime = request.app.state.runtime.extras["domains"]
         n = target.customer_number
         async with rt.pool.acquire() as conn:
@@ -150,7 +147,7 @@ def _redirect_command(target: _Target, body: bytes) -> Command:
             )  # fmt: skip
             context = context_for(request, n, authority)
             outcome = await handlers.set_redirect(rt, conn, name, source, url, parsed.permanent, context)
-        return 200, Changed(version=outcome.version, **authorized(authority).model_dump()), {}
+        return 200, Changed(version=outcome.version, **authorized(authority).model_dump()), []
 
     return run
 
@@ -185,9 +182,12 @@ class FastCommands:
             status, changed, headers = await command(request, principal, on_behalf_of)
         except Exception as exc:
             response = await self._problem(scope, request, exc)
-        else:
-            response = Response(changed.model_dump_json(), status, headers, media_type="application/json")
-        await response(scope, receive, send)
+            await response(scope, receive, send)
+            return
+        answer = changed.model_dump_json().encode()
+        headers += [(b"content-length", str(len(answer)).encode()), (b"content-type", _JSON)]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": answer})
 
     async def _principal(self, scope: Scope) -> Principal | None:
         scheme, _, token = (_header(scope, b"authorization") or b"").decode("latin-1").partition(" ")
