@@ -52,12 +52,12 @@ from shared.eventstore.chain import CANONICAL_SQL, GENESIS, canonical_of_row
 
 Progress = Callable[[int, int], None]  # (events checked, events in the store)
 
-# The events of a range of positions in log order: (stream_id, version, canonical form, stored hash, seen by
+# The events in log order, a page after a position: (position, stream_id, version, canonical form, stored hash, seen by
 # the last checkpoint).
 _LOG_ROWS = f"""
-SELECT stream_id, stream_version, {CANONICAL_SQL}, chain_hash,
+SELECT position, stream_id, stream_version, {CANONICAL_SQL}, chain_hash,
        pg_visible_in_snapshot(transaction_id, $1::text::pg_snapshot)
-FROM events WHERE position > $2 AND position <= $3 ORDER BY position
+FROM events WHERE position > $2 ORDER BY position LIMIT $3
 """  # noqa: S608 - assembled from module constants only
 
 # The suspect streams with every column, for the reference canonical form.
@@ -214,25 +214,18 @@ def _reference_row(row: Any) -> Row:
 
 
 async def _log_pages(conn: Connection, snapshot: str, page: int) -> AsyncIterator[list[Any]]:
-    """The events in log order, `page` positions at a time along the primary key (identity gaps
-    make some pages shorter).
+    """The events in log order, a page at a time along the primary key.
 
     The next page is asked for before this one is handed out, so PostgreSQL produces it while we
     hash (two processes, two cores). All pages see one snapshot: the caller's transaction.
     """
-    end = await conn.fetchval("SELECT coalesce(max(position), 0) FROM events")
-    after = 0
-    pending: asyncio.Future[list[Any]] | None = None
+    pending: asyncio.Future[list[Any]] | None = asyncio.ensure_future(conn.fetch(_LOG_ROWS, snapshot, 0, page))
     try:
-        while after < end or pending is not None:
-            if pending is None:
-                pending = asyncio.ensure_future(conn.fetch(_LOG_ROWS, snapshot, after, after + page))
-                after += page
+        while pending is not None:
             rows = await pending
             pending = None
-            if after < end:
-                pending = asyncio.ensure_future(conn.fetch(_LOG_ROWS, snapshot, after, after + page))
-                after += page
+            if len(rows) == page:
+                pending = asyncio.ensure_future(conn.fetch(_LOG_ROWS, snapshot, rows[-1][0], page))
             yield rows
     finally:
         if pending is not None:
@@ -263,7 +256,7 @@ class _FastPass:
         observations = self.observations
         covered_before = self.covered_before
         sha256 = hashlib.sha256
-        for stream_id, version, canon, stored, seen_by_checkpoint in rows:
+        for _, stream_id, version, canon, stored, seen_by_checkpoint in rows:
             state = states.get(stream_id, _NEW)
             if state is _NEW:
                 head = heads.get(stream_id)

@@ -152,6 +152,8 @@ def jsonb_text(value: Any) -> str:
         return int.__repr__(value)
     if kind is float:
         return _numeric_text(value)
+    if isinstance(value, Mapping):
+        return jsonb_text(dict(value))
     return jsonb_text(orjson.loads(orjson.dumps(value)))
 
 
