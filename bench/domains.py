@@ -131,10 +131,14 @@ class _CpuMeter:
             groups[name] = pids
         conn = await asyncpg.connect(self._server_dsn)
         try:
-            rows = await conn.fetch("SELECT pid FROM pg_stat_activity WHERE datname = ANY($1)", self._databases)
+            rows = await conn.fetch(
+                "SELECT pid, application_name FROM pg_stat_activity WHERE datname = ANY($1)", self._databases
+            )
         finally:
             await conn.close()
-        groups["postgres"] = [r["pid"] for r in rows]
+        # Backends by the process they serve (each process names itself in its database URL).
+        for row in rows:
+            groups.setdefault(f"postgres_{row['application_name'] or 'other'}", []).append(row["pid"])
         groups["kafka"] = [pid for pid, (_, command) in table.items() if "kafka.Kafka" in command]
         return groups
 
@@ -322,11 +326,22 @@ async def bench_domains(
     work = Path(tempfile.mkdtemp(prefix="bench-domains-"))
     script = work / "commands.lua"
     script.write_text(_LUA)
-    processes = [await spawn_service("contacts", "worker", env), await spawn_service("domains", "worker", env)]
+
+    def named(url: str, name: str) -> str:
+        return f"{url}{'&' if '?' in url else '?'}application_name={name}"
+
+    processes = [
+        await spawn_service(
+            "contacts", "worker", {**env, "CONTACTS_DATABASE_URL": named(contacts_url, "for_contacts_worker")}
+        ),
+        await spawn_service(
+            "domains", "worker", {**env, "DOMAINS_DATABASE_URL": named(domains_url, "for_domains_worker")}
+        ),
+    ]
     figures: dict[str, float] = {}
     pool = None
     try:
-        api = await spawn_service("domains", "api", env)
+        api = await spawn_service("domains", "api", {**env, "DOMAINS_DATABASE_URL": named(domains_url, "for_api")})
         processes.append(api)
         base = f"http://127.0.0.1:{port}"
         await wait_ready(base, "domains", api)

@@ -55,6 +55,8 @@ class HostName:
 
 
 def has_forbidden_characters(text: str) -> bool:
+    if text.isascii():  # the only such ASCII characters are the controls and the space
+        return not text.isprintable() or " " in text
     return any(unicodedata.category(c) in _FORBIDDEN_CATEGORIES for c in text)
 
 

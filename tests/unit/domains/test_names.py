@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 import idna
 import pytest
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 
 from services.domains.domain.errors import InvalidName
 from services.domains.domain.names import (
+    has_forbidden_characters,
     parse_domain,
     parse_host,
     parse_host_within,
@@ -174,3 +176,11 @@ def test_plain_ascii_names_come_out_as_idna_would_make_them(text: str) -> None:
 def test_names_idna_must_judge_are_left_to_it() -> None:
     for text in ("xn--bcher-kva.de", "ab--cd.de", "bücher.de", "-a.de", "a-.de", "a..de", "a_b.de", "a" * 64 + ".de"):
         assert plain_ascii(text) is None, text
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=127)))
+def test_ascii_forbidden_characters_are_the_categories_ones(text: str) -> None:
+    assert has_forbidden_characters(text) == any(unicodedata.category(c) in FORBIDDEN for c in text)
+
+
+FORBIDDEN = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zs", "Zl", "Zp"})
