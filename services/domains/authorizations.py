@@ -59,12 +59,17 @@ class AuthorizationCache:
         self._task = asyncio.get_running_loop().create_task(self._listen(), name="authorization-cache")
 
     async def view(
-        self, conn: Connection, customer_number: str, requester: Requester, at: datetime
+        self, customer_number: str, requester: Requester, at: datetime, conn: Connection | None = None
     ) -> AuthorizationView:
+        """`conn`: the request's connection if it holds one; else one is borrowed, only on a miss."""
         kept = self._customers.get(customer_number)
         if kept is None:
             changes, listening = self._changes, self._listening
-            kept = await load_customer(conn, customer_number)
+            if conn is None:
+                async with self._pool.acquire() as borrowed:
+                    kept = await load_customer(borrowed, customer_number)
+            else:
+                kept = await load_customer(conn, customer_number)
             if listening and self._listening and changes == self._changes:
                 self._keep(customer_number, kept)
         else:

@@ -4,11 +4,11 @@ Authorization has been settled by the caller (`api/acting.py`) and travels in th
 metadata. Commands that write private rows beside their events run in a unit of work
 (`on_domain`; the ones making secrets are in `credentials.py`).
 
-Commands that write nothing but their events (vhosts, redirects, cancellations) run on the one
-connection the request holds, without an explicit transaction: the decision is taken on the
-state kept in memory and the events appended by a single INSERT, which is atomic by itself and
-refuses a stale expected version exactly like an append inside a transaction would. As a rule
-that INSERT is the command's only statement (see `bench/domains.py`).
+Commands that write nothing but their events (vhosts, redirects, cancellations) hold no
+connection of their own: the decision is taken on the state kept in memory (`states.py`) and
+the events appended by a single INSERT, which refuses a stale expected version by itself,
+committed together with other commands' appends waiting at the same time (`appends.py`). As a
+rule that INSERT is the command's only statement (see `bench/domains.py`).
 
 Commands re-run on a fresh state when a concurrent command on the same domain won the race for
 the stream version (the decision is taken again, so no rule is bypassed).
@@ -76,10 +76,9 @@ async def on_domain(
                     raise
 
 
-async def on_domain_direct(
-    rt: DomainsRuntime, conn: Connection, domain: str, context: EventContext, decide: Decide
-) -> Outcome:
-    """One decision on a domain's stream, appended by one statement on `conn` (no side effects).
+async def on_domain_direct(rt: DomainsRuntime, domain: str, context: EventContext, decide: Decide) -> Outcome:
+    """One decision on a domain's stream, appended by one statement (no side effects), grouped
+    with other commands' appends into one commit (`appends.py`).
 
     Decided on the state `rt.states` holds, without reading the store first: a successful append
     at that version proves the state was the latest (the insert refuses a stale expected
@@ -91,7 +90,7 @@ async def on_domain_direct(
     async with rt.states.turn(stream):
         known, confirmed = rt.states.kept(stream), False
         if known is None:
-            known, confirmed = await rt.states.current(conn, stream), True
+            known, confirmed = await rt.states.current(rt.pool, stream), True
         while True:
             attempt += 1
             try:
@@ -99,21 +98,19 @@ async def on_domain_direct(
             except DomainError:
                 if confirmed:
                     raise
-                known, confirmed = await rt.states.current(conn, stream), True
+                known, confirmed = await rt.states.current(rt.pool, stream), True
                 continue
             if not events:
                 if confirmed:
                     return Outcome((), known.version)
-                known, confirmed = await rt.states.current(conn, stream), True
+                known, confirmed = await rt.states.current(rt.pool, stream), True
                 continue
             try:
-                recorded = await rt.uow.store.append(
-                    stream, known.version, events, context, conn=conn, previous_hash=known.head
-                )
+                recorded = await rt.appends.append(stream, known.version, events, context, known.head)
             except ConcurrencyConflict:  # another replica won: decide again on the newer state
                 if attempt >= ATTEMPTS:
                     raise
-                known, confirmed = await rt.states.current(conn, stream), True
+                known, confirmed = await rt.states.current(rt.pool, stream), True
                 continue
             rt.states.appended(stream, known, events, recorded)
             return Outcome(recorded, recorded[-1].stream_version)
@@ -136,18 +133,14 @@ async def register_domain(rt: DomainsRuntime, name: HostName, context: EventCont
     )
 
 
-async def cancel_domain(
-    rt: DomainsRuntime, conn: Connection, domain: str, effective_on: date | None, context: EventContext
-) -> Outcome:
+async def cancel_domain(rt: DomainsRuntime, domain: str, effective_on: date | None, context: EventContext) -> Outcome:
     n, now = context.customer_number, context.occurred_at
-    return await on_domain_direct(rt, conn, domain, context, lambda s: rules.decide_cancel(s, n, effective_on, now))
+    return await on_domain_direct(rt, domain, context, lambda s: rules.decide_cancel(s, n, effective_on, now))
 
 
-async def create_vhost(
-    rt: DomainsRuntime, conn: Connection, domain: str, vhost: HostName, context: EventContext
-) -> Outcome:
+async def create_vhost(rt: DomainsRuntime, domain: str, vhost: HostName, context: EventContext) -> Outcome:
     n, now = context.customer_number, context.occurred_at
-    return await on_domain_direct(rt, conn, domain, context, lambda s: rules.decide_create_vhost(s, n, vhost, now))
+    return await on_domain_direct(rt, domain, context, lambda s: rules.decide_create_vhost(s, n, vhost, now))
 
 
 async def _forget_deleted_mailboxes(tx: UnitOfWork, recorded: Sequence[RecordedEvent]) -> None:
@@ -179,7 +172,6 @@ async def delete_mailbox(
 
 async def set_redirect(
     rt: DomainsRuntime,
-    conn: Connection,
     domain: str,
     source: HostName,
     target: TargetUrl,
@@ -188,15 +180,13 @@ async def set_redirect(
 ) -> Outcome:
     n, now = context.customer_number, context.occurred_at
     return await on_domain_direct(
-        rt, conn, domain, context, lambda s: rules.decide_set_redirect(s, n, source, target, permanent, now)
+        rt, domain, context, lambda s: rules.decide_set_redirect(s, n, source, target, permanent, now)
     )
 
 
-async def remove_redirect(
-    rt: DomainsRuntime, conn: Connection, domain: str, source: HostName, context: EventContext
-) -> Outcome:
+async def remove_redirect(rt: DomainsRuntime, domain: str, source: HostName, context: EventContext) -> Outcome:
     n, now = context.customer_number, context.occurred_at
-    return await on_domain_direct(rt, conn, domain, context, lambda s: rules.decide_remove_redirect(s, n, source, now))
+    return await on_domain_direct(rt, domain, context, lambda s: rules.decide_remove_redirect(s, n, source, now))
 
 
 def support_requests_stream(customer_number: str) -> str:

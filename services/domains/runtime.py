@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from fastapi import Request
 
 from services.domains.adapters.secrets import PasswordHasher
+from services.domains.appends import GroupAppender
 from services.domains.authorizations import AuthorizationCache
 from services.domains.settings import DomainsSettings
 from services.domains.states import DomainStates
@@ -50,6 +51,7 @@ class DomainsRuntime:
     known_customers: KnownCustomers
     states: DomainStates
     authorizations: AuthorizationCache
+    appends: GroupAppender
 
 
 def start(runtime: Runtime) -> None:
@@ -66,6 +68,7 @@ def start(runtime: Runtime) -> None:
         known_customers=KnownCustomers(),
         states=DomainStates(runtime.spec.registry),
         authorizations=AuthorizationCache(runtime.pool, runtime.settings.database_url),
+        appends=GroupAppender(runtime.pool, runtime.store),
     )
     runtime.extras["domains"].authorizations.start()
 

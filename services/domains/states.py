@@ -21,7 +21,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from services.domains.domain.domains import Domain, evolve
-from shared.db import Connection
+from shared.db import Connection, Pool
 from shared.envelope import DomainEvent, RecordedEvent
 from shared.registry import EventRegistry
 
@@ -67,7 +67,7 @@ class DomainStates:
         """The state held for the stream, possibly behind the store (the append will tell)."""
         return self._known.get(stream_id)
 
-    async def current(self, conn: Connection, stream_id: str) -> Known:
+    async def current(self, conn: Pool | Connection, stream_id: str) -> Known:
         known = self._known.get(stream_id, NOTHING)
         rows = await conn.fetch(_SINCE, stream_id, known.version)
         if rows:

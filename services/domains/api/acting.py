@@ -14,11 +14,10 @@ customer), so a refusal always records a normalised target, never raw input.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from typing import Annotated
 
 import structlog
-from fastapi import Depends, Header, Request
+from fastapi import Header, Request
 
 from services.domains import handlers
 from services.domains.domain.authority import ActingKind, Authority, Refusal, judge, requester_label
@@ -105,11 +104,7 @@ async def authorize(
         )
     requester = parse_requester(on_behalf_of)
     now = rt.clock.now()
-    if conn is None:
-        async with rt.pool.acquire() as borrowed:
-            view = await rt.authorizations.view(borrowed, customer_number, requester, now)
-    else:
-        view = await rt.authorizations.view(conn, customer_number, requester, now)
+    view = await rt.authorizations.view(customer_number, requester, now, conn)
     decision = decide(view, scope.value, now)
     verdict = judge(principal.actor, requester, scope, decision)
     if isinstance(verdict, Refusal):
@@ -161,19 +156,6 @@ async def _record_refusal(
         action=refusal.scope.value,
         reasons=list(refusal.codes),
     )
-
-
-async def lease(request: Request) -> AsyncIterator[Connection]:
-    """One pooled connection for a whole simple command: the authorization read and the append.
-
-    Only for commands whose handler needs no unit of work of its own (a second connection
-    taken while holding this one could wait forever on an exhausted pool).
-    """
-    async with domains_runtime(request).pool.acquire() as conn:
-        yield conn
-
-
-Lease = Annotated[Connection, Depends(lease)]
 
 
 def context_for(request: Request, customer_number: str, authority: Authority) -> EventContext:

@@ -4,8 +4,8 @@
 are what portals and support send most. FastAPI's routing, dependency injection and response
 wrappers cost more CPU than the command itself (about half of the API's time per command in a
 profile), so this ASGI middleware runs the very same steps as the routes in `hosting.py`: the
-same body models and name parsers, `authorize`, `context_for`, the same handler on one pooled
-connection, the same `Changed` answer; errors are rendered by the app's own exception handlers
+same body models and name parsers, `authorize`, `context_for`, the same handler, the same
+`Changed` answer; errors are rendered by the app's own exception handlers
 (the problem+json mapping). It runs inside the kernel's request-id, metrics and body-limit
 middlewares.
 
@@ -118,12 +118,11 @@ def _vhost_command(target: _Target, body: bytes) -> Command:
     async def run(request: Request, principal: Principal, on_behalf_of: str | None) -> Answer:
         rt: DomainsRuntime = request.app.state.runtime.extras["domains"]
         n = target.customer_number
-        async with rt.pool.acquire() as conn:
-            authority = await authorize(
-                request, principal, n, Action.MANAGE_MAILBOXES, on_behalf_of, operation="create_vhost",
-                target=vhost.ascii, conn=conn,
-            )  # fmt: skip
-            outcome = await handlers.create_vhost(rt, conn, name, vhost, context_for(request, n, authority))
+        authority = await authorize(
+            request, principal, n, Action.MANAGE_MAILBOXES, on_behalf_of, operation="create_vhost",
+            target=vhost.ascii,
+        )  # fmt: skip
+        outcome = await handlers.create_vhost(rt, name, vhost, context_for(request, n, authority))
         changed = Changed(version=outcome.version, **authorized(authority).model_dump())
         return 201, changed, [(b"location", f"{request.url.path}/{vhost.ascii}".encode("latin-1"))]
 
@@ -140,13 +139,11 @@ def _redirect_command(target: _Target, body: bytes) -> Command:
     async def run(request: Request, principal: Principal, on_behalf_of: str | None) -> Answer:
         rt: DomainsRuntime = request.app.state.runtime.extras["domains"]
         n = target.customer_number
-        async with rt.pool.acquire() as conn:
-            authority = await authorize(
-                request, principal, n, Action.CHANGE_DNS, on_behalf_of, operation="set_redirect",
-                target=source.ascii, conn=conn,
-            )  # fmt: skip
-            context = context_for(request, n, authority)
-            outcome = await handlers.set_redirect(rt, conn, name, source, url, parsed.permanent, context)
+        authority = await authorize(
+            request, principal, n, Action.CHANGE_DNS, on_behalf_of, operation="set_redirect", target=source.ascii,
+        )  # fmt: skip
+        context = context_for(request, n, authority)
+        outcome = await handlers.set_redirect(rt, name, source, url, parsed.permanent, context)
         return 200, Changed(version=outcome.version, **authorized(authority).model_dump()), []
 
     return run

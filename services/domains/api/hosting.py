@@ -9,7 +9,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from services.domains import credentials, handlers
-from services.domains.api.acting import Lease, OnBehalfOf, authorize, context_for
+from services.domains.api.acting import OnBehalfOf, authorize, context_for
 from services.domains.api.problems import MAILING, WRITE
 from services.domains.api.schemas import (
     Changed,
@@ -41,16 +41,15 @@ def router() -> APIRouter:
         request: Request,
         response: Response,
         principal: CurrentPrincipal,
-        conn: Lease,
         on_behalf_of: OnBehalfOf = None,
     ) -> Changed:
         name, vhost = parse_domain(domain).ascii, parse_host(body.name, what="vhost")
         authority = await authorize(
             request, principal, customer_number, Scope.MANAGE_MAILBOXES, on_behalf_of, operation="create_vhost",
-            target=vhost.ascii, conn=conn,
+            target=vhost.ascii,
         )  # fmt: skip
         context = context_for(request, customer_number, authority)
-        outcome = await handlers.create_vhost(domains_runtime(request), conn, name, vhost, context)
+        outcome = await handlers.create_vhost(domains_runtime(request), name, vhost, context)
         response.headers["Location"] = request.url.path + f"/{vhost.ascii}"
         return Changed(version=outcome.version, **authorized(authority).model_dump())
 
@@ -144,7 +143,6 @@ def router() -> APIRouter:
         body: RedirectBody,
         request: Request,
         principal: CurrentPrincipal,
-        conn: Lease,
         on_behalf_of: OnBehalfOf = None,
     ) -> Changed:
         name = parse_domain(domain).ascii
@@ -152,11 +150,11 @@ def router() -> APIRouter:
         target = parse_target_url(body.target_url)
         authority = await authorize(
             request, principal, customer_number, Scope.CHANGE_DNS, on_behalf_of, operation="set_redirect",
-            target=source.ascii, conn=conn,
+            target=source.ascii,
         )  # fmt: skip
         context = context_for(request, customer_number, authority)
         rt = domains_runtime(request)
-        outcome = await handlers.set_redirect(rt, conn, name, source, target, body.permanent, context)
+        outcome = await handlers.set_redirect(rt, name, source, target, body.permanent, context)
         return Changed(version=outcome.version, **authorized(authority).model_dump())
 
     @r.delete("/redirects/{source_host}", response_model=Changed, responses=WRITE, summary="Remove a redirect")
@@ -166,16 +164,15 @@ def router() -> APIRouter:
         source_host: str,
         request: Request,
         principal: CurrentPrincipal,
-        conn: Lease,
         on_behalf_of: OnBehalfOf = None,
     ) -> Changed:
         name, source = parse_domain(domain).ascii, parse_host(source_host, what="source host")
         authority = await authorize(
             request, principal, customer_number, Scope.CHANGE_DNS, on_behalf_of, operation="remove_redirect",
-            target=source.ascii, conn=conn,
+            target=source.ascii,
         )  # fmt: skip
         context = context_for(request, customer_number, authority)
-        outcome = await handlers.remove_redirect(domains_runtime(request), conn, name, source, context)
+        outcome = await handlers.remove_redirect(domains_runtime(request), name, source, context)
         return Changed(version=outcome.version, **authorized(authority).model_dump())
 
     @r.post(

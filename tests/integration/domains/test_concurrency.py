@@ -68,7 +68,7 @@ async def test_a_state_kept_behind_the_store_is_never_acted_on(env: Env) -> None
     await handlers.delete_vhost(other_replica, domain, www, context)  # version 5, unseen here
     target = {"target_url": "https://yx.de/"}
     await handlers.set_redirect(  # version 6, unseen here
-        other_replica, env.pool, domain, www, parse_target_url(target["target_url"]), True, context
+        other_replica, domain, www, parse_target_url(target["target_url"]), True, context
     )
     redirect = await env.domains.put(f"{base}/redirects/{www.ascii}", json=target, headers=env.owner(n))
     assert (redirect.status_code, redirect.json()["version"]) == (200, 6), redirect.text  # already so
