@@ -18,7 +18,7 @@ authorization decision on domains' own read model included).
 
 * saturation: closed loop, as fast as the server answers -> commands/s;
 * steady: connections pausing between requests, at min(2,000/s, 70 % of saturation) -> p50/p99;
-* target: the same at the issue's 2,000/s (24 connections), whatever the saturation -> p50/p99.
+* target: the same at the issue's 2,000/s (16 connections), whatever the saturation -> p50/p99.
 
 Propagation: a grant is revoked in contacts' store (committed), then a support request on the
 contact's behalf is repeated until domains refuses it; the time from the commit to the first 403
@@ -399,7 +399,7 @@ async def bench_domains(
         idle = await _propagation(base, keys, world, store, victims[PROPAGATION_TRIALS:])
         figures["propagation_idle_p50_ms"] = percentile(idle, 50) * 1000
         figures["propagation_idle_p99_ms"] = percentile(idle, 99) * 1000
-        connections = 24
+        connections = 16
         pause = max(1, round(connections * 1000 / TARGET_RATE - steady["p50_ms"]))
         at_target = await run_wrk(
             target, script, work / "target.tsv", seconds=seconds, connections=connections, pause_ms=pause
