@@ -31,8 +31,10 @@ function request()
   return requests[i]
 end
 
+-- The pause is drawn uniformly from 0..2x its mean, so that connections drift apart instead of
+-- sending in step (a fixed pause keeps them in bursts, which measures queueing, not the server).
 if pause > 0 then
-  function delay() return pause end
+  function delay() return math.random(0, 2 * pause) end
 end
 
 function done(summary, latency, requests)
