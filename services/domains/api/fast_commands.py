@@ -24,7 +24,7 @@ from typing import Any
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.domains import handlers
 from services.domains.api.acting import authorize, context_for
@@ -34,27 +34,30 @@ from services.domains.domain.names import parse_domain, parse_host
 from services.domains.domain.urls import parse_target_url
 from services.domains.runtime import DomainsRuntime
 from shared.auth.principal import Principal
-from shared.auth.verifier import InvalidToken
 from shared.errors import DomainError
+from shared.http.fast_path import (
+    MatchedRoute,
+    bearer_principal,
+    header,
+    is_customer_number,
+    read_body,
+    replaying,
+    send_json,
+    sends_json,
+)
 from shared.scopes import Scope as Action
 
 PREFIX = "/api/domains/v1/customers/"
 _ON_BEHALF_OF_MAX = 400  # the route's header limit
-_JSON = b"application/json"
 
 
-@dataclass(frozen=True, slots=True)
-class _Route:
-    path: str  # the route's template: what the request metrics label requests by
-
-
-_VHOSTS = _Route(PREFIX + "{customer_number}/domains/{domain}/vhosts")
-_REDIRECT = _Route(PREFIX + "{customer_number}/domains/{domain}/redirects/{source_host}")
+_VHOSTS = MatchedRoute(PREFIX + "{customer_number}/domains/{domain}/vhosts")
+_REDIRECT = MatchedRoute(PREFIX + "{customer_number}/domains/{domain}/redirects/{source_host}")
 
 
 @dataclass(frozen=True, slots=True)
 class _Target:
-    route: _Route
+    route: MatchedRoute
     customer_number: str
     domain: str
     source_host: str | None = None
@@ -64,8 +67,7 @@ def _target(method: str, path: str) -> _Target | None:
     if not path.startswith(PREFIX):
         return None
     parts = path[len(PREFIX) :].split("/")
-    # The route's customer number pattern ^[0-9]{4,12}$ (ASCII digits only).
-    if len(parts) < 4 or not (4 <= len(parts[0]) <= 12 and parts[0].isascii() and parts[0].isdigit()):
+    if len(parts) < 4 or not is_customer_number(parts[0]):
         return None
     if parts[1] != "domains" or not parts[2]:
         return None
@@ -74,37 +76,6 @@ def _target(method: str, path: str) -> _Target | None:
     if method == "PUT" and len(parts) == 5 and parts[3] == "redirects" and parts[4]:
         return _Target(_REDIRECT, parts[0], parts[2], parts[4])
     return None
-
-
-def _header(scope: Scope, name: bytes) -> bytes | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return bytes(value)
-    return None
-
-
-async def _read_body(receive: Receive) -> bytes | None:
-    chunks = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return None  # the client went away
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
-def _replaying(body: bytes, receive: Receive) -> Receive:
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
 
 
 Answer = tuple[int, Changed, list[tuple[bytes, bytes]]]
@@ -155,25 +126,25 @@ class FastCommands:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         target = _target(scope["method"], scope["path"]) if scope["type"] == "http" else None
-        if target is None or not (_header(scope, b"content-type") or b"").startswith(_JSON):
+        if target is None or not sends_json(scope):
             await self.app(scope, receive, send)
             return
-        principal = await self._principal(scope)
-        behalf_raw = _header(scope, b"on-behalf-of")
+        principal = await bearer_principal(scope)
+        behalf_raw = header(scope, b"on-behalf-of")
         on_behalf_of = behalf_raw.decode("latin-1") if behalf_raw is not None else None
         if principal is None or (on_behalf_of is not None and len(on_behalf_of) > _ON_BEHALF_OF_MAX):
             await self.app(scope, receive, send)  # the route answers 401 / 422
             return
-        body = await _read_body(receive)
+        body = await read_body(receive)
         if body is None:
             return
         try:
             command = (_vhost_command if target.route is _VHOSTS else _redirect_command)(target, body)
         except (ValidationError, DomainError):
-            await self.app(scope, _replaying(body, receive), send)  # the route's own 4xx
+            await self.app(scope, replaying(body, receive), send)  # the route's own 4xx
             return
         # From here on the command runs (a refusal is recorded): the answer is ours.
-        request = Request(scope, _replaying(body, receive))
+        request = Request(scope, replaying(body, receive))
         scope["route"] = target.route
         try:
             status, changed, headers = await command(request, principal, on_behalf_of)
@@ -181,20 +152,7 @@ class FastCommands:
             response = await self._problem(scope, request, exc)
             await response(scope, receive, send)
             return
-        answer = changed.model_dump_json().encode()
-        headers += [(b"content-length", str(len(answer)).encode()), (b"content-type", _JSON)]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": answer})
-
-    async def _principal(self, scope: Scope) -> Principal | None:
-        scheme, _, token = (_header(scope, b"authorization") or b"").decode("latin-1").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            return None
-        try:
-            principal: Principal = await scope["app"].state.runtime.verifier.verify(token.strip())
-        except InvalidToken:
-            return None
-        return principal
+        await send_json(send, status, changed.model_dump_json().encode(), headers)
 
     async def _problem(self, scope: Scope, request: Request, exc: Exception) -> Response:
         """The app's own handler for `exc` (as the route's errors get); anything unmapped goes on up."""
