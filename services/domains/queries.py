@@ -10,9 +10,10 @@ from shared.db import Pool
 
 
 async def customer_contacts(pool: Pool, customer_number: str) -> list[dict[str, Any]]:
+    """The current contacts, from domains' copy of the authorization model (built from contacts.events)."""
     rows = await pool.fetch(
-        "SELECT contact_id, name, email, phone, organisation, function, added_at FROM customer_contacts"
-        " WHERE customer_number = $1 ORDER BY added_at, contact_id",
+        "SELECT contact_id, name, email, phone, organisation, function, added_at FROM authz_contacts"
+        " WHERE customer_number = $1 AND removed_at IS NULL ORDER BY added_at, contact_id",
         customer_number,
     )
     return [dict(r) for r in rows]

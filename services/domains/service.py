@@ -2,8 +2,8 @@
 
 Read models: `ContractsProjection` from its own store; from Kafka, `AuthorizationProjection`
 (who may have what done, from contacts.events; it notifies domains' API processes of each
-change, which keep customers' authorizations in memory in between), `CustomerAccountsProjection` (which customers
-exist, from identity.events) and the walking skeleton's `CustomerContactsProjection`.
+change, which keep customers' authorizations in memory in between; its contacts table also answers
+the contact list) and `CustomerAccountsProjection` (which customers exist, from identity.events).
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from services.domains.api.routes import routers
 from services.domains.domain.events import registry
 from services.domains.projections.authorization import NotifyingAuthorizationProjection
 from services.domains.projections.contracts import ContractsProjection
-from services.domains.projections.customer_contacts import CustomerContactsProjection
 from services.domains.runtime import start
 from shared.customers import CustomerAccountsProjection
 from shared.service import ServiceSpec
@@ -26,7 +25,6 @@ SPEC = ServiceSpec(
     migrations_dir=Path(__file__).parent / "migrations",
     projections=(ContractsProjection(),),
     kafka_projections=(
-        CustomerContactsProjection(),
         NotifyingAuthorizationProjection(),
         CustomerAccountsProjection(),
     ),
