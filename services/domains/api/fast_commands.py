@@ -3,9 +3,9 @@
 `POST .../customers/{n}/domains/{domain}/vhosts` and `PUT .../domains/{domain}/redirects/{host}`
 are what portals and support send most. FastAPI's routing, dependency injection and response
 wrappers cost more CPU than the command itself (about half of the API's time per command in a
-profile), so this ASGI middleware runs the very same steps as the routes in `hosting.py`: the
-same body models and name parsers, `authorize`, `context_for`, the same handler, the same
-`Changed` answer; errors are rendered by the app's own exception handlers
+profile), so this ASGI middleware runs the very commands the routes in `hosting.py` run
+(`vhost_command`, `redirect_command`: the same body models, parsers, authorization, handler and
+answer); errors are rendered by the app's own exception handlers
 (the problem+json mapping). It runs inside the kernel's request-id, metrics and body-limit
 middlewares.
 
@@ -17,7 +17,6 @@ still comes out exactly as the route documents it.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,14 +25,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from services.domains import handlers
-from services.domains.api.acting import authorize, context_for
-from services.domains.api.schemas import Changed, RedirectBody, VhostBody
-from services.domains.api.views import authorized
-from services.domains.domain.names import parse_domain, parse_host
-from services.domains.domain.urls import parse_target_url
-from services.domains.runtime import DomainsRuntime
-from shared.auth.principal import Principal
+from services.domains.api.hosting import HotCommand, redirect_command, vhost_command
+from services.domains.api.schemas import RedirectBody, VhostBody
 from shared.errors import DomainError
 from shared.http.fast_path import (
     MatchedRoute,
@@ -45,7 +38,6 @@ from shared.http.fast_path import (
     send_json,
     sends_json,
 )
-from shared.scopes import Scope as Action
 
 PREFIX = "/api/domains/v1/customers/"
 _ON_BEHALF_OF_MAX = 400  # the route's header limit
@@ -78,46 +70,14 @@ def _target(method: str, path: str) -> _Target | None:
     return None
 
 
-Answer = tuple[int, Changed, list[tuple[bytes, bytes]]]
-Command = Callable[[Request, Principal, str | None], Awaitable[Answer]]
-
-
-def _vhost_command(target: _Target, body: bytes) -> Command:
-    """Validate now (a failure hands the request to the route); run later."""
-    name, vhost = parse_domain(target.domain).ascii, parse_host(VhostBody.model_validate_json(body).name, what="vhost")
-
-    async def run(request: Request, principal: Principal, on_behalf_of: str | None) -> Answer:
-        rt: DomainsRuntime = request.app.state.runtime.extras["domains"]
-        n = target.customer_number
-        authority = await authorize(
-            request, principal, n, Action.MANAGE_MAILBOXES, on_behalf_of, operation="create_vhost",
-            target=vhost.ascii,
-        )  # fmt: skip
-        outcome = await handlers.create_vhost(rt, name, vhost, context_for(request, n, authority))
-        changed = Changed(version=outcome.version, **authorized(authority).model_dump())
-        return 201, changed, [(b"location", f"{request.url.path}/{vhost.ascii}".encode("latin-1"))]
-
-    return run
-
-
-def _redirect_command(target: _Target, body: bytes) -> Command:
+def _command(target: _Target, body: bytes) -> HotCommand:
+    """Validated now: a failure hands the request to the route, before anything is recorded."""
+    if target.route is _VHOSTS:
+        return vhost_command(target.customer_number, target.domain, VhostBody.model_validate_json(body))
     assert target.source_host is not None
-    parsed = RedirectBody.model_validate_json(body)
-    name = parse_domain(target.domain).ascii
-    source = parse_host(target.source_host, what="source host")
-    url = parse_target_url(parsed.target_url)
-
-    async def run(request: Request, principal: Principal, on_behalf_of: str | None) -> Answer:
-        rt: DomainsRuntime = request.app.state.runtime.extras["domains"]
-        n = target.customer_number
-        authority = await authorize(
-            request, principal, n, Action.CHANGE_DNS, on_behalf_of, operation="set_redirect", target=source.ascii,
-        )  # fmt: skip
-        context = context_for(request, n, authority)
-        outcome = await handlers.set_redirect(rt, name, source, url, parsed.permanent, context)
-        return 200, Changed(version=outcome.version, **authorized(authority).model_dump()), []
-
-    return run
+    return redirect_command(
+        target.customer_number, target.domain, target.source_host, RedirectBody.model_validate_json(body)
+    )
 
 
 class FastCommands:
@@ -139,7 +99,7 @@ class FastCommands:
         if body is None:
             return
         try:
-            command = (_vhost_command if target.route is _VHOSTS else _redirect_command)(target, body)
+            command = _command(target, body)
         except (ValidationError, DomainError):
             await self.app(scope, replaying(body, receive), send)  # the route's own 4xx
             return
@@ -147,12 +107,17 @@ class FastCommands:
         request = Request(scope, replaying(body, receive))
         scope["route"] = target.route
         try:
-            status, changed, headers = await command(request, principal, on_behalf_of)
+            changed = await command.run(request, principal, on_behalf_of)
         except Exception as exc:
             response = await self._problem(scope, request, exc)
             await response(scope, receive, send)
             return
-        await send_json(send, status, changed.model_dump_json().encode(), headers)
+        answer = changed.model_dump_json().encode()
+        if command.created is None:
+            await send_json(send, 200, answer)
+        else:
+            location = f"{request.url.path}/{command.created}".encode("latin-1")
+            await send_json(send, 201, answer, [(b"location", location)])
 
     async def _problem(self, scope: Scope, request: Request, exc: Exception) -> Response:
         """The app's own handler for `exc` (as the route's errors get); anything unmapped goes on up."""

@@ -6,6 +6,9 @@ redirects "dns:change", FTP credentials "credentials:request" (and a grant, see 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
 from fastapi import APIRouter, Request, Response
 
 from services.domains import credentials, handlers
@@ -24,10 +27,54 @@ from services.domains.domain.names import parse_domain, parse_host, parse_local_
 from services.domains.domain.urls import parse_target_url
 from services.domains.runtime import domains_runtime
 from shared.auth.dependencies import CurrentPrincipal
+from shared.auth.principal import Principal
 from shared.http.context import CustomerNumber
 from shared.scopes import Scope
 
 PREFIX = "/api/domains/v1/customers/{customer_number}/domains/{domain}"
+
+Run = Callable[[Request, Principal, str | None], Awaitable[Changed]]
+
+
+@dataclass(frozen=True, slots=True)
+class HotCommand:
+    """A validated command (bad input has raised already, before anything is recorded): `run`
+    authorizes, records and answers. Built by the routes and by the fast path (`fast_commands.py`)."""
+
+    run: Run
+    created: str | None = None  # the new resource's name (for Location), if it makes one
+
+
+def vhost_command(customer_number: str, domain: str, body: VhostBody) -> HotCommand:
+    name, vhost = parse_domain(domain).ascii, parse_host(body.name, what="vhost")
+
+    async def run(request: Request, principal: Principal, on_behalf_of: str | None) -> Changed:
+        authority = await authorize(
+            request, principal, customer_number, Scope.MANAGE_MAILBOXES, on_behalf_of, operation="create_vhost",
+            target=vhost.ascii,
+        )  # fmt: skip
+        context = context_for(request, customer_number, authority)
+        outcome = await handlers.create_vhost(domains_runtime(request), name, vhost, context)
+        return Changed(version=outcome.version, **authorized(authority).model_dump())
+
+    return HotCommand(run, created=vhost.ascii)
+
+
+def redirect_command(customer_number: str, domain: str, source_host: str, body: RedirectBody) -> HotCommand:
+    name = parse_domain(domain).ascii
+    source = parse_host(source_host, what="source host")
+    target = parse_target_url(body.target_url)
+
+    async def run(request: Request, principal: Principal, on_behalf_of: str | None) -> Changed:
+        authority = await authorize(
+            request, principal, customer_number, Scope.CHANGE_DNS, on_behalf_of, operation="set_redirect",
+            target=source.ascii,
+        )  # fmt: skip
+        context = context_for(request, customer_number, authority)
+        outcome = await handlers.set_redirect(domains_runtime(request), name, source, target, body.permanent, context)
+        return Changed(version=outcome.version, **authorized(authority).model_dump())
+
+    return HotCommand(run)
 
 
 def router() -> APIRouter:
@@ -43,15 +90,10 @@ def router() -> APIRouter:
         principal: CurrentPrincipal,
         on_behalf_of: OnBehalfOf = None,
     ) -> Changed:
-        name, vhost = parse_domain(domain).ascii, parse_host(body.name, what="vhost")
-        authority = await authorize(
-            request, principal, customer_number, Scope.MANAGE_MAILBOXES, on_behalf_of, operation="create_vhost",
-            target=vhost.ascii,
-        )  # fmt: skip
-        context = context_for(request, customer_number, authority)
-        outcome = await handlers.create_vhost(domains_runtime(request), name, vhost, context)
-        response.headers["Location"] = request.url.path + f"/{vhost.ascii}"
-        return Changed(version=outcome.version, **authorized(authority).model_dump())
+        command = vhost_command(customer_number, domain, body)
+        changed = await command.run(request, principal, on_behalf_of)
+        response.headers["Location"] = request.url.path + f"/{command.created}"
+        return changed
 
     @r.delete("/vhosts/{vhost}", response_model=Changed, responses=WRITE, summary="Delete a vhost and its mailboxes")
     async def delete_vhost(
@@ -145,17 +187,7 @@ def router() -> APIRouter:
         principal: CurrentPrincipal,
         on_behalf_of: OnBehalfOf = None,
     ) -> Changed:
-        name = parse_domain(domain).ascii
-        source = parse_host(source_host, what="source host")
-        target = parse_target_url(body.target_url)
-        authority = await authorize(
-            request, principal, customer_number, Scope.CHANGE_DNS, on_behalf_of, operation="set_redirect",
-            target=source.ascii,
-        )  # fmt: skip
-        context = context_for(request, customer_number, authority)
-        rt = domains_runtime(request)
-        outcome = await handlers.set_redirect(rt, name, source, target, body.permanent, context)
-        return Changed(version=outcome.version, **authorized(authority).model_dump())
+        return await redirect_command(customer_number, domain, source_host, body).run(request, principal, on_behalf_of)
 
     @r.delete("/redirects/{source_host}", response_model=Changed, responses=WRITE, summary="Remove a redirect")
     async def remove_redirect(
