@@ -2,7 +2,7 @@
 
 Every new vhost or redirect is one event, and committing each alone costs a WAL flush and a
 commit-time NOTIFY (which PostgreSQL serialises across committing transactions). Appends
-therefore queue while one transaction commits, and the next transaction writes all of them,
+therefore queue while one transaction commits (`shared.group_commit`), and the next transaction writes all of them,
 each its own statement with its own expected version and envelope; a command is answered only
 once that transaction committed.
 
@@ -18,35 +18,35 @@ an exhausted pool cannot deadlock.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from shared.db import Pool, PooledConnection
 from shared.envelope import DomainEvent, EventContext, RecordedEvent
 from shared.errors import ConcurrencyConflict
 from shared.eventstore.postgres import PostgresEventStore
+from shared.group_commit import GroupWriter
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class _Append:
     stream_id: str
     expected_version: int
     events: Sequence[DomainEvent]
     context: EventContext
     previous_hash: bytes | None
-    done: asyncio.Future[list[RecordedEvent]] = field(
-        default_factory=lambda: asyncio.get_running_loop().create_future()
-    )
+
+
+_Outcome = list[RecordedEvent] | Exception
 
 
 class GroupAppender:
     def __init__(self, pool: Pool, store: PostgresEventStore, *, max_group: int = 100) -> None:
         self._pool = pool
         self._store = store
-        self._max_group = max_group
-        self._pending: list[_Append] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._group: GroupWriter[_Append, list[RecordedEvent]] = GroupWriter(
+            self._write_group, name="domains-group-append", max_group=max_group
+        )
 
     async def append(
         self,
@@ -56,43 +56,25 @@ class GroupAppender:
         context: EventContext,
         previous_hash: bytes | None,
     ) -> list[RecordedEvent]:
-        item = _Append(stream_id, expected_version, events, context, previous_hash)
-        self._pending.append(item)
-        if self._writer is None or self._writer.done():  # one writer, running only while needed
-            self._writer = asyncio.create_task(self._drain(), name="domains-group-append")
-        return await item.done
+        return await self._group.submit(_Append(stream_id, expected_version, events, context, previous_hash))
 
-    async def _drain(self) -> None:
-        while self._pending:
-            group, self._pending = self._pending[: self._max_group], self._pending[self._max_group :]
-            try:
-                if len(group) == 1:
-                    await self._alone(group[0])
-                else:
-                    await self._together(group)
-            except Exception as exc:  # every waiting command gets the failure, none hangs
-                for item in group:
-                    _settle(item, exc)
-
-    async def _together(self, group: list[_Append]) -> None:
+    async def _write_group(self, group: list[_Append]) -> list[_Outcome]:
+        if len(group) == 1:
+            return [await self._alone(group[0])]
         try:
             async with self._pool.acquire() as conn, conn.transaction():
-                written = [await self._write(conn, item) for item in group]
+                written: list[_Outcome] = [await self._write(conn, item) for item in group]
         except ConcurrencyConflict:
-            for item in group:  # nothing was written; the loser finds out alone
-                await self._alone(item)
-            return
-        for item, recorded in zip(group, written, strict=True):
-            _settle(item, recorded)
+            # Nothing was written; the loser finds out alone.
+            return [await self._alone(item) for item in group]
+        return written
 
-    async def _alone(self, item: _Append) -> None:
+    async def _alone(self, item: _Append) -> _Outcome:
         try:
             async with self._pool.acquire() as conn:
-                recorded = await self._write(conn, item)
+                return await self._write(conn, item)
         except Exception as exc:
-            _settle(item, exc)
-        else:
-            _settle(item, recorded)
+            return exc
 
     async def _write(self, conn: PooledConnection, item: _Append) -> list[RecordedEvent]:
         return await self._store.append(
@@ -103,12 +85,3 @@ class GroupAppender:
             conn=conn,
             previous_hash=item.previous_hash,
         )
-
-
-def _settle(item: _Append, outcome: list[RecordedEvent] | Exception) -> None:
-    if item.done.done():  # the waiting request was cancelled (client gone)
-        return
-    if isinstance(outcome, Exception):
-        item.done.set_exception(outcome)
-    else:
-        item.done.set_result(outcome)
