@@ -140,7 +140,7 @@ async def _drive_propagation(contacts_url: str, domains_url: str, rate: int, sec
     while True:
         try:
             probe = await asyncpg.connect(domains_url)
-            if await probe.fetchval("SELECT to_regclass('customer_contacts')") is not None:
+            if await probe.fetchval("SELECT to_regclass('authz_contacts')") is not None:
                 await probe.close()
                 break
             await probe.close()
@@ -183,7 +183,7 @@ async def _drive_propagation(contacts_url: str, domains_url: str, rate: int, sec
             pending = [c for c in committed if c not in visible]
             if pending:
                 rows = await watcher.fetch(
-                    "SELECT customer_number FROM customer_contacts WHERE customer_number = ANY($1)", pending
+                    "SELECT customer_number FROM authz_contacts WHERE customer_number = ANY($1)", pending
                 )
                 now = time.perf_counter()
                 for r in rows:
