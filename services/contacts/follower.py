@@ -4,8 +4,9 @@ The check is the hot path. Instead of three queries per check, each API process 
 authorization model in memory (`AuthorizationMemory`, the same fold and the same `decide` as
 everywhere) and follows the store with a snapshot cursor of its own, woken by the store's
 commit notification. Nothing is persisted: a process loads the model when it starts (before it
-answers anything) and follows from there. The PostgreSQL projection stays the durable,
-rebuildable read model for listings, history and consumers.
+answers anything; one bulk read, `shared.authorization.loading`) and follows from there. The
+PostgreSQL projection stays the durable, rebuildable read model for listings, history and
+consumers.
 
 Freshness equals the projection's: a commit is visible once the notification arrived and the
 batch was read (about a millisecond on one machine). Memory grows with the data set (roughly
@@ -18,6 +19,7 @@ import asyncio
 
 import structlog
 
+from shared.authorization.loading import load_authorizations
 from shared.authorization.memory import AuthorizationMemory
 from shared.db import Pool
 from shared.eventstore.cursor import Cursor
@@ -35,6 +37,12 @@ class AuthorizationFollower:
         self._cursor = Cursor.start()
         self._batch_size = batch_size
         self._lock = asyncio.Lock()
+
+    async def load(self) -> int:
+        """Fold everything committed so far in one bulk read (at start); returns the events folded."""
+        async with self._lock:
+            self._cursor, events = await load_authorizations(self._store, self.memory)
+        return events
 
     async def catch_up(self) -> int:
         """Apply everything committed so far; returns how many events were read."""

@@ -32,7 +32,7 @@ async def _start_authorization_reader(runtime: Runtime) -> None:
         runtime.extras["authorization_reader"] = SqlAuthorizationReader(runtime.pool)
         return
     follower = AuthorizationFollower(runtime.pool, runtime.store)
-    loaded = await follower.catch_up()  # before the first request is answered
+    loaded = await follower.load()  # before the first request is answered
     # The loaded model lives as long as the process: keep the garbage collector from walking
     # its million objects again and again (full collections would show as latency spikes).
     gc.freeze()

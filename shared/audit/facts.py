@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
 from shared.audit.events import AuditEvent
@@ -34,10 +34,12 @@ def grants_of(timeline: Iterable[AuditEvent]) -> list[GrantRecord]:
             grant = contract.grant(recorded)
             grants.setdefault(grant.grant_id, grant)
         else:
-            grant_id, at, by, reason = contract.revocation(recorded)
-            existing = grants.get(grant_id)
+            revocation = contract.revocation(recorded)
+            existing = grants.get(revocation.grant_id)
             if existing is not None and existing.revoked_at is None:
-                grants[grant_id] = replace(existing, revoked_at=at, revoked_by=by, revoke_reason=reason)
+                grants[revocation.grant_id] = existing.with_revocation(
+                    revocation.revoked_at, revocation.revoked_by, revocation.reason
+                )
     return list(grants.values())
 
 
@@ -72,7 +74,7 @@ def contact_names(timeline: Iterable[AuditEvent]) -> dict[str, ContactName]:
     names: dict[str, ContactName] = {}
     for event in _contacts_events(timeline, contract.CONTACT_ADDED, contract.CONTACT_DETAILS_CHANGED):
         try:
-            facts = contract.contact_facts(event.data)
+            facts = contract.contact_facts(event.to_recorded())
         except (KeyError, ValueError):
             continue
         key = str(facts.contact_id)

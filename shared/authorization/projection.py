@@ -140,7 +140,7 @@ class AuthorizationProjection:
         kind = event.event_type
         n = event.customer_number
         if kind in (contract.CONTACT_ADDED, contract.CONTACT_DETAILS_CHANGED):
-            f = contract.contact_facts(event.data)
+            f = contract.contact_facts(event)
             fields = (f.name, f.email, f.phone, f.phone_e164, f.organisation, f.organisation_kind, f.function)
             if kind == contract.CONTACT_ADDED:
                 await conn.execute(_ADD_CONTACT, n, f.contact_id, *fields, event.occurred_at)
@@ -151,8 +151,10 @@ class AuthorizationProjection:
             await conn.execute(_CLOSE_IDENTIFIERS, n, f.contact_id, event.occurred_at, kinds, values)
             await conn.execute(_OPEN_IDENTIFIERS, n, f.contact_id, event.occurred_at, kinds, values)
         elif kind == contract.CONTACT_REMOVED:
-            contact_id, at, by, reason = contract.contact_removed(event)
-            await conn.execute(_REMOVE_CONTACT, n, contact_id, at, by, reason)
+            removal = contract.contact_removed(event)
+            await conn.execute(
+                _REMOVE_CONTACT, n, removal.contact_id, removal.removed_at, removal.removed_by, removal.reason
+            )
         elif kind == contract.CONTACT_AUTHORIZED:
             g = contract.grant(event)
             await conn.execute(
@@ -169,8 +171,10 @@ class AuthorizationProjection:
                 g.note,
             )
         elif kind == contract.CONTACT_AUTHORIZATION_REVOKED:
-            grant_id, at, by, reason = contract.revocation(event)
-            await conn.execute(_REVOKE, n, grant_id, at, by, reason)
+            revocation = contract.revocation(event)
+            await conn.execute(
+                _REVOKE, n, revocation.grant_id, revocation.revoked_at, revocation.revoked_by, revocation.reason
+            )
         elif kind in (contract.OFFICIAL_INSTRUCTION_ISSUED, contract.OFFICIAL_INSTRUCTION_WITHDRAWN):
             state = contract.instruction(event)
             await conn.execute(

@@ -53,7 +53,7 @@ class AuthorizationRows:
         kind = event.event_type
         n = event.customer_number
         if kind in (contract.CONTACT_ADDED, contract.CONTACT_DETAILS_CHANGED):
-            f = contract.contact_facts(event.data)
+            f = contract.contact_facts(event)
             key = (n, f.contact_id)
             row = self._contacts.get(key)
             fields = [f.name, f.email, f.phone, f.phone_e164, f.organisation, f.organisation_kind, f.function]
@@ -66,10 +66,10 @@ class AuthorizationRows:
                 row[_CONTACT_FIELDS] = fields
             self._set_identifiers(key, identifiers_of(f), event.occurred_at)
         elif kind == contract.CONTACT_REMOVED:
-            contact_id, at, by, reason = contract.contact_removed(event)
-            row = self._contacts.get((n, contact_id))
+            removal = contract.contact_removed(event)
+            row = self._contacts.get((n, removal.contact_id))
             if row is not None and row[_REMOVED_AT] is None:  # _REMOVE_CONTACT
-                row[_REMOVED_AT:] = [at, by, reason]
+                row[_REMOVED_AT:] = [removal.removed_at, removal.removed_by, removal.reason]
         elif kind == contract.CONTACT_AUTHORIZED:
             g = contract.grant(event)
             key = (n, g.grant_id)
@@ -79,10 +79,10 @@ class AuthorizationRows:
                     g.granted_by, g.basis, g.note, None, None, None,
                 ]  # fmt: skip
         elif kind == contract.CONTACT_AUTHORIZATION_REVOKED:
-            grant_id, at, by, reason = contract.revocation(event)
-            row = self._grants.get((n, grant_id))
+            revocation = contract.revocation(event)
+            row = self._grants.get((n, revocation.grant_id))
             if row is not None and row[_REVOKED_AT] is None:  # _REVOKE
-                row[_REVOKED_AT:] = [at, by, reason]
+                row[_REVOKED_AT:] = [revocation.revoked_at, revocation.revoked_by, revocation.reason]
         elif kind in (contract.OFFICIAL_INSTRUCTION_ISSUED, contract.OFFICIAL_INSTRUCTION_WITHDRAWN):
             state = contract.instruction(event)
             pk = (n, event.occurred_at, event.stream_id, event.stream_version)

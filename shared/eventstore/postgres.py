@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncGenerator, Collection, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -61,11 +62,21 @@ LIMIT $5
 
 # Every event committed before the scan's snapshot, in position order, one page after another.
 # Within a stream, position order is version order: version n+1 is inserted only after version n
-# (committed, or earlier in the same transaction), so it draws its position later.
-_SCAN = f"SELECT {_COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2"
+# (committed, or earlier in the same transaction), so it draws its position later. The select
+# list comes from code (`_COLUMNS`, or a reader's own such as the authorization contract's) and
+# begins with `position`, which the pages go along.
+_SCAN = "SELECT {columns} FROM events WHERE position > $1 ORDER BY position LIMIT $2"
 _SCAN_TYPES = (
-    f"SELECT {_COLUMNS} FROM events WHERE position > $1 AND event_type = ANY($3::text[]) ORDER BY position LIMIT $2"
+    "SELECT {columns} FROM events WHERE position > $1 AND event_type = ANY($3::text[]) ORDER BY position LIMIT $2"
 )
+
+
+@dataclass(frozen=True, slots=True)
+class ScanPage:
+    """Rows of a scan, as selected (`position` first)."""
+
+    rows: list[asyncpg.Record]
+    snapshot: str  # the scan's snapshot: `Cursor(done=snapshot)` reads on from where it ends
 
 
 def record_from_row(row: asyncpg.Record, actors: dict[str, Actor] | None = None) -> RecordedEvent:
@@ -218,15 +229,30 @@ class PostgresEventStore:
     ) -> AsyncGenerator[list[RecordedEvent], None]:
         """Every event committed when the scan began (only `event_types`, if given), for rebuilds.
 
+        Per stream the events come in version order; across streams in position order, which is
+        not commit order (a live reader uses `read_batch`).
+        """
+        actors: dict[str, Actor] = {}
+        async with contextlib.aclosing(self.scan_rows(_COLUMNS, event_types=event_types, page=page)) as pages:
+            async for scanned in pages:
+                yield [record_from_row(r, actors) for r in scanned.rows]
+
+    async def scan_rows(
+        self, columns: str, *, event_types: Collection[str] | None = None, page: int = 5000
+    ) -> AsyncGenerator[ScanPage, None]:
+        """`scan` with a select list of the caller's (from code, never from input, beginning with
+        `position`), the rows undecoded.
+
         One REPEATABLE READ snapshot on a connection of its own, pages along the primary key, and
-        the next page asked for before this one is decoded and handed out, so that PostgreSQL
-        produces it while the caller works. Per stream the events come in version order; across
-        streams in position order, which is not commit order (a live reader uses `read_batch`).
+        the next page asked for before this one is handed out, so that PostgreSQL produces it
+        while the caller works. At least one page, possibly empty.
         """
         types = sorted(event_types) if event_types is not None else None
         sql, extra = (_SCAN, ()) if types is None else (_SCAN_TYPES, (types,))
-        actors: dict[str, Actor] = {}
+        sql = sql.format(columns=columns)
         async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            # The first statement takes the transaction's snapshot: the one every page reads.
+            snapshot = await conn.fetchval("SELECT pg_current_snapshot()::text")
             pending: asyncio.Future[list[asyncpg.Record]] | None = asyncio.ensure_future(
                 conn.fetch(sql, 0, page, *extra)
             )
@@ -236,7 +262,7 @@ class PostgresEventStore:
                     pending = None
                     if len(rows) == page:
                         pending = asyncio.ensure_future(conn.fetch(sql, rows[-1][0], page, *extra))
-                    yield [record_from_row(r, actors) for r in rows]
+                    yield ScanPage(rows, snapshot)
             finally:
                 if pending is not None:
                     pending.cancel()
