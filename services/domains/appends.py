@@ -1,16 +1,17 @@
-"""Group commit for the simple commands' appends: one transaction for the commands waiting.
+"""Group commit for the simple commands' appends: one statement for the commands waiting.
 
 Every new vhost or redirect is one event, and committing each alone costs a WAL flush and a
-commit-time NOTIFY (which PostgreSQL serialises across committing transactions). Appends
-therefore queue while one transaction commits (`shared.group_commit`), and the next transaction writes all of them,
-each its own statement with its own expected version and envelope; a command is answered only
-once that transaction committed.
+commit-time NOTIFY (which PostgreSQL serialises across committing transactions), and a statement
+per append costs a round trip and its parse and plan. Appends therefore queue while one write is
+under way (`shared.group_commit`), and the next write appends all of them in one statement
+(`PostgresEventStore.append_many`: each stream with its own expected version and envelope, one
+implicit transaction); a command is answered only once it committed.
 
-A lone append is written by itself, without BEGIN/COMMIT (the INSERT is atomic). If one append
-of a group is refused (another replica appended to that stream), nothing of the group was
-written: each append is then tried alone, so only the loser gets its `ConcurrencyConflict` and
-decides again. Commands of one process never race for one stream (they take turns, see
-`states.py`), so that is rare.
+An append whose stream moved on (another replica appended to it) is refused alone and its
+command decides again; the rest of the group is written. If a concurrent writer took one of
+the versions meanwhile (a unique violation), nothing of the group was written: each append is
+then tried alone, so only the loser gets its `ConcurrencyConflict`. Commands of one process never
+race for one stream (they take turns, see `states.py`), so a group names each stream once.
 
 No caller holds a pooled connection while it waits here (the writer takes one of its own), so
 an exhausted pool cannot deadlock.
@@ -19,23 +20,12 @@ an exhausted pool cannot deadlock.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-from shared.db import Pool, PooledConnection
+from shared.db import Pool
 from shared.envelope import DomainEvent, EventContext, RecordedEvent
 from shared.errors import ConcurrencyConflict
-from shared.eventstore.postgres import PostgresEventStore
+from shared.eventstore.postgres import PostgresEventStore, StreamAppend
 from shared.group_commit import GroupWriter
-
-
-@dataclass(frozen=True, slots=True)
-class _Append:
-    stream_id: str
-    expected_version: int
-    events: Sequence[DomainEvent]
-    context: EventContext
-    previous_hash: bytes | None
-
 
 _Outcome = list[RecordedEvent] | Exception
 
@@ -44,7 +34,7 @@ class GroupAppender:
     def __init__(self, pool: Pool, store: PostgresEventStore, *, max_group: int = 100) -> None:
         self._pool = pool
         self._store = store
-        self._group: GroupWriter[_Append, list[RecordedEvent]] = GroupWriter(
+        self._group: GroupWriter[StreamAppend, list[RecordedEvent]] = GroupWriter(
             self._write_group, name="domains-group-append", max_group=max_group
         )
 
@@ -56,32 +46,28 @@ class GroupAppender:
         context: EventContext,
         previous_hash: bytes | None,
     ) -> list[RecordedEvent]:
-        return await self._group.submit(_Append(stream_id, expected_version, events, context, previous_hash))
+        return await self._group.submit(StreamAppend(stream_id, expected_version, events, context, previous_hash))
 
-    async def _write_group(self, group: list[_Append]) -> list[_Outcome]:
+    async def _write_group(self, group: list[StreamAppend]) -> list[_Outcome]:
         if len(group) == 1:
             return [await self._alone(group[0])]
         try:
-            async with self._pool.acquire() as conn, conn.transaction():
-                written: list[_Outcome] = [await self._write(conn, item) for item in group]
+            async with self._pool.acquire() as conn:
+                return list(await self._store.append_many(group, conn=conn))
         except ConcurrencyConflict:
             # Nothing was written; the loser finds out alone.
             return [await self._alone(item) for item in group]
-        return written
 
-    async def _alone(self, item: _Append) -> _Outcome:
+    async def _alone(self, item: StreamAppend) -> _Outcome:
         try:
             async with self._pool.acquire() as conn:
-                return await self._write(conn, item)
+                return await self._store.append(
+                    item.stream_id,
+                    item.expected_version,
+                    item.events,
+                    item.context,
+                    conn=conn,
+                    previous_hash=item.previous_hash,
+                )
         except Exception as exc:
             return exc
-
-    async def _write(self, conn: PooledConnection, item: _Append) -> list[RecordedEvent]:
-        return await self._store.append(
-            item.stream_id,
-            item.expected_version,
-            item.events,
-            item.context,
-            conn=conn,
-            previous_hash=item.previous_hash,
-        )

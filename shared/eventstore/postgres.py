@@ -45,6 +45,33 @@ WHERE ($13::int = 0 OR EXISTS (
 RETURNING position
 """
 
+# Appends to several streams in one statement (a group commit): every row carries its stream's
+# envelope, expected version and anchor, and the same guards as _APPEND decide per stream, plus
+# "the next version is not taken yet": a stream that moved on (committed) gets no row and the
+# others are written, where a unique violation would fail the whole statement.
+_APPEND_MANY = """
+INSERT INTO events (event_id, stream_id, stream_version, event_type, schema_version, customer_number,
+                    occurred_at, actor, correlation_id, causation_id, metadata, data, chain_hash)
+SELECT u.event_id, u.stream_id, u.stream_version, u.event_type, u.schema_version, u.customer_number,
+       u.occurred_at, u.actor, u.correlation_id, u.causation_id, u.metadata, u.data, u.chain_hash
+FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::int[], $6::text[], $7::timestamptz[], $8::text[],
+            $9::uuid[], $10::uuid[], $11::jsonb[], $12::jsonb[], $13::bytea[], $14::int[], $15::bytea[])
+     AS u(event_id, stream_id, stream_version, event_type, schema_version, customer_number, occurred_at, actor,
+          correlation_id, causation_id, metadata, data, chain_hash, expected, anchor)
+WHERE CASE WHEN u.expected = 0 THEN NOT EXISTS (SELECT 1 FROM events p WHERE p.stream_id = u.stream_id)
+      ELSE EXISTS (
+        SELECT 1 FROM events p WHERE p.stream_id = u.stream_id AND p.stream_version = u.expected
+        AND p.chain_hash = u.anchor AND p.transaction_id <= pg_current_xact_id())
+        AND NOT EXISTS (SELECT 1 FROM events p WHERE p.stream_id = u.stream_id AND p.stream_version = u.expected + 1)
+      END
+RETURNING stream_id, stream_version, position
+"""
+
+_HEADS = """
+SELECT h.stream_id, e.chain_hash FROM unnest($1::text[], $2::int[]) AS h(stream_id, version)
+JOIN events e ON e.stream_id = h.stream_id AND e.stream_version = h.version
+"""
+
 # The queries below are assembled from module constants only; no input reaches them.
 _LOAD = f"SELECT {_COLUMNS} FROM events WHERE stream_id = $1 ORDER BY stream_version"
 
@@ -77,6 +104,30 @@ class ScanPage:
 
     rows: list[asyncpg.Record]
     snapshot: str  # the scan's snapshot: `Cursor(done=snapshot)` reads on from where it ends
+
+
+@dataclass(frozen=True, slots=True)
+class StreamAppend:
+    """One stream's part of `append_many`: the arguments of `append`."""
+
+    stream_id: str
+    expected_version: int
+    events: Sequence[DomainEvent]
+    context: EventContext
+    previous_hash: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """An append with its ids, versions, encoded data and chain hashes computed."""
+
+    request: StreamAppend
+    ids: list[uuid.UUID]
+    versions: list[int]
+    data: list[dict[str, Any]]
+    metadata: dict[str, Any]
+    anchor: bytes
+    hashes: list[bytes]
 
 
 def record_from_row(row: asyncpg.Record, actors: dict[str, Actor] | None = None) -> RecordedEvent:
@@ -123,39 +174,114 @@ class PostgresEventStore:
         it (it loaded the stream); it saves a round trip and is checked by the insert."""
         if not events:
             return []
-        ids = [uuid.uuid4() for _ in events]
-        versions = list(range(expected_version + 1, expected_version + 1 + len(events)))
-        types = [e.event_type for e in events]
-        schema_versions = [e.schema_version for e in events]
-        data = [self._registry.encode(e) for e in events]
-        actor = str(context.actor)
-        metadata = dict(context.metadata)
         db = conn or self._pool
-        previous = GENESIS
-        if previous_hash is not None:
-            previous = previous_hash
-        elif expected_version > 0:
+        request = StreamAppend(stream_id, expected_version, events, context, previous_hash)
+        anchor = previous_hash
+        if anchor is None and expected_version > 0:
             # Immutable once committed, so reading it outside the insert's transaction is safe;
             # a missing row means the expected version does not exist (the insert then refuses).
-            previous = (
-                await db.fetchval(
-                    "SELECT chain_hash FROM events WHERE stream_id = $1 AND stream_version = $2",
-                    stream_id,
-                    expected_version,
-                )
-                or GENESIS
+            anchor = await db.fetchval(
+                "SELECT chain_hash FROM events WHERE stream_id = $1 AND stream_version = $2",
+                stream_id,
+                expected_version,
             )
-        anchor = previous
+        prepared = self._prepare(request, anchor or GENESIS)
+        args: list[Any] = [
+            stream_id,
+            context.customer_number,
+            context.occurred_at,
+            str(context.actor),
+            context.correlation_id,
+            context.causation_id,
+            prepared.metadata,
+            prepared.ids,
+            prepared.versions,
+            [e.event_type for e in events],
+            [e.schema_version for e in events],
+            prepared.data,
+            expected_version,
+            prepared.hashes,
+            prepared.anchor,
+        ]
+        try:
+            rows = await db.fetch(_APPEND, *args)
+        except asyncpg.UniqueViolationError:
+            raise ConcurrencyConflict(stream_id, expected_version) from None
+        if len(rows) != len(events):
+            raise ConcurrencyConflict(stream_id, expected_version)
+        return self._recorded(prepared, [r["position"] for r in rows])
+
+    async def append_many(
+        self, appends: Sequence[StreamAppend], *, conn: Connection | None = None
+    ) -> list[list[RecordedEvent] | ConcurrencyConflict]:
+        """Append to several streams (each at most once) in one statement, for group commits.
+
+        Per append, in order: its recorded events, or `ConcurrencyConflict` when its stream is not
+        at the expected version (the others are written all the same). A unique violation (a
+        concurrent writer took one of the versions) fails the whole statement: nothing is written
+        and `ConcurrencyConflict` is raised, so the caller tries the appends one by one.
+        """
+        if len({a.stream_id for a in appends}) != len(appends):
+            raise ValueError("append_many takes each stream at most once")
+        db = conn or self._pool
+        missing = [a for a in appends if a.previous_hash is None and a.expected_version > 0]
+        heads: dict[str, bytes] = {}
+        if missing:
+            rows = await db.fetch(_HEADS, [a.stream_id for a in missing], [a.expected_version for a in missing])
+            heads = {r["stream_id"]: r["chain_hash"] for r in rows}
+        prepared = [self._prepare(a, a.previous_hash or heads.get(a.stream_id, GENESIS)) for a in appends if a.events]
+        columns: list[list[Any]] = [[] for _ in range(15)]
+        for p in prepared:
+            a, c = p.request, p.request.context
+            actor = str(c.actor)
+            for i, event in enumerate(a.events):
+                row = (
+                    p.ids[i], a.stream_id, p.versions[i], event.event_type, event.schema_version, c.customer_number,
+                    c.occurred_at, actor, c.correlation_id, c.causation_id, p.metadata, p.data[i], p.hashes[i],
+                    a.expected_version, p.anchor,
+                )  # fmt: skip
+                for column, value in zip(columns, row, strict=True):
+                    column.append(value)
+        positions: dict[tuple[str, int], int] = {}
+        if prepared:
+            try:
+                rows = await db.fetch(_APPEND_MANY, *columns)
+            except asyncpg.UniqueViolationError:
+                raise ConcurrencyConflict("(several streams)", 0) from None
+            positions = {(r["stream_id"], r["stream_version"]): r["position"] for r in rows}
+        by_stream = {p.request.stream_id: p for p in prepared}
+        outcomes: list[list[RecordedEvent] | ConcurrencyConflict] = []
+        for a in appends:
+            done = by_stream.get(a.stream_id)
+            if done is None:
+                outcomes.append([])  # nothing to append
+            elif (a.stream_id, done.versions[0]) in positions:
+                outcomes.append(self._recorded(done, [positions[(a.stream_id, v)] for v in done.versions]))
+            else:
+                outcomes.append(ConcurrencyConflict(a.stream_id, a.expected_version))
+        return outcomes
+
+    def _prepare(self, request: StreamAppend, anchor: bytes) -> _Prepared:
+        """Ids, versions, encoded data and the chain from `anchor` (the hash of the event at the
+        expected version, GENESIS for a new stream; the insert checks it)."""
+        events, context = request.events, request.context
+        ids = [uuid.uuid4() for _ in events]
+        first = request.expected_version + 1
+        versions = list(range(first, first + len(events)))
+        data = [self._registry.encode(e) for e in events]
+        metadata = dict(context.metadata)
+        actor = str(context.actor)
+        previous = anchor
         hashes: list[bytes] = []
-        for i in range(len(events)):
+        for i, event in enumerate(events):
             previous = link(
                 previous,
                 canonical(
                     event_id=ids[i],
-                    stream_id=stream_id,
+                    stream_id=request.stream_id,
                     stream_version=versions[i],
-                    event_type=types[i],
-                    schema_version=schema_versions[i],
+                    event_type=event.event_type,
+                    schema_version=event.schema_version,
                     customer_number=context.customer_number,
                     occurred_at=context.occurred_at,
                     actor=actor,
@@ -166,47 +292,29 @@ class PostgresEventStore:
                 ),
             )
             hashes.append(previous)
-        args: list[Any] = [
-            stream_id,
-            context.customer_number,
-            context.occurred_at,
-            actor,
-            context.correlation_id,
-            context.causation_id,
-            metadata,
-            ids,
-            versions,
-            types,
-            schema_versions,
-            data,
-            expected_version,
-            hashes,
-            anchor,
-        ]
-        try:
-            rows = await db.fetch(_APPEND, *args)
-        except asyncpg.UniqueViolationError:
-            raise ConcurrencyConflict(stream_id, expected_version) from None
-        if len(rows) != len(events):
-            raise ConcurrencyConflict(stream_id, expected_version)
+        return _Prepared(request, ids, versions, data, metadata, anchor, hashes)
+
+    @staticmethod
+    def _recorded(prepared: _Prepared, positions: list[int]) -> list[RecordedEvent]:
+        request, context = prepared.request, prepared.request.context
         return [
             RecordedEvent(
-                event_id=ids[i],
-                event_type=types[i],
-                schema_version=schema_versions[i],
-                stream_id=stream_id,
-                stream_version=versions[i],
+                event_id=prepared.ids[i],
+                event_type=event.event_type,
+                schema_version=event.schema_version,
+                stream_id=request.stream_id,
+                stream_version=prepared.versions[i],
                 customer_number=context.customer_number,
                 occurred_at=context.occurred_at,
                 actor=context.actor,
                 correlation_id=context.correlation_id,
                 causation_id=context.causation_id,
-                data=data[i],
-                metadata=metadata,
-                position=rows[i]["position"],
-                chain_hash=hashes[i],
+                data=prepared.data[i],
+                metadata=prepared.metadata,
+                position=positions[i],
+                chain_hash=prepared.hashes[i],
             )
-            for i in range(len(events))
+            for i, event in enumerate(request.events)
         ]
 
     async def read_batch(self, cursor: Cursor, limit: int, *, conn: Connection | None = None) -> EventBatch:
