@@ -22,7 +22,7 @@ from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, FastAPI
 from starlette.types import ASGIApp
 
-from shared import db
+from shared import db, heap
 from shared.audit.checkpoints import CheckpointPublisher
 from shared.auth.verifier import JwksTokenVerifier, TokenVerifier
 from shared.clock import Clock, SystemClock
@@ -194,7 +194,9 @@ def create_app(
     with_workers: bool = True,
     clock: Clock | None = None,
     verifier: TokenVerifier | None = None,
+    settle_heap: bool = False,
 ) -> FastAPI:
+    """`settle_heap`: a real process's app (see `shared.heap`), not one of a test's."""
     settings = settings or ServiceSettings.from_env(spec.name)
 
     @contextlib.asynccontextmanager
@@ -207,6 +209,8 @@ def create_app(
         if workers is not None:
             await workers.start()
         app.state.workers = workers
+        if settle_heap:
+            heap.settle_after_start()
         try:
             yield
         finally:
@@ -269,7 +273,7 @@ def main(spec: ServiceSpec, argv: Sequence[str]) -> None:
             os.environ[_API_SERVICE_ENV] = spec.name
             uvicorn.run(f"{__name__}:api_app_from_environment", factory=True, workers=settings.api_processes, **server)
         else:
-            uvicorn.run(create_app(spec, settings, with_workers=(mode == "all")), **server)
+            uvicorn.run(create_app(spec, settings, with_workers=(mode == "all"), settle_heap=True), **server)
     elif mode == "worker":
         asyncio.run(_run_worker(spec, settings))
     elif mode == "migrate":
@@ -287,7 +291,7 @@ def api_app_from_environment() -> FastAPI:
     spec: ServiceSpec = importlib.import_module(f"services.{name}.service").SPEC
     settings = ServiceSettings.from_env(name)
     configure_logging(name, settings.log_level)
-    return create_app(spec, settings, with_workers=False)
+    return create_app(spec, settings, with_workers=False, settle_heap=True)
 
 
 async def _run_worker(spec: ServiceSpec, settings: ServiceSettings) -> None:
@@ -296,6 +300,7 @@ async def _run_worker(spec: ServiceSpec, settings: ServiceSettings) -> None:
     runtime = await open_runtime(spec, settings, serves_http=False)
     workers = Workers(runtime)
     await workers.start()
+    heap.settle_after_start()
     # Optional /healthz and /metrics of the worker process (Kubernetes: liveness probe, scraping).
     port = os.environ.get("WORKER_METRICS_PORT")
     endpoint = await start_worker_endpoint(settings.host, int(port), workers.alive) if port else None

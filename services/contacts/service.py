@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 from pathlib import Path
 
 import structlog
@@ -33,9 +32,8 @@ async def _start_authorization_reader(runtime: Runtime) -> None:
         return
     follower = AuthorizationFollower(runtime.pool, runtime.store)
     loaded = await follower.load()  # before the first request is answered
-    # The loaded model lives as long as the process: keep the garbage collector from walking
-    # its million objects again and again (full collections would show as latency spikes).
-    gc.freeze()
+    # (The loaded model lives as long as the process: the kernel freezes it out of the garbage
+    # collector's walks once the process has started, see shared.heap.)
     log.info("authorization_model_loaded", events=loaded)
     runtime.extras["authorization_follower"] = follower
     runtime.extras["authorization_reader"] = MemoryAuthorizationReader(follower.memory)
