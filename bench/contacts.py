@@ -42,7 +42,16 @@ from typing import Any
 import asyncpg
 import httpx
 
-from bench.support import REPO, WRK_LUA_TAIL, IdentityStandIn, fresh_database, run_wrk, spawn_service, wait_ready
+from bench.support import (
+    REPO,
+    WRK_LUA_TAIL,
+    IdentityStandIn,
+    fresh_database,
+    run_wrk,
+    run_wrk_at_rate,
+    spawn_service,
+    wait_ready,
+)
 from services.contacts.domain.events import (
     ContactAdded,
     ContactAuthorizationRevoked,
@@ -248,7 +257,7 @@ async def _through_gateway(base: str, work: Path, script: Path, seconds: int) ->
         target_url = f"{url.rstrip('/')}/api/contacts/v1/"
         await run_wrk(target_url, script, data, seconds=2, connections=4)
         saturated = await run_wrk(target_url, script, data, seconds=seconds, connections=8)
-        steady = await _at_rate(target_url, script, data, 0.7 * saturated["rate"], saturated["p50_ms"], seconds)
+        steady = await run_wrk_at_rate(target_url, script, data, 0.7 * saturated["rate"], saturated["p50_ms"], seconds)
     finally:
         gateway.stop()
     return {
@@ -258,19 +267,6 @@ async def _through_gateway(base: str, work: Path, script: Path, seconds: int) ->
         "gateway_customer_now_steady_p99_ms": steady["p99_ms"],
         "gateway_errors": saturated["errors"] + steady["errors"],
     }
-
-
-async def _at_rate(url: str, script: Path, data: Path, rate: float, p50_ms: float, seconds: int) -> dict[str, float]:
-    """Connections pausing between requests to offer `rate` (wrk has no fixed-rate mode): the
-    pause is set from the saturated latency, then corrected once from the rate reached. wrk's
-    pause is whole milliseconds, so there are enough connections for a cycle of ~8 ms each."""
-    connections = max(16, round(rate * 0.008))
-    cycle_ms = connections * 1000 / rate
-    pause = max(1, round(cycle_ms - p50_ms))
-    steady = await run_wrk(url, script, data, seconds=seconds, connections=connections, pause_ms=pause)
-    busy = connections * 1000 / steady["rate"] - pause  # the part of each cycle that is not the pause
-    pause = max(1, round(cycle_ms - busy))
-    return await run_wrk(url, script, data, seconds=seconds, connections=connections, pause_ms=pause)
 
 
 async def bench_checks(
@@ -302,14 +298,16 @@ async def bench_checks(
                 figures[f"{label}_max_p99_ms"] = saturated["p99_ms"]
                 # Steady: connections each pausing between requests so that together they offer
                 # ~70 % of the maximum; the pause is corrected once from the rate actually reached.
-                steady = await _at_rate(target_url, script, data, 0.7 * saturated["rate"], saturated["p50_ms"], seconds)
+                steady = await run_wrk_at_rate(
+                    target_url, script, data, 0.7 * saturated["rate"], saturated["p50_ms"], seconds
+                )
                 figures[f"{label}_steady_per_s"] = steady["rate"]
                 figures[f"{label}_steady_p50_ms"] = steady["p50_ms"]
                 figures[f"{label}_steady_p99_ms"] = steady["p99_ms"]
                 errors = saturated["errors"] + steady["errors"]
                 target = TARGET_RATES.get(label)
                 if target is not None and saturated["rate"] > target:
-                    at_target = await _at_rate(target_url, script, data, target, saturated["p50_ms"], seconds)
+                    at_target = await run_wrk_at_rate(target_url, script, data, target, saturated["p50_ms"], seconds)
                     figures[f"{label}_at_target_per_s"] = at_target["rate"]
                     figures[f"{label}_at_target_p50_ms"] = at_target["p50_ms"]
                     figures[f"{label}_at_target_p99_ms"] = at_target["p99_ms"]

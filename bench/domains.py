@@ -18,7 +18,8 @@ authorization decision on domains' own read model included).
 
 * saturation: closed loop, as fast as the server answers -> commands/s;
 * steady: connections pausing between requests, at min(2,000/s, 70 % of saturation) -> p50/p99;
-* target: the same at the issue's 2,000/s (16 connections), whatever the saturation -> p50/p99.
+* target: the same at the issue's 2,000/s (the pause corrected once from a first run's rate),
+  whatever the saturation -> p50/p99.
 
 Propagation: a grant is revoked in contacts' store (committed), then a support request on the
 contact's behalf is repeated until domains refuses it; the time from the commit to the first 403
@@ -46,7 +47,15 @@ import httpx
 from aiokafka import AIOKafkaProducer
 
 from bench.stats import percentile
-from bench.support import WRK_LUA_TAIL, IdentityStandIn, fresh_database, run_wrk, spawn_service, wait_ready
+from bench.support import (
+    WRK_LUA_TAIL,
+    IdentityStandIn,
+    fresh_database,
+    run_wrk,
+    run_wrk_at_rate,
+    spawn_service,
+    wait_ready,
+)
 from services.contacts.domain.events import ContactAdded, ContactAuthorizationRevoked, ContactAuthorized
 from services.contacts.domain.events import registry as contacts_registry
 from shared import cloudevents, db
@@ -367,7 +376,8 @@ async def bench_domains(
 
         target = f"{base}/api/domains/v1/"
         victims, loaded = world.split(PROPAGATION_TRIALS)
-        for label, count in (("warm", 4000), ("max", 40000), ("steady", 40000), ("target", 40000)):
+        for label in ("warm", "max", "steady", "probe", "target"):
+            count = 4000 if label == "warm" else 40000
             (work / f"{label}.tsv").write_text("\n".join(_commands(keys, world, loaded, count, label)))
         await run_wrk(target, script, work / "warm.tsv", seconds=2, connections=4)
         meter = _CpuMeter(
@@ -399,11 +409,10 @@ async def bench_domains(
         idle = await _propagation(base, keys, world, store, victims[PROPAGATION_TRIALS:])
         figures["propagation_idle_p50_ms"] = percentile(idle, 50) * 1000
         figures["propagation_idle_p99_ms"] = percentile(idle, 99) * 1000
-        connections = 16
-        pause = max(1, round(connections * 1000 / TARGET_RATE - steady["p50_ms"]))
-        at_target = await run_wrk(
-            target, script, work / "target.tsv", seconds=seconds, connections=connections, pause_ms=pause
-        )
+        at_target = await run_wrk_at_rate(
+            target, script, work / "target.tsv", TARGET_RATE, steady["p50_ms"], seconds,
+            probe_data=work / "probe.tsv",
+        )  # fmt: skip
         figures["commands_at_target_per_s"] = at_target["rate"]
         figures["commands_at_target_p50_ms"] = at_target["p50_ms"]
         figures["commands_at_target_p99_ms"] = at_target["p99_ms"]
