@@ -54,15 +54,16 @@ async def run_wrk_at_rate(
 ) -> dict[str, float]:
     """wrk offering about `rate` requests/s (it has no fixed-rate mode): connections pausing
     between requests, the pause set from the saturated latency `p50_ms`, then corrected once from
-    the rate a first run reached. wrk's pause is whole milliseconds, so there are enough
-    connections for a cycle of ~8 ms each. `probe_data`: the first run's requests, when requests
-    must not repeat (commands that create something)."""
+    the rate a first run reached (rounded down, so that at least `rate` is offered). wrk's pause
+    is whole milliseconds, so there are enough connections for a cycle of ~8 ms each.
+    `probe_data`: the first run's requests, when requests must not repeat (commands that create
+    something)."""
     connections = max(16, round(rate * 0.008))
     cycle_ms = connections * 1000 / rate
     pause = max(1, round(cycle_ms - p50_ms))
     probe = await run_wrk(url, script, probe_data or data, seconds=seconds, connections=connections, pause_ms=pause)
     busy = connections * 1000 / probe["rate"] - pause  # the part of each cycle that is not the pause
-    pause = max(1, round(cycle_ms - busy))
+    pause = max(1, int(cycle_ms - busy))  # rounded down: at least `rate` is offered
     return await run_wrk(url, script, data, seconds=seconds, connections=connections, pause_ms=pause)
 
 
