@@ -10,7 +10,7 @@ from services.domains.api.problems import READ, WRITE
 from services.domains.api.schemas import CancelBody, Changed, DomainOut, RegisterBody, Registered
 from services.domains.api.views import authorized, domain_out
 from services.domains.domain.domains import in_force, today
-from services.domains.domain.names import parse_domain
+from services.domains.domain.names import parse_domain, parse_registrable_domain
 from services.domains.runtime import domains_runtime
 from shared.auth.dependencies import CurrentPrincipal
 from shared.auth.principal import Role
@@ -40,7 +40,7 @@ def router() -> APIRouter:
         principal: CurrentPrincipal,
         on_behalf_of: OnBehalfOf = None,
     ) -> Registered:
-        name = parse_domain(body.name)
+        name = parse_registrable_domain(body.name)
         authority = await authorize(
             request, principal, customer_number, Scope.PLACE_ORDERS, on_behalf_of, operation="register_domain",
             target=name.ascii,

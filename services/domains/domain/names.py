@@ -10,8 +10,12 @@ Names are read with IDNA 2008 and the UTS #46 mapping (the `idna` package: `Büc
   is not a domain name;
 * no spaces, control or format characters anywhere (checked before IDNA maps anything away).
 
-Which registrable names exist under which TLD is the registry's business, not ours: we check
-syntax only. Local parts are the conservative ASCII subset every mail system accepts.
+A name ordered as a domain must moreover be **registrable**: exactly one label under a public
+suffix of the Public Suffix List's ICANN section (`example.de`, `example.co.uk`; not `co.uk`, not
+`shop.example.de`, which is a host of `example.de` and would otherwise let one customer order a
+name inside another customer's domain), under a top-level domain the list knows. The list is the
+`publicsuffixlist` package's snapshot, pinned with the code. Whether the name is still free is
+the registry's business. Local parts are the conservative ASCII subset every mail system accepts.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import idna
+from publicsuffixlist import PublicSuffixList
 
 from services.domains.domain.errors import InvalidName
 
@@ -113,6 +118,26 @@ def plain_ascii(text: str) -> str | None:
 
 def parse_domain(raw: str) -> HostName:
     return parse_host(raw, what="domain name")
+
+
+# ICANN suffixes only: private ones (blogspot.com, ...) are hosting services' own subdomains,
+# not names a registry hands out.
+_SUFFIXES = PublicSuffixList(only_icann=True, accept_unknown=False)
+
+
+def parse_registrable_domain(raw: str) -> HostName:
+    """A domain name that can be ordered: one label under a known public suffix, or `InvalidName`."""
+    name = parse_domain(raw)
+    registrable = _SUFFIXES.privatesuffix(name.ascii)
+    if registrable == name.ascii:
+        return name
+    if registrable is not None:
+        raise InvalidName(
+            f"{name.ascii!r} is a host within {registrable!r}: order {registrable!r}, or add the host to it"
+        )
+    if _SUFFIXES.is_public(name.ascii):
+        raise InvalidName(f"{name.ascii!r} is a public suffix: order a name under it")
+    raise InvalidName(f"the domain name {name.ascii!r} has a top-level domain that does not exist")
 
 
 def parse_host_within(raw: str, domain: str, *, what: str = "host name") -> HostName:

@@ -17,6 +17,7 @@ from services.domains.domain.names import (
     parse_host,
     parse_host_within,
     parse_local_part,
+    parse_registrable_domain,
     plain_ascii,
 )
 
@@ -184,3 +185,25 @@ def test_ascii_forbidden_characters_are_the_categories_ones(text: str) -> None:
 
 
 FORBIDDEN = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zs", "Zl", "Zp"})
+
+
+@pytest.mark.parametrize(
+    ("raw", "ascii_name"),
+    [("example.de", "example.de"), ("Bücher.DE", "xn--bcher-kva.de"), ("example.co.uk", "example.co.uk"),
+     ("beispiel.xn--p1ai", "beispiel.xn--p1ai")],
+)  # fmt: skip
+def test_registrable_names_can_be_ordered(raw: str, ascii_name: str) -> None:
+    assert parse_registrable_domain(raw).ascii == ascii_name
+
+
+@pytest.mark.parametrize(
+    ("raw", "says"),
+    [("shop.example.de", "a host within 'example.de'"), ("a.b.example.co.uk", "a host within 'example.co.uk'"),
+     ("co.uk", "public suffix"), ("com.au", "public suffix"), ("example.notatld", "does not exist"),
+     # blogspot.com is a private suffix (a hosting service's own subdomains), not a registry's
+     ("foo.blogspot.com", "a host within 'blogspot.com'"),
+     ("example.localhost", "does not exist"), ("example.example", "does not exist")],
+)  # fmt: skip
+def test_names_that_cannot_be_ordered_say_why(raw: str, says: str) -> None:
+    with pytest.raises(InvalidName, match=says):
+        parse_registrable_domain(raw)
