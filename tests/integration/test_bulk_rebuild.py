@@ -19,7 +19,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from services.contacts.domain.events import registry
@@ -29,7 +29,7 @@ from shared.db import Pool
 from shared.envelope import RecordedEvent
 from shared.eventstore.postgres import PostgresEventStore
 from shared.rebuild import events_from_store, rebuild
-from tests.unit.authorization.histories import build, random_ops, requesters
+from tests.unit.authorization.histories import build, random_ops, requesters, seeded
 
 pytestmark = pytest.mark.integration
 
@@ -99,12 +99,7 @@ async def _record(pool: Pool, events: list[RecordedEvent]) -> None:
     await pool.execute(_INSERT, *(list(column) for column in zip(*rows, strict=True)))
 
 
-@settings(
-    max_examples=2,
-    deadline=None,
-    phases=[Phase.explicit, Phase.reuse, Phase.generate],
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
+@seeded
 @given(seed=st.integers(0, 2**32))
 async def test_bulk_rebuild_equals_the_per_event_projection(store_pool: Pool, seed: int) -> None:
     rng = random.Random(seed)
@@ -178,12 +173,7 @@ def _odd(events: list[RecordedEvent]) -> list[RecordedEvent]:
     return out
 
 
-@settings(
-    max_examples=2,
-    deadline=None,
-    phases=[Phase.explicit, Phase.reuse, Phase.generate],
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
+@seeded
 @given(seed=st.integers(0, 2**32))
 async def test_postgresql_reads_every_fact_as_python_does(store_pool: Pool, seed: int) -> None:
     rng = random.Random(seed)

@@ -119,7 +119,7 @@ async def scenario(pg_server: str, kafka: str, service_topics: object) -> AsyncI
             )
             assert r.status_code == 201, r.text
             grant = str(r.json()["grant_id"])
-            domain = f"d{n}.example"
+            domain = f"d{n}.de"
             r = await d.post(f"/api/domains/v1/customers/{n}/domains", json={"name": domain}, headers=owner)
             assert r.status_code == 201, r.text
             hosting = f"/api/domains/v1/customers/{n}/domains/{domain}"

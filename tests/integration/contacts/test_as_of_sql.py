@@ -13,13 +13,13 @@ import random
 from datetime import datetime
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from shared.authorization import AuthorizationMemory, AuthorizationProjection, SqlAuthorizationReader, decide
 from shared.db import Pool
 from shared.scopes import Scope
-from tests.unit.authorization.histories import build, random_ops, requesters
+from tests.unit.authorization.histories import build, random_ops, requesters, seeded
 
 pytestmark = pytest.mark.integration
 
@@ -35,14 +35,7 @@ async def projection_pool(pg_server: str) -> Pool:
     return pool
 
 
-# No shrinking: a seed is the whole input, and shrinking thousands of events through PostgreSQL
-# would take longer than it helps; a failure prints the seed to reproduce it.
-@settings(
-    max_examples=2,
-    deadline=None,
-    phases=[Phase.explicit, Phase.reuse, Phase.generate],
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
+@seeded
 @given(seed=st.integers(0, 2**32))
 async def test_sql_as_of_equals_replay_of_events_up_to_t(projection_pool: Pool, seed: int) -> None:
     customers = [str(next(_customers)), str(next(_customers))]

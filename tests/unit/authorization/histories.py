@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 
 from services.contacts.domain import authorizations as grants
@@ -27,6 +28,16 @@ START = datetime(2026, 1, 1, 8, 0, tzinfo=UTC)
 SCOPES = list(Scope)
 EMAILS = [f"person{i}@example.org" for i in range(40)]
 PHONES = [f"030 55500{i}" for i in range(6)]
+
+# For property tests that run histories through PostgreSQL: hypothesis draws a seed, which is the
+# whole input, so there is no shrinking (replaying thousands of events through the database
+# would take longer than it helps); a failure prints the seed to reproduce it.
+seeded = settings(
+    max_examples=2,
+    deadline=None,
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 
 # (kind, a, b, c, minutes): meaning depends on kind, see History.apply.
 Op = tuple[int, int, int, int, int]
