@@ -14,8 +14,11 @@ A name ordered as a domain must moreover be **registrable**: exactly one label u
 suffix of the Public Suffix List's ICANN section (`example.de`, `example.co.uk`; not `co.uk`, not
 `shop.example.de`, which is a host of `example.de` and would otherwise let one customer order a
 name inside another customer's domain), under a top-level domain the list knows. The list is the
-`publicsuffixlist` package's snapshot, pinned with the code. Whether the name is still free is
-the registry's business. Local parts are the conservative ASCII subset every mail system accepts.
+`publicsuffixlist` package's snapshot, pinned with the code. And no label of it may mix scripts
+that are used to imitate each other (`paypal.de` written with a Cyrillic `a`): letters of one
+script per label, or Latin together with the East Asian scripts (as `abc商店.jp`), the rule
+browsers apply before they show a name in Unicode. Whether the name is still free is the
+registry's business. Local parts are the conservative ASCII subset every mail system accepts.
 """
 
 from __future__ import annotations
@@ -125,11 +128,37 @@ def parse_domain(raw: str) -> HostName:
 _SUFFIXES = PublicSuffixList(only_icann=True, accept_unknown=False)
 
 
+# Scripts one label may combine: Japanese writes kanji, hiragana and katakana together, Korean
+# hangul and hanja, and Latin letters go along with all of them.
+_EAST_ASIAN = frozenset({"LATIN", "CJK", "HIRAGANA", "KATAKANA", "KATAKANA-HIRAGANA", "HANGUL", "BOPOMOFO"})
+
+
+def scripts_of(label: str) -> frozenset[str]:
+    """The scripts of a label's letters, as their Unicode names begin (LATIN, CYRILLIC, GREEK,
+    CJK, ...); digits, hyphens and combining marks belong to every script and are left out."""
+    return frozenset(unicodedata.name(c, "?").split(" ", 1)[0] for c in label if unicodedata.category(c)[0] == "L")
+
+
+def _mixed_script_label(name: HostName) -> str | None:
+    if name.unicode.isascii():
+        return None
+    for label in name.unicode.split("."):
+        scripts = scripts_of(label)
+        if len(scripts) > 1 and not scripts <= _EAST_ASIAN:
+            return label
+    return None
+
+
 def parse_registrable_domain(raw: str) -> HostName:
-    """A domain name that can be ordered: one label under a known public suffix, or `InvalidName`."""
+    """A domain name that can be ordered: one label under a known public suffix, no label mixing
+    look-alike scripts; or `InvalidName`."""
     name = parse_domain(raw)
     registrable = _SUFFIXES.privatesuffix(name.ascii)
     if registrable == name.ascii:
+        mixed = _mixed_script_label(name)
+        if mixed is not None:
+            scripts = ", ".join(sorted(scripts_of(mixed)))
+            raise InvalidName(f"the label {mixed!r} mixes scripts ({scripts}): such names imitate others")
         return name
     if registrable is not None:
         raise InvalidName(
