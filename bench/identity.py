@@ -35,6 +35,7 @@ from shared.auth.verifier import StaticKeyTokenVerifier, keys_from_jwks
 from shared.envelope import Actor, ActorKind, EventContext
 from shared.infra.kafka import TopicSpec, ensure_topics
 from shared.kafka import topic_for
+from shared.logging_setup import configure_logging
 from shared.service import create_app
 from shared.settings import ServiceSettings
 
@@ -121,6 +122,9 @@ async def bench_identity(
         kafka_bootstrap_servers=kafka,
         port=0,
     )
+    # As the other suites run their services (LOG_LEVEL=WARNING): JSON lines, and no access log of
+    # every login filling the bench's output.
+    configure_logging("identity", "WARNING")
     app = create_app(build_spec(), settings)  # production settings: argon2id m=19456 KiB, t=2, p=1
     async with app.router.lifespan_context(app):
         identity: IdentityRuntime = app.state.runtime.extras[EXTRA]
