@@ -6,6 +6,7 @@ buffer bodies or add a task per request.
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from typing import Any
@@ -36,6 +37,23 @@ def _valid_id(value: str | None) -> str | None:
     return None
 
 
+def new_request_id() -> str:
+    """A random UUID (version 4, RFC 4122 variant) as text, as `str(uuid.uuid4())` gives it but
+    without building the object first (this runs on every request)."""
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+
+
+def _correlation_id(correlation: str | None, request_id: str, generated: bool) -> str:
+    """The caller's correlation id (normalised), else the request id; a UUID either way."""
+    if correlation is None and generated:
+        return request_id
+    try:
+        return str(uuid.UUID(correlation or request_id))
+    except ValueError:
+        return new_request_id()
+
+
 class RequestContextMiddleware:
     """Binds request_id / correlation_id for logs and handlers, and records metrics."""
 
@@ -61,13 +79,9 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = _valid_id(_header(scope, b"x-request-id")) or str(uuid.uuid4())
-        correlation = _valid_id(_header(scope, b"x-correlation-id"))
-        try:
-            correlation_id = str(uuid.UUID(correlation)) if correlation else request_id
-            uuid.UUID(correlation_id)
-        except ValueError:
-            correlation_id = str(uuid.uuid4())
+        given = _valid_id(_header(scope, b"x-request-id"))
+        request_id = given or new_request_id()
+        correlation_id = _correlation_id(_valid_id(_header(scope, b"x-correlation-id")), request_id, given is None)
         scope.setdefault("state", {})
         scope["state"]["request_id"] = request_id
         scope["state"]["correlation_id"] = correlation_id
@@ -83,24 +97,26 @@ class RequestContextMiddleware:
                 message["headers"] = headers
             await send(message)
 
-        with structlog.contextvars.bound_contextvars(request_id=request_id, correlation_id=correlation_id):
-            try:
-                await self.app(scope, receive, send_with_ids)
-            finally:
-                # The route's template, never the raw path: label values stay bounded.
-                route = scope.get("route")
-                route_name = getattr(route, "path", "unmatched")
-                elapsed = time.perf_counter() - started
-                self._observe(scope["method"], route_name, status_holder[0], elapsed)
-                # One line per request with the ids bound above (probes and scrapes only at debug).
-                access = log.debug if route_name.endswith(_QUIET_ROUTES) else log.info
-                access(
-                    "http_request",
-                    method=scope["method"],
-                    route=route_name,
-                    status=status_holder[0],
-                    duration_ms=round(elapsed * 1000, 2),
-                )
+        # (bind/reset rather than the `bound_contextvars` context manager: a third of the cost)
+        tokens = structlog.contextvars.bind_contextvars(request_id=request_id, correlation_id=correlation_id)
+        try:
+            await self.app(scope, receive, send_with_ids)
+        finally:
+            # The route's template, never the raw path: label values stay bounded.
+            route = scope.get("route")
+            route_name = getattr(route, "path", "unmatched")
+            elapsed = time.perf_counter() - started
+            self._observe(scope["method"], route_name, status_holder[0], elapsed)
+            # One line per request with the ids bound above (probes and scrapes only at debug).
+            access = log.debug if route_name.endswith(_QUIET_ROUTES) else log.info
+            access(
+                "http_request",
+                method=scope["method"],
+                route=route_name,
+                status=status_holder[0],
+                duration_ms=round(elapsed * 1000, 2),
+            )
+            structlog.contextvars.reset_contextvars(**tokens)
 
 
 class BodySizeLimitMiddleware:
