@@ -49,8 +49,9 @@ class GroupAppender:
         return await self._group.submit(StreamAppend(stream_id, expected_version, events, context, previous_hash))
 
     async def _write_group(self, group: list[StreamAppend]) -> list[_Outcome]:
-        if len(group) == 1:
-            return [await self._alone(group[0])]
+        if len(group) == 1 or len({item.stream_id for item in group}) < len(group):
+            # (a stream twice in one group should not happen, see above; if it does, in order)
+            return [await self._alone(item) for item in group]
         try:
             async with self._pool.acquire() as conn:
                 return list(await self._store.append_many(group, conn=conn))

@@ -70,3 +70,18 @@ async def test_a_waiter_that_went_away_leaves_the_others_alone(pool: Pool) -> No
     done = await asyncio.gather(*tasks, return_exceptions=True)
     assert isinstance(done[1], asyncio.CancelledError)
     assert all(r[0].stream_version == 1 for i, r in enumerate(done) if i != 1)  # type: ignore[index]
+
+
+async def test_one_stream_twice_in_a_group_is_written_in_order(pool: Pool) -> None:
+    store = PostgresEventStore(pool, registry)
+    appender = GroupAppender(pool, store)
+    d = f"t-{uuid.uuid4().hex[:6]}.de"
+    first = await appender.append(f"domain-{d}", 0, _vhost(d), _context(), None)
+    # Two appends at the same version of one stream, waiting together: one wins, one conflicts.
+    outcomes = await asyncio.gather(
+        appender.append(f"domain-{d}", 1, _vhost(d), _context(), first[0].chain_hash),
+        appender.append(f"domain-{d}", 1, _vhost(d), _context(), first[0].chain_hash),
+        return_exceptions=True,
+    )
+    assert sorted(type(o).__name__ for o in outcomes) == ["ConcurrencyConflict", "list"]
+    assert (await store.load(f"domain-{d}")).version == 2
