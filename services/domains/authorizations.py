@@ -34,8 +34,9 @@ import structlog
 from services.domains.projections.authorization import CHANNEL
 from shared import db
 from shared.authorization.identifiers import Requester
+from shared.authorization.memory import CustomerAuthorizations
 from shared.authorization.model import AuthorizationView
-from shared.authorization.queries import CustomerAuthorizations, load_customer
+from shared.authorization.queries import load_customer
 from shared.db import Connection, Pool
 from shared.waiting import Backoff
 

@@ -32,16 +32,23 @@ _PHONE = RequesterKind.PHONE.value
 
 
 @dataclass
-class _Span:
+class Span:
+    """A contact known by an identifier from `valid_from` until `valid_until` (exclusive)."""
+
     contact_id: uuid.UUID
     valid_from: datetime
     valid_until: datetime | None = None
 
 
 @dataclass
-class _Customer:
+class CustomerAuthorizations:
+    """One customer's authorization model in memory, folded from events (`AuthorizationMemory`)
+    or read from the projection's tables (`queries.load_customer`, domains' kept customers).
+    `view` answers as `queries.view_on` does on the tables (tests hold them to it)."""
+
+    customer_number: str
     contacts: dict[uuid.UUID, ContactRecord] = field(default_factory=dict)
-    identifiers: dict[tuple[str, str], list[_Span]] = field(default_factory=dict)
+    identifiers: dict[tuple[str, str], list[Span]] = field(default_factory=dict)
     current_identifiers: dict[uuid.UUID, list[tuple[str, str]]] = field(default_factory=dict)
     grants: dict[uuid.UUID, GrantRecord] = field(default_factory=dict)
     grants_by_contact: dict[uuid.UUID, list[uuid.UUID]] = field(default_factory=dict)
@@ -69,13 +76,38 @@ class _Customer:
                 spans = self.identifiers.get(key)
                 if spans is None:
                     spans = self.identifiers[key] = []
-                spans.append(_Span(contact_id, at))
+                spans.append(Span(contact_id, at))
         self.current_identifiers[contact_id] = wanted
+
+    def resolve(self, requester: Requester, at: datetime) -> ContactRecord | None:
+        """The contact the requester meant at `at`, if any."""
+        if requester.kind is RequesterKind.CONTACT_ID:
+            try:
+                record = self.contacts.get(uuid.UUID(requester.value))
+            except ValueError:
+                return None
+            return record if record is not None and record.added_at <= at else None
+        spans = self.identifiers.get((requester.kind.value, requester.value), ())
+        ids = {s.contact_id for s in spans if s.valid_from <= at and (s.valid_until is None or s.valid_until > at)}
+        return pick_contact((self.contacts[i] for i in ids if i in self.contacts), at)
+
+    def view(self, requester: Requester, at: datetime) -> AuthorizationView:
+        contact = self.resolve(requester, at)
+        grants: tuple[GrantRecord, ...] = ()
+        if contact is not None:
+            of_contact = (self.grants[g] for g in self.grants_by_contact.get(contact.contact_id, ()))
+            grants = tuple(g for g in of_contact if g.granted_at <= at)
+        return AuthorizationView(self.customer_number, contact, grants, self.instruction_at(at))
+
+    def authorizations_at(self, at: datetime) -> AuthorizationsAt:
+        return authorizations_at(
+            self.customer_number, at, self.contacts.values(), list(self.grants.values()), self.instruction_at(at)
+        )
 
 
 class AuthorizationMemory:
     def __init__(self) -> None:
-        self._customers: dict[str, _Customer] = {}
+        self._customers: dict[str, CustomerAuthorizations] = {}
         self._applied: dict[str, int] = {}
 
     def apply(self, event: RecordedEvent) -> None:
@@ -89,8 +121,8 @@ class AuthorizationMemory:
             return
         self._applied[f.stream_id] = f.stream_version
         c = self._customers.get(f.customer_number)
-        if c is None:  # (setdefault would build a _Customer for every event: rebuilds fold millions)
-            c = self._customers[f.customer_number] = _Customer()
+        if c is None:  # (setdefault would build one for every event: rebuilds fold millions)
+            c = self._customers[f.customer_number] = CustomerAuthorizations(f.customer_number)
         kind = f.event_type
         if kind == contract.CONTACT_ADDED:
             facts = contract.contact_facts_of(f)
@@ -130,30 +162,14 @@ class AuthorizationMemory:
             self.apply(event)
         return self
 
-    def _resolve(self, c: _Customer, requester: Requester, at: datetime) -> ContactRecord | None:
-        if requester.kind is RequesterKind.CONTACT_ID:
-            try:
-                record = c.contacts.get(uuid.UUID(requester.value))
-            except ValueError:
-                return None
-            return record if record is not None and record.added_at <= at else None
-        spans = c.identifiers.get((requester.kind.value, requester.value), [])
-        ids = {s.contact_id for s in spans if s.valid_from <= at and (s.valid_until is None or s.valid_until > at)}
-        return pick_contact((c.contacts[i] for i in ids), at)
-
     def view(self, customer_number: str, requester: Requester, at: datetime) -> AuthorizationView:
-        c = self._customers.get(customer_number) or _Customer()
-        contact = self._resolve(c, requester, at)
-        grants: tuple[GrantRecord, ...] = ()
-        if contact is not None:
-            grants = tuple(c.grants[g] for g in c.grants_by_contact.get(contact.contact_id, ()))
-        return AuthorizationView(customer_number, contact, grants, c.instruction_at(at))
+        return self._customer(customer_number).view(requester, at)
 
     def authorizations_at(self, customer_number: str, at: datetime) -> AuthorizationsAt:
-        c = self._customers.get(customer_number) or _Customer()
-        return authorizations_at(
-            customer_number, at, c.contacts.values(), list(c.grants.values()), c.instruction_at(at)
-        )
+        return self._customer(customer_number).authorizations_at(at)
+
+    def _customer(self, customer_number: str) -> CustomerAuthorizations:
+        return self._customers.get(customer_number) or CustomerAuthorizations(customer_number)
 
 
 class MemoryAuthorizationReader:

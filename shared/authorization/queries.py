@@ -5,21 +5,22 @@ service's database. Facts recorded after the instant asked about are filtered ou
 cheap, and again by the `as_of` rules of `model.py`), so the answer as of T never depends on
 what happened after T.
 
-`CustomerAuthorizations` holds every row of one customer (`load_customer`, four reads) and
-answers `view` in memory with the same filters as `view_on`, for a reader that keeps customers
-in memory between changes (domains' API; tests hold the two to the same answers).
+`load_customer` reads every row of one customer (four reads) into the in-memory model's
+`CustomerAuthorizations`, which answers `view` with the same filters as `view_on`, for a reader
+that keeps customers in memory between changes (domains' API; tests hold the two to the same
+answers).
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 import asyncpg
 
 from shared.authorization.identifiers import Requester, RequesterKind
+from shared.authorization.memory import CustomerAuthorizations, Span
 from shared.authorization.model import (
     NO_INSTRUCTION,
     AuthorizationsAt,
@@ -142,54 +143,6 @@ WHERE customer_number = $1 ORDER BY changed_at, stream_version
 """
 
 
-@dataclass(frozen=True, slots=True)
-class _Span:
-    contact_id: uuid.UUID
-    valid_from: datetime
-    valid_until: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class CustomerAuthorizations:
-    """Every authorization row of one customer; `view` answers as `view_on` would, without I/O."""
-
-    customer_number: str
-    contacts: dict[uuid.UUID, ContactRecord]
-    identifiers: dict[tuple[str, str], tuple[_Span, ...]]
-    grants: dict[uuid.UUID, tuple[GrantRecord, ...]]  # by contact
-    instructions: tuple[InstructionState, ...]  # by changed_at, then stream version
-
-    def view(self, requester: Requester, at: datetime) -> AuthorizationView:
-        contact = self._resolve(requester, at)
-        grants: tuple[GrantRecord, ...] = ()
-        if contact is not None:
-            grants = tuple(g for g in self.grants.get(contact.contact_id, ()) if g.granted_at <= at)
-        instruction = NO_INSTRUCTION
-        for state in self.instructions:
-            if state.since is not None and state.since <= at:
-                instruction = state
-        return AuthorizationView(self.customer_number, contact, grants, instruction)
-
-    def _resolve(self, requester: Requester, at: datetime) -> ContactRecord | None:
-        if requester.kind is RequesterKind.CONTACT_ID:
-            try:
-                record = self.contacts.get(uuid.UUID(requester.value))
-            except ValueError:
-                return None
-            return record if record is not None and record.added_at <= at else None
-        candidates = []
-        for span in self.identifiers.get((requester.kind.value, requester.value), ()):
-            record = self.contacts.get(span.contact_id)
-            if (
-                record is not None
-                and span.valid_from <= at
-                and (span.valid_until is None or span.valid_until > at)
-                and record.added_at <= at
-            ):
-                candidates.append(record)
-        return pick_contact(candidates, at)
-
-
 async def load_customer(conn: Connection, customer_number: str) -> CustomerAuthorizations:
     """Every row of one customer, read in one repeatable-read snapshot (a consistent whole)."""
     async with conn.transaction(isolation="repeatable_read", readonly=True):
@@ -197,25 +150,20 @@ async def load_customer(conn: Connection, customer_number: str) -> CustomerAutho
         identifiers = await conn.fetch(_CUSTOMER_IDENTIFIERS, customer_number)
         grants = await conn.fetch(_CUSTOMER_GRANTS, customer_number)
         instructions = await conn.fetch(_CUSTOMER_INSTRUCTIONS, customer_number)
-    spans: dict[tuple[str, str], list[_Span]] = {}
+    kept = CustomerAuthorizations(customer_number)
+    kept.contacts = {row["contact_id"]: contact_from_row(row) for row in contacts}
     for row in identifiers:
-        spans.setdefault((row["kind"], row["value"]), []).append(
-            _Span(row["contact_id"], row["valid_from"], row["valid_until"])
-        )
-    by_contact: dict[uuid.UUID, list[GrantRecord]] = {}
+        spans = kept.identifiers.setdefault((row["kind"], row["value"]), [])
+        spans.append(Span(row["contact_id"], row["valid_from"], row["valid_until"]))
     for row in grants:
         grant = grant_from_row(row)
-        by_contact.setdefault(grant.contact_id, []).append(grant)
-    return CustomerAuthorizations(
-        customer_number,
-        {row["contact_id"]: contact_from_row(row) for row in contacts},
-        {key: tuple(found) for key, found in spans.items()},
-        {key: tuple(found) for key, found in by_contact.items()},
-        tuple(
-            InstructionState(row["in_force"], row["document_reference"], row["changed_at"], row["changed_by"])
-            for row in instructions
-        ),
-    )
+        kept.grants[grant.grant_id] = grant
+        kept.grants_by_contact.setdefault(grant.contact_id, []).append(grant.grant_id)
+    kept.instructions = [
+        InstructionState(row["in_force"], row["document_reference"], row["changed_at"], row["changed_by"])
+        for row in instructions
+    ]
+    return kept
 
 
 class SqlAuthorizationReader:
