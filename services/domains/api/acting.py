@@ -14,16 +14,19 @@ customer), so a refusal always records a normalised target, never raw input.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 import structlog
 from fastapi import Header, Request
 
 from services.domains import handlers
+from services.domains.api.schemas import Changed
+from services.domains.api.views import authorized
 from services.domains.domain.authority import ActingKind, Authority, Refusal, judge, requester_label
 from services.domains.domain.errors import RequestRefused
 from services.domains.domain.events import SupportRequestRefused
-from services.domains.runtime import domains_runtime
+from services.domains.runtime import DomainsRuntime, domains_runtime
 from shared.auth.principal import Principal, PrincipalKind, Role
 from shared.authorization.decision import decide
 from shared.authorization.identifiers import InvalidIdentifier, Requester, RequesterKind
@@ -160,3 +163,26 @@ async def _record_refusal(
 
 def context_for(request: Request, customer_number: str, authority: Authority) -> EventContext:
     return event_context(request, customer_number, authority.actor, **authority.metadata())
+
+
+Change = Callable[[DomainsRuntime, EventContext], Awaitable[handlers.Outcome]]
+
+
+async def authorized_change(
+    request: Request,
+    principal: Principal,
+    customer_number: str,
+    on_behalf_of: str | None,
+    scope: Scope,
+    *,
+    operation: str,
+    target: str,
+    change: Change,
+) -> Changed:
+    """Most commands: authorize the caller for `scope`, record `change` on that authority, and
+    answer the new version with the authority relied on."""
+    authority = await authorize(
+        request, principal, customer_number, scope, on_behalf_of, operation=operation, target=target
+    )
+    outcome = await change(domains_runtime(request), context_for(request, customer_number, authority))
+    return Changed(version=outcome.version, **authorized(authority).model_dump())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from services.domains import handlers, queries
-from services.domains.api.acting import OnBehalfOf, authorize, context_for
+from services.domains.api.acting import OnBehalfOf, authorize, authorized_change, context_for
 from services.domains.api.problems import READ, WRITE
 from services.domains.api.schemas import CancelBody, Changed, DomainOut, RegisterBody, Registered
 from services.domains.api.views import authorized, domain_out
@@ -110,12 +110,9 @@ def router() -> APIRouter:
         on_behalf_of: OnBehalfOf = None,
     ) -> Changed:
         name = parse_domain(domain).ascii
-        authority = await authorize(
-            request, principal, customer_number, Scope.CANCEL_SERVICES, on_behalf_of, operation="cancel_domain",
-            target=name,
+        return await authorized_change(
+            request, principal, customer_number, on_behalf_of, Scope.CANCEL_SERVICES, operation="cancel_domain",
+            target=name, change=lambda rt, context: handlers.cancel_domain(rt, name, body.effective_on, context),
         )  # fmt: skip
-        context = context_for(request, customer_number, authority)
-        outcome = await handlers.cancel_domain(domains_runtime(request), name, body.effective_on, context)
-        return Changed(version=outcome.version, **authorized(authority).model_dump())
 
     return r

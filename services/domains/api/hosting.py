@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from fastapi import APIRouter, Request, Response
 
 from services.domains import credentials, handlers
-from services.domains.api.acting import OnBehalfOf, authorize, context_for
+from services.domains.api.acting import OnBehalfOf, authorize, authorized_change, context_for
 from services.domains.api.problems import MAILING, WRITE
 from services.domains.api.schemas import (
     Changed,
@@ -49,13 +49,10 @@ def vhost_command(customer_number: str, domain: str, body: VhostBody) -> HotComm
     name, vhost = parse_domain(domain).ascii, parse_host(body.name, what="vhost")
 
     async def run(request: Request, principal: Principal, on_behalf_of: str | None) -> Changed:
-        authority = await authorize(
-            request, principal, customer_number, Scope.MANAGE_MAILBOXES, on_behalf_of, operation="create_vhost",
-            target=vhost.ascii,
+        return await authorized_change(
+            request, principal, customer_number, on_behalf_of, Scope.MANAGE_MAILBOXES, operation="create_vhost",
+            target=vhost.ascii, change=lambda rt, context: handlers.create_vhost(rt, name, vhost, context),
         )  # fmt: skip
-        context = context_for(request, customer_number, authority)
-        outcome = await handlers.create_vhost(domains_runtime(request), name, vhost, context)
-        return Changed(version=outcome.version, **authorized(authority).model_dump())
 
     return HotCommand(run, created=vhost.ascii)
 
@@ -66,13 +63,11 @@ def redirect_command(customer_number: str, domain: str, source_host: str, body: 
     target = parse_target_url(body.target_url)
 
     async def run(request: Request, principal: Principal, on_behalf_of: str | None) -> Changed:
-        authority = await authorize(
-            request, principal, customer_number, Scope.CHANGE_DNS, on_behalf_of, operation="set_redirect",
+        return await authorized_change(
+            request, principal, customer_number, on_behalf_of, Scope.CHANGE_DNS, operation="set_redirect",
             target=source.ascii,
+            change=lambda rt, context: handlers.set_redirect(rt, name, source, target, body.permanent, context),
         )  # fmt: skip
-        context = context_for(request, customer_number, authority)
-        outcome = await handlers.set_redirect(domains_runtime(request), name, source, target, body.permanent, context)
-        return Changed(version=outcome.version, **authorized(authority).model_dump())
 
     return HotCommand(run)
 
@@ -105,13 +100,10 @@ def router() -> APIRouter:
         on_behalf_of: OnBehalfOf = None,
     ) -> Changed:
         name, host = parse_domain(domain).ascii, parse_host(vhost, what="vhost")
-        authority = await authorize(
-            request, principal, customer_number, Scope.MANAGE_MAILBOXES, on_behalf_of, operation="delete_vhost",
-            target=host.ascii,
+        return await authorized_change(
+            request, principal, customer_number, on_behalf_of, Scope.MANAGE_MAILBOXES, operation="delete_vhost",
+            target=host.ascii, change=lambda rt, context: handlers.delete_vhost(rt, name, host, context),
         )  # fmt: skip
-        context = context_for(request, customer_number, authority)
-        outcome = await handlers.delete_vhost(domains_runtime(request), name, host, context)
-        return Changed(version=outcome.version, **authorized(authority).model_dump())
 
     @r.post(
         "/vhosts/{vhost}/mailboxes",
@@ -163,13 +155,11 @@ def router() -> APIRouter:
     ) -> Changed:
         name, host = parse_domain(domain).ascii, parse_host(vhost, what="vhost")
         local = parse_local_part(local_part)
-        authority = await authorize(
-            request, principal, customer_number, Scope.MANAGE_MAILBOXES, on_behalf_of, operation="delete_mailbox",
+        return await authorized_change(
+            request, principal, customer_number, on_behalf_of, Scope.MANAGE_MAILBOXES, operation="delete_mailbox",
             target=f"{local}@{host.ascii}",
+            change=lambda rt, context: handlers.delete_mailbox(rt, name, host, local, context),
         )  # fmt: skip
-        context = context_for(request, customer_number, authority)
-        outcome = await handlers.delete_mailbox(domains_runtime(request), name, host, local, context)
-        return Changed(version=outcome.version, **authorized(authority).model_dump())
 
     @r.put(
         "/redirects/{source_host}",
@@ -199,13 +189,10 @@ def router() -> APIRouter:
         on_behalf_of: OnBehalfOf = None,
     ) -> Changed:
         name, source = parse_domain(domain).ascii, parse_host(source_host, what="source host")
-        authority = await authorize(
-            request, principal, customer_number, Scope.CHANGE_DNS, on_behalf_of, operation="remove_redirect",
-            target=source.ascii,
+        return await authorized_change(
+            request, principal, customer_number, on_behalf_of, Scope.CHANGE_DNS, operation="remove_redirect",
+            target=source.ascii, change=lambda rt, context: handlers.remove_redirect(rt, name, source, context),
         )  # fmt: skip
-        context = context_for(request, customer_number, authority)
-        outcome = await handlers.remove_redirect(domains_runtime(request), name, source, context)
-        return Changed(version=outcome.version, **authorized(authority).model_dump())
 
     @r.post(
         "/ftp-credentials",
