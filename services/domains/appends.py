@@ -19,10 +19,8 @@ an exhausted pool cannot deadlock.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from shared.db import Pool
-from shared.envelope import DomainEvent, EventContext, RecordedEvent
+from shared.envelope import RecordedEvent
 from shared.errors import ConcurrencyConflict
 from shared.eventstore.postgres import PostgresEventStore, StreamAppend
 from shared.group_commit import GroupWriter
@@ -38,15 +36,9 @@ class GroupAppender:
             self._write_group, name="domains-group-append", max_group=max_group
         )
 
-    async def append(
-        self,
-        stream_id: str,
-        expected_version: int,
-        events: Sequence[DomainEvent],
-        context: EventContext,
-        previous_hash: bytes | None,
-    ) -> list[RecordedEvent]:
-        return await self._group.submit(StreamAppend(stream_id, expected_version, events, context, previous_hash))
+    async def append(self, item: StreamAppend) -> list[RecordedEvent]:
+        """Recorded with the next group; raises what `PostgresEventStore.append` would."""
+        return await self._group.submit(item)
 
     async def _write_group(self, group: list[StreamAppend]) -> list[_Outcome]:
         if len(group) == 1 or len({item.stream_id for item in group}) < len(group):

@@ -32,6 +32,7 @@ from services.domains.states import Known
 from shared.db import Connection
 from shared.envelope import DomainEvent, EventContext, RecordedEvent
 from shared.errors import ConcurrencyConflict, DomainError
+from shared.eventstore.postgres import StreamAppend
 from shared.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 log = structlog.get_logger(__name__)
@@ -106,7 +107,7 @@ async def on_domain_direct(rt: DomainsRuntime, domain: str, context: EventContex
                 known, confirmed = await rt.states.current(rt.pool, stream), True
                 continue
             try:
-                recorded = await rt.appends.append(stream, known.version, events, context, known.head)
+                recorded = await rt.appends.append(StreamAppend(stream, known.version, events, context, known.head))
             except ConcurrencyConflict:  # another replica won: decide again on the newer state
                 if attempt >= ATTEMPTS:
                     raise
