@@ -3,15 +3,9 @@ same request and correlation ids as the events a request caused."""
 
 from __future__ import annotations
 
-import asyncio
-import os
 import random
-import signal
-import sys
-import time
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -32,11 +26,10 @@ from tests.contracts.conftest import Contacts
 from tests.integration.identity.harness import IdentityHarness, cheap_hasher, now_utc
 from tests.support.context import context
 from tests.support.events import ThingHappened, registry
+from tests.support.processes import service_process, wait_until
 from tests.support.services import running_service
 
 pytestmark = pytest.mark.integration
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _customer() -> str:
@@ -155,33 +148,22 @@ async def test_worker_endpoint_answers_health_and_metrics(contacts: Contacts) ->
 async def test_a_worker_process_serves_metrics_on_worker_metrics_port(pg_server: str, kafka: str) -> None:
     port = free_port()
     env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "CONTACTS_DATABASE_URL": await create_database(pg_server),
         "KAFKA_BOOTSTRAP_SERVERS": kafka,
         "WORKER_METRICS_PORT": str(port),
         "LOG_LEVEL": "WARNING",
     }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "services.contacts", "worker", cwd=ROOT, env=env, stdout=asyncio.subprocess.DEVNULL
-    )
-    try:
-        deadline = time.monotonic() + 90
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
-            while True:
-                assert process.returncode is None, "the worker exited"
-                try:
-                    health = await client.get("/healthz")
-                    metrics = await client.get("/metrics")
-                    if health.status_code == 200 and 'relay_lag_events{topic="contacts.events"}' in metrics.text:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, "the worker's endpoint did not come up"
-                await asyncio.sleep(0.3)
-    finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(process.wait(), timeout=40) == 0
+    async with (
+        service_process("contacts", "worker", env) as process,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as client,
+    ):
+
+        async def ready() -> bool:
+            health = await client.get("/healthz")
+            metrics = await client.get("/metrics")
+            return health.status_code == 200 and 'relay_lag_events{topic="contacts.events"}' in metrics.text
+
+        await wait_until(ready, process, "the worker's endpoint")
 
 
 @pytest.fixture

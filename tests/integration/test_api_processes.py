@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import signal
-import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -14,10 +9,9 @@ import pytest
 
 from shared.infra.processes import free_port
 from tests.conftest import create_database
+from tests.support.processes import service_process, wait_until
 
 pytestmark = pytest.mark.integration
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _workers(pid: int) -> list[int]:
@@ -29,38 +23,27 @@ def _workers(pid: int) -> list[int]:
 async def test_the_api_runs_in_several_processes_behind_one_port(pg_server: str, kafka: str) -> None:
     port = free_port()
     env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "CONTACTS_DATABASE_URL": await create_database(pg_server),
         "KAFKA_BOOTSTRAP_SERVERS": kafka,
         "CONTACTS_PORT": str(port),
         "CONTACTS_API_PROCESSES": "2",
         "LOG_LEVEL": "WARNING",
     }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "services.contacts", "api", cwd=ROOT, env=env, stdout=asyncio.subprocess.DEVNULL
-    )
-    try:
-        deadline = time.monotonic() + 90
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
-            while True:
-                assert process.returncode is None, "the API exited"
-                try:
-                    if (await client.get("/api/contacts/readyz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, "the API did not come up"
-                await asyncio.sleep(0.3)
-            assert len(_workers(process.pid)) == 2
-            # Every answer comes from a fully built app (routes, problem handlers) in some worker.
-            for _ in range(10):
-                r = await client.post(
-                    "/api/contacts/v1/customers/100001/authorization-checks",
-                    json={"requester": {"email": "a@example.org"}, "action": "contracts:view"},
-                )
-                assert r.status_code == 401
-                assert r.headers["content-type"] == "application/problem+json"
-    finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(process.wait(), timeout=40) == 0
+    async with (
+        service_process("contacts", "api", env) as process,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as client,
+    ):
+
+        async def ready() -> bool:
+            return (await client.get("/api/contacts/readyz")).status_code == 200
+
+        await wait_until(ready, process, "the API")
+        assert len(_workers(process.pid)) == 2
+        # Every answer comes from a fully built app (routes, problem handlers) in some worker.
+        for _ in range(10):
+            r = await client.post(
+                "/api/contacts/v1/customers/100001/authorization-checks",
+                json={"requester": {"email": "a@example.org"}, "action": "contracts:view"},
+            )
+            assert r.status_code == 401
+            assert r.headers["content-type"] == "application/problem+json"
