@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 from services.billing import settings
 from services.billing.api.routes import routers
 from services.billing.authorization import AuthorizationCopy
 from services.billing.domain.events import registry
-from services.billing.notices import InvoiceEmailNotifier
+from services.billing.notices import InvoiceEmailNotices
 from services.billing.projections.authorization import BillingAuthorizationProjection
 from services.billing.projections.history import BillingHistoryProjection
 from shared.customers import CustomerAccountsProjection
-from shared.mail import SmtpMailer
+from shared.mail_outbox import start_outbox_sender
 from shared.service import Runtime, ServiceSpec
 
 
@@ -22,10 +21,7 @@ def _start_api(runtime: Runtime) -> None:
 
 
 def _start_notifier(runtime: Runtime) -> None:
-    mailer = runtime.extras.get("mailer") or SmtpMailer(runtime.settings.smtp_host, runtime.settings.smtp_port)
-    notifier = InvoiceEmailNotifier(runtime.pool, mailer, runtime.clock, settings.mail_from())
-    runtime.extras["notifier"] = notifier
-    runtime.extras["notifier_task"] = asyncio.get_running_loop().create_task(notifier.run(), name="billing-notifier")
+    start_outbox_sender(runtime, InvoiceEmailNotices(settings.mail_from()))
 
 
 SPEC = ServiceSpec(

@@ -1,26 +1,20 @@
 """Tells the account owner by e-mail about personnel changes (a contact left the organisation).
 
-The command queues a row in `owner_notifications` in its own transaction; this notifier sends
-the queued rows to the customer's reference e-mail address (known from identity.events, see
-`shared/customers.py`) and marks them sent. Delivery is at least once: a crash
-between the SMTP server's acceptance and the mark sends that e-mail again. Rows are claimed with
-`FOR UPDATE SKIP LOCKED`, so every replica may run a notifier.
+The command queues a row in `owner_notifications` in its own transaction; this outbox
+(`shared.mail_outbox`) sends it to the customer's reference e-mail address (known from
+identity.events, see `shared/customers.py`), at least once. A row whose address identity has not
+told us yet stays queued and is tried again.
 """
 
 from __future__ import annotations
 
-import asyncio
 from email.message import EmailMessage
 from typing import Any
 
-import structlog
-
 from shared.clock import Clock
-from shared.db import Pool
-from shared.eventstore.notifications import run_on_commits
-from shared.mail import MailDeliveryFailed, Mailer, build_message
-
-log = structlog.get_logger(__name__)
+from shared.db import Connection
+from shared.mail import build_message
+from shared.mail_outbox import NotAddressable
 
 SENDER = "Hosting Accounts <no-reply@hosting-accounts.invalid>"
 
@@ -59,59 +53,33 @@ def compose(row: Any) -> EmailMessage:
     )
 
 
-class OwnerNotifier:
-    def __init__(self, pool: Pool, mailer: Mailer, clock: Clock, *, poll_interval_s: float = 1.0) -> None:
-        self._pool = pool
-        self._mailer = mailer
-        self._clock = clock
-        self._poll_interval_s = poll_interval_s
+class OwnerNotifications:
+    name = "owner-notifications"
+    key = "notification_id"
+    pending_sql = _PENDING
 
-    async def send_pending(self, limit: int = 20) -> int:
-        """Send what is queued and addressable; returns how many were sent."""
-        sent = 0
-        async with self._pool.acquire() as conn, conn.transaction():
-            for row in await conn.fetch(_PENDING, limit):
-                if not row["reference_email"]:
-                    # identity has not told us the address yet: stays queued, tried again later.
-                    await conn.execute(
-                        "UPDATE owner_notifications SET last_error = 'reference e-mail unknown'"
-                        " WHERE notification_id = $1",
-                        row["notification_id"],
-                    )
-                    continue
-                try:
-                    await self._mailer.send(compose(row))
-                except MailDeliveryFailed as exc:
-                    log.warning(
-                        "owner_notification_failed", notification_id=str(row["notification_id"]), error=str(exc)
-                    )
-                    await conn.execute(
-                        "UPDATE owner_notifications SET attempts = attempts + 1, last_error = $2"
-                        " WHERE notification_id = $1",
-                        row["notification_id"],
-                        str(exc),
-                    )
-                    continue
-                await conn.execute(
-                    "UPDATE owner_notifications SET sent_at = $2, sent_to = $3, attempts = attempts + 1,"
-                    " last_error = NULL WHERE notification_id = $1",
-                    row["notification_id"],
-                    self._clock.now(),
-                    row["reference_email"],
-                )
-                log.info("owner_notified", customer_number=row["customer_number"], kind=row["kind"])
-                sent += 1
-        return sent
+    def compose(self, row: Any) -> EmailMessage:
+        if not row["reference_email"]:
+            raise NotAddressable("reference e-mail unknown")
+        return compose(row)
 
-    async def run(self) -> None:
-        # Woken by the commit that queued a notice (the same transaction appended events, so the
-        # store's NOTIFY fires), wherever that command ran; ends when the service closes its pool.
-        await run_on_commits(
-            self._pool, self.send_all, asyncio.Event(), reader="owner-notifier", poll_s=self._poll_interval_s
+    async def sent(self, conn: Connection, row: Any, message: EmailMessage, clock: Clock) -> None:
+        await conn.execute(
+            "UPDATE owner_notifications SET sent_at = $2, sent_to = $3, attempts = attempts + 1,"
+            " last_error = NULL WHERE notification_id = $1",
+            row["notification_id"],
+            clock.now(),
+            row["reference_email"],
         )
 
-    async def send_all(self) -> int:
-        sent = 0
-        while (n := await self.send_pending()) > 0:
-            sent += n
-        return sent
+    async def failed(self, conn: Connection, row: Any, error: str) -> None:
+        await conn.execute(
+            "UPDATE owner_notifications SET attempts = attempts + 1, last_error = $2 WHERE notification_id = $1",
+            row["notification_id"],
+            error,
+        )
+
+    async def not_addressable(self, conn: Connection, row: Any, reason: str) -> None:
+        await conn.execute(
+            "UPDATE owner_notifications SET last_error = $2 WHERE notification_id = $1", row["notification_id"], reason
+        )

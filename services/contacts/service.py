@@ -13,13 +13,13 @@ from services.contacts.api.routes import routers
 from services.contacts.check_recorder import CheckRecorder
 from services.contacts.domain.events import registry
 from services.contacts.follower import AuthorizationFollower
-from services.contacts.notifier import OwnerNotifier
+from services.contacts.notifier import OwnerNotifications
 from services.contacts.projections.timeline import AuthorizationTimelineProjection
 from shared.authorization.memory import MemoryAuthorizationReader
 from shared.authorization.projection import AuthorizationProjection
 from shared.authorization.queries import SqlAuthorizationReader
 from shared.customers import CustomerAccountsProjection
-from shared.mail import SmtpMailer
+from shared.mail_outbox import start_outbox_sender
 from shared.service import Runtime, ServiceSpec
 
 log = structlog.get_logger(__name__)
@@ -47,10 +47,7 @@ def _start_check_recorder(runtime: Runtime) -> None:
 
 
 def _start_owner_notifier(runtime: Runtime) -> None:
-    mailer = runtime.extras.get("mailer") or SmtpMailer(runtime.settings.smtp_host, runtime.settings.smtp_port)
-    notifier = OwnerNotifier(runtime.pool, mailer, runtime.clock)
-    runtime.extras["notifier"] = notifier
-    runtime.extras["notifier_task"] = asyncio.get_running_loop().create_task(notifier.run(), name="owner-notifier")
+    start_outbox_sender(runtime, OwnerNotifications())
 
 
 SPEC = ServiceSpec(
