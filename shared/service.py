@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import os
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from shared.eventstore.postgres import PostgresEventStore
 from shared.http.health import health_router
 from shared.http.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from shared.http.problems import install_problem_handlers
+from shared.http.serving import serve_in_processes
 from shared.http.worker_endpoint import start_worker_endpoint
 from shared.kafka import idempotent_producer, topic_for
 from shared.logging_setup import configure_logging
@@ -269,9 +269,9 @@ def main(spec: ServiceSpec, argv: Sequence[str]) -> None:
         }
         if mode == "api" and settings.api_processes > 1:
             # One Python process serves one core. The API is stateless (each process has its own
-            # pool and in-memory copies), so uvicorn's supervisor forks N of them on one socket.
-            os.environ[_API_SERVICE_ENV] = spec.name
-            uvicorn.run(f"{__name__}:api_app_from_environment", factory=True, workers=settings.api_processes, **server)
+            # pool and in-memory copies), so N of them serve one port (`shared.http.serving`).
+            del server["host"], server["port"]
+            serve_in_processes(spec.name, settings.host, settings.port, settings.api_processes, server)
         else:
             uvicorn.run(create_app(spec, settings, with_workers=(mode == "all"), settle_heap=True), **server)
     elif mode == "worker":
@@ -280,18 +280,6 @@ def main(spec: ServiceSpec, argv: Sequence[str]) -> None:
         asyncio.run(_migrate_only(spec, settings))
     else:
         raise SystemExit(f"usage: python -m services.{spec.name} [api|worker|all|migrate]")
-
-
-_API_SERVICE_ENV = "ACCOUNTS_API_SERVICE"
-
-
-def api_app_from_environment() -> FastAPI:
-    """The app of one API worker process (uvicorn imports this by name in each of them)."""
-    name = os.environ[_API_SERVICE_ENV]
-    spec: ServiceSpec = importlib.import_module(f"services.{name}.service").SPEC
-    settings = ServiceSettings.from_env(name)
-    configure_logging(name, settings.log_level)
-    return create_app(spec, settings, with_workers=False, settle_heap=True)
 
 
 async def _run_worker(spec: ServiceSpec, settings: ServiceSettings) -> None:

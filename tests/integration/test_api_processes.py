@@ -1,12 +1,16 @@
-"""`<SERVICE>_API_PROCESSES=N`: the API served by N uvicorn worker processes on one port."""
+"""`<SERVICE>_API_PROCESSES=N`: the API served by N processes, each with its own socket on one port."""
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
 from pathlib import Path
 
 import httpx
 import pytest
 
+from shared.http.serving import reuse_port_socket
 from shared.infra.processes import free_port
 from tests.conftest import create_database
 from tests.support.processes import service_process, wait_until
@@ -14,13 +18,66 @@ from tests.support.processes import service_process, wait_until
 pytestmark = pytest.mark.integration
 
 
-def _workers(pid: int) -> list[int]:
+def _api_processes(pid: int) -> list[int]:
     """Child processes serving HTTP (multiprocessing's resource tracker is a child too)."""
     children = [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
     return [c for c in children if b"resource_tracker" not in Path(f"/proc/{c}/cmdline").read_bytes()]
 
 
-async def test_the_api_runs_in_several_processes_behind_one_port(pg_server: str, kafka: str) -> None:
+def _established_on(port: int) -> set[str]:
+    """Socket inodes of established TCP connections whose local port is `port`."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local_port = int(fields[1].rsplit(":", 1)[1], 16)
+        if local_port == port and fields[3] == "01":  # 01: ESTABLISHED
+            inodes.add(fields[9])
+    return inodes
+
+
+def _sockets_of(pid: int) -> set[str]:
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:[") : -1])
+    return inodes
+
+
+def test_sockets_with_reuse_port_share_a_port_and_both_receive_connections() -> None:
+    port = free_port()
+    first, second = reuse_port_socket("127.0.0.1", port), reuse_port_socket("127.0.0.1", port)
+    clients = []
+    try:
+        for sock in (first, second):
+            sock.listen(64)
+            sock.setblocking(False)
+        for _ in range(24):
+            client = socket.create_connection(("127.0.0.1", port))
+            clients.append(client)
+        accepted = []
+        for sock in (first, second):
+            count = 0
+            while True:
+                try:
+                    conn, _ = sock.accept()
+                except BlockingIOError:
+                    break
+                conn.close()
+                count += 1
+            accepted.append(count)
+        # The kernel hashes connections over the sockets: all 24 on one would have odds 2**-23.
+        assert sum(accepted) == 24
+        assert min(accepted) > 0
+    finally:
+        for s in (*clients, first, second):
+            s.close()
+
+
+async def test_the_api_runs_in_several_processes_that_share_connections(pg_server: str, kafka: str) -> None:
     port = free_port()
     env = {
         "CONTACTS_DATABASE_URL": await create_database(pg_server),
@@ -29,21 +86,42 @@ async def test_the_api_runs_in_several_processes_behind_one_port(pg_server: str,
         "CONTACTS_API_PROCESSES": "2",
         "LOG_LEVEL": "WARNING",
     }
-    async with (
-        service_process("contacts", "api", env) as process,
-        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as client,
-    ):
+    async with service_process("contacts", "api", env) as supervisor:
 
         async def ready() -> bool:
-            return (await client.get("/api/contacts/readyz")).status_code == 200
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
+                return (await client.get("/api/contacts/readyz")).status_code == 200
 
-        await wait_until(ready, process, "the API")
-        assert len(_workers(process.pid)) == 2
-        # Every answer comes from a fully built app (routes, problem handlers) in some worker.
-        for _ in range(10):
-            r = await client.post(
-                "/api/contacts/v1/customers/100001/authorization-checks",
-                json={"requester": {"email": "a@example.org"}, "action": "contracts:view"},
-            )
-            assert r.status_code == 401
-            assert r.headers["content-type"] == "application/problem+json"
+        await wait_until(ready, supervisor, "the API")
+        processes = _api_processes(supervisor.pid)
+        assert len(processes) == 2
+
+        # 24 kept-alive connections, each answered by a fully built app (routes, problem handlers).
+        clients = [httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) for _ in range(24)]
+        try:
+            for client in clients:
+                r = await client.post(
+                    "/api/contacts/v1/customers/100001/authorization-checks",
+                    json={"requester": {"email": "a@example.org"}, "action": "contracts:view"},
+                )
+                assert r.status_code == 401
+                assert r.headers["content-type"] == "application/problem+json"
+            # Each process holds some of them (each has its own socket; the kernel spreads them).
+            established = _established_on(port)
+            held = [len(_sockets_of(pid) & established) for pid in processes]
+            assert sum(held) == 24
+            assert min(held) > 0, held
+        finally:
+            for client in clients:
+                await client.aclose()
+
+        # A process that dies is replaced, and the API keeps answering meanwhile.
+        os.kill(processes[0], signal.SIGKILL)
+
+        async def replaced() -> bool:
+            now = _api_processes(supervisor.pid)
+            return len(now) == 2 and processes[0] not in now and await ready()
+
+        await wait_until(replaced, supervisor, "the replacement", timeout=60)
+        assert processes[1] in _api_processes(supervisor.pid)
+    # (leaving service_process: SIGTERM to the supervisor, which must stop all and exit 0)
