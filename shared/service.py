@@ -31,6 +31,7 @@ from shared.eventstore.postgres import PostgresEventStore
 from shared.http.health import health_router
 from shared.http.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from shared.http.problems import install_problem_handlers
+from shared.http.protocol import GatheringHttpToolsProtocol
 from shared.http.serving import serve_in_processes
 from shared.http.worker_endpoint import start_worker_endpoint
 from shared.kafka import idempotent_producer, topic_for
@@ -264,7 +265,7 @@ def main(spec: ServiceSpec, argv: Sequence[str]) -> None:
             "log_level": "warning",
             "access_log": False,
             "loop": "uvloop",
-            "http": "httptools",
+            "http": GatheringHttpToolsProtocol,
             "lifespan": "on",
         }
         if mode == "api" and settings.api_processes > 1:
