@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import sys
 import threading
@@ -53,18 +54,20 @@ async def run_wrk_at_rate(
     url: str, script: Path, data: Path, rate: float, p50_ms: float, seconds: int, *, probe_data: Path | None = None
 ) -> dict[str, float]:
     """wrk offering about `rate` requests/s (it has no fixed-rate mode): connections pausing
-    between requests, the pause set from the saturated latency `p50_ms`, then corrected once from
-    the rate a first run reached (rounded down, so that at least `rate` is offered). wrk's pause
-    is whole milliseconds, so there are enough connections for a cycle of ~8 ms each.
-    `probe_data`: the first run's requests, when requests must not repeat (commands that create
-    something)."""
-    connections = max(16, round(rate * 0.008))
-    cycle_ms = connections * 1000 / rate
-    pause = max(1, round(cycle_ms - p50_ms))
+    between requests for a cycle of ~8 ms each (wrk's pause is whole milliseconds). The number of
+    connections is set from the saturated latency `p50_ms`, then corrected once from the rate a
+    first run reached (rounded up, so that at least `rate` is offered, by less than a connection's
+    share). `probe_data`: the first run's requests, when requests must not repeat (commands that
+    create something)."""
+    pause = max(1, round(8 - p50_ms))
+
+    def connections_for(busy_ms: float) -> int:
+        return max(16, math.ceil(rate * (pause + busy_ms) / 1000))
+
+    connections = connections_for(p50_ms)
     probe = await run_wrk(url, script, probe_data or data, seconds=seconds, connections=connections, pause_ms=pause)
     busy = connections * 1000 / probe["rate"] - pause  # the part of each cycle that is not the pause
-    pause = max(1, int(cycle_ms - busy))  # rounded down: at least `rate` is offered
-    return await run_wrk(url, script, data, seconds=seconds, connections=connections, pause_ms=pause)
+    return await run_wrk(url, script, data, seconds=seconds, connections=connections_for(busy), pause_ms=pause)
 
 
 async def fresh_database(server_dsn: str, name: str, *, kernel_schema: bool = False) -> str:
