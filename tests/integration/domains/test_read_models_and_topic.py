@@ -94,10 +94,22 @@ async def test_rebuild_equals_live(env: Env) -> None:
     assert (theirs["domain"], theirs["vhosts"], theirs["redirects"]) == (domain, [], [])
 
     await _identical(env, ContractsProjection(), "store")
-    await _consumed_to_the_end(env, "domains.authorization", topic_for("contacts"))
-    await _identical(env, AuthorizationProjection(), topic_for("contacts"))
-    await _consumed_to_the_end(env, "domains.customer-accounts", topic_for("identity"))
-    await _identical(env, CustomerAccountsProjection(), topic_for("identity"))
+    await _identical_to_topic(env, "domains.authorization", AuthorizationProjection(), "contacts")
+    await _identical_to_topic(env, "domains.customer-accounts", CustomerAccountsProjection(), "identity")
+
+
+async def _identical_to_topic(env: Env, consumer: str, projection: Projection, service: str) -> None:
+    """Live equals a rebuild from the topic. Other tests' services may still publish on the shared
+    topic: a rebuild that read past what the consumer had reached is compared again once the
+    consumer caught up (a lasting difference still fails)."""
+    for attempt in range(3):
+        await _consumed_to_the_end(env, consumer, topic_for(service))
+        try:
+            await _identical(env, projection, topic_for(service))
+            return
+        except AssertionError:
+            if attempt == 2:
+                raise
 
 
 async def test_events_arrive_on_domains_events_as_cloudevents(env: Env) -> None:
