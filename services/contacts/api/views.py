@@ -86,14 +86,14 @@ def _grant_json(g: GrantRecord) -> dict[str, Any]:
 def check_json(decision: Decision, check_id: uuid.UUID | None) -> bytes:
     """A `CheckResult` as JSON bytes, without a pydantic round trip (the check is the hot path)."""
     body = {
-        "outcome": decision.outcome.value,
+        "outcome": decision.outcome,  # (orjson writes a StrEnum as its value)
         "action": decision.action,
         "at": decision.at,
         "contact_id": decision.contact_id,
         "grant_id": decision.grant_id,
         "reasons": [
             {
-                "code": r.code.value,
+                "code": r.code,
                 "message": r.message,
                 "grant": _grant_json(r.grant) if r.grant is not None else None,
                 "on": r.on,
