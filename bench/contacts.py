@@ -4,8 +4,8 @@ Data set: 10,000 customers x 5 contacts x 3 grants (150,000 grants), written str
 fresh contacts database through the event store (one append per customer and step), then the
 read models are caught up by the real projection runners. The contacts API then runs as its own
 process (`python -m services.contacts api` with CONTACTS_API_PROCESSES=2: a supervisor and two
-API processes, one per core, each with its own socket on the port) on a free port, verifying EdDSA tokens against a JWKS served
-from this process, exactly as in production with identity.
+API processes, one per core, each with its own socket on the port) on a free port, verifying
+EdDSA tokens against a JWKS served from this process, exactly as in production with identity.
 
 Load comes from `wrk` (C, one thread, so it leaves the server's core alone) with a Lua script
 that cycles through pre-built requests (a different customer, token and requester each time):
