@@ -29,9 +29,13 @@ class RecordingTransport:
         return f"info:{name}"
 
 
-async def test_headers_wait_for_the_body_and_go_out_with_it_in_one_write() -> None:
+def _gathering() -> tuple[RecordingTransport, GatheringTransport]:
     inner = RecordingTransport()
-    transport = GatheringTransport(inner, asyncio.get_running_loop())  # type: ignore[arg-type]
+    return inner, GatheringTransport(inner, asyncio.get_running_loop())  # type: ignore[arg-type]
+
+
+async def test_headers_wait_for_the_body_and_go_out_with_it_in_one_write() -> None:
+    inner, transport = _gathering()
     transport.write(b"HTTP/1.1 200 OK\r\n\r\n")
     assert inner.writes == []
     transport.write(b"{}")
@@ -41,16 +45,14 @@ async def test_headers_wait_for_the_body_and_go_out_with_it_in_one_write() -> No
 
 
 async def test_a_write_with_nothing_after_it_goes_out_at_the_end_of_the_turn() -> None:
-    inner = RecordingTransport()
-    transport = GatheringTransport(inner, asyncio.get_running_loop())  # type: ignore[arg-type]
+    inner, transport = _gathering()
     transport.write(b"HTTP/1.1 204 No Content\r\n\r\n")
     await asyncio.sleep(0)
     assert inner.writes == [b"HTTP/1.1 204 No Content\r\n\r\n"]
 
 
 async def test_close_sends_what_was_written_first_and_the_rest_is_delegated() -> None:
-    inner = RecordingTransport()
-    transport = GatheringTransport(inner, asyncio.get_running_loop())  # type: ignore[arg-type]
+    inner, transport = _gathering()
     transport.write(b"HTTP/1.1 400 Bad Request\r\n\r\n")
     transport.close()
     assert inner.writes == [b"HTTP/1.1 400 Bad Request\r\n\r\n"]
