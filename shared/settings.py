@@ -49,7 +49,7 @@ class ServiceSettings(BaseModel):
     db_pool_size: int = 10
     identity_jwks_url: str = "http://127.0.0.1:8101/api/identity/.well-known/jwks.json"
     checkpoint_interval_s: float = 30.0  # tamper-evidence checkpoints (shared.audit); 0 disables
-    api_processes: int = 1  # uvicorn worker processes serving the API (`api` mode only)
+    api_processes: int = 1  # processes serving the API on one port (`api` mode only; shared.http.serving)
 
     @classmethod
     def from_env(cls, service: str) -> ServiceSettings:
