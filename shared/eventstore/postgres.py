@@ -48,7 +48,9 @@ RETURNING position
 # Appends to several streams in one statement (a group commit): every row carries its stream's
 # envelope, expected version and anchor, and the same guards as _APPEND decide per stream, plus
 # "the next version is not taken yet": a stream that moved on (committed) gets no row and the
-# others are written, where a unique violation would fail the whole statement.
+# others are written, where a unique violation would fail the whole statement. `append` keeps
+# _APPEND, which checks its one stream once rather than per row: through this statement single
+# appends fell from ~4,800 to ~2,600/s and 100-event batches from ~94,000 to ~47,000 events/s.
 _APPEND_MANY = """
 INSERT INTO events (event_id, stream_id, stream_version, event_type, schema_version, customer_number,
                     occurred_at, actor, correlation_id, causation_id, metadata, data, chain_hash)
@@ -126,6 +128,7 @@ class _Prepared:
     versions: list[int]
     data: list[dict[str, Any]]
     metadata: dict[str, Any]
+    actor: str
     anchor: bytes
     hashes: list[bytes]
 
@@ -190,7 +193,7 @@ class PostgresEventStore:
             stream_id,
             context.customer_number,
             context.occurred_at,
-            str(context.actor),
+            prepared.actor,
             context.correlation_id,
             context.causation_id,
             prepared.metadata,
@@ -233,11 +236,10 @@ class PostgresEventStore:
         columns: list[list[Any]] = [[] for _ in range(15)]
         for p in prepared:
             a, c = p.request, p.request.context
-            actor = str(c.actor)
             for i, event in enumerate(a.events):
                 row = (
                     p.ids[i], a.stream_id, p.versions[i], event.event_type, event.schema_version, c.customer_number,
-                    c.occurred_at, actor, c.correlation_id, c.causation_id, p.metadata, p.data[i], p.hashes[i],
+                    c.occurred_at, p.actor, c.correlation_id, c.causation_id, p.metadata, p.data[i], p.hashes[i],
                     a.expected_version, p.anchor,
                 )  # fmt: skip
                 for column, value in zip(columns, row, strict=True):
@@ -292,7 +294,7 @@ class PostgresEventStore:
                 ),
             )
             hashes.append(previous)
-        return _Prepared(request, ids, versions, data, metadata, anchor, hashes)
+        return _Prepared(request, ids, versions, data, metadata, actor, anchor, hashes)
 
     @staticmethod
     def _recorded(prepared: _Prepared, positions: list[int]) -> list[RecordedEvent]:
