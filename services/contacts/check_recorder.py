@@ -2,10 +2,10 @@
 
 Every check support makes is an `AuthorizationChecked` event, so every such check is a write, and
 a commit per check would bound support's checks by the commit rate. Checks waiting to be
-recorded are therefore written together (`shared.group_commit`): while one transaction commits,
-the next checks queue, and the next transaction appends all of them (each with its own envelope, to its customer's
-checks stream). A check is answered only once its transaction has committed, so an answer always
-means "recorded".
+recorded are therefore written together (`shared.group_commit`): while one transaction
+commits, the next checks queue, and the next transaction appends all of them (each with its own
+envelope, to its customer's checks stream). A check is answered only once its transaction has
+committed, so an answer always means "recorded".
 
 A checks stream depends on nothing but its version; the versions are read by index (never the
 streams' events), and a batch that lost a race with another replica is simply written again.
