@@ -28,8 +28,8 @@ from shared.clock import Clock, SystemClock
 from shared.consumer import KafkaConsumerRunner, KafkaProjection
 from shared.contracts import openapi as openapi_contract
 from shared.eventstore.postgres import PostgresEventStore
+from shared.http.app import KernelApp
 from shared.http.health import health_router
-from shared.http.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from shared.http.problems import install_problem_handlers
 from shared.http.protocol import GatheringHttpToolsProtocol
 from shared.http.serving import serve_in_processes
@@ -75,7 +75,8 @@ class ServiceSpec:
     on_startup: Sequence[Hook] = ()
     on_worker_startup: Sequence[Hook] = ()
     # ASGI middleware classes (constructed with the app alone) run inside the kernel's request-id,
-    # metrics and body-limit middlewares: a service's fast path for a hot route.
+    # metrics and body-limit middlewares, before FastAPI: a service's fast path for a hot route
+    # (`shared.http.app`).
     http_middleware: Sequence[Callable[[ASGIApp], ASGIApp]] = ()
     description: str = ""
 
@@ -227,7 +228,10 @@ def create_app(
         producer: AIOKafkaProducer = app.state.runtime.producer
         await producer.client.fetch_all_metadata()
 
-    app = FastAPI(
+    app = KernelApp(
+        service=spec.name,
+        max_body_bytes=settings.max_body_bytes,
+        fast_paths=spec.http_middleware,
         title=f"{spec.name} service",
         description=spec.description,
         version="1.0.0",
@@ -240,10 +244,6 @@ def create_app(
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     install_problem_handlers(app)
-    for middleware in spec.http_middleware:  # added first: innermost
-        app.add_middleware(middleware)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(RequestContextMiddleware, service=spec.name)
     app.include_router(health_router(spec.name, {"database": database_ready, "kafka": kafka_ready}))
     for router in spec.routes():
         app.include_router(router)

@@ -6,9 +6,9 @@ buffer bodies or add a task per request.
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
+from random import getrandbits
 from typing import Any
 
 import structlog
@@ -39,8 +39,9 @@ def _valid_id(value: str | None) -> str | None:
 
 def new_request_id() -> str:
     """A random UUID (version 4, RFC 4122 variant) as text, as `str(uuid.uuid4())` gives it but
-    without building the object first (this runs on every request)."""
-    h = os.urandom(16).hex()
+    without building the object or asking the kernel for bytes (this runs on every request). An
+    id, not a secret: `random` suffices (seeded from the OS in each process, again after a fork)."""
+    h = f"{getrandbits(128):032x}"
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
 
 
@@ -85,23 +86,29 @@ class RequestContextMiddleware:
         scope.setdefault("state", {})
         scope["state"]["request_id"] = request_id
         scope["state"]["correlation_id"] = correlation_id
-        status_holder = [500]
+        status_holder = [0]  # 0: no response started yet
         started = time.perf_counter()
+        ids = [(b"x-request-id", request_id.encode()), (b"x-correlation-id", correlation_id.encode())]
 
         async def send_with_ids(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_holder[0] = message["status"]
-                headers = list(message.get("headers", []))
-                headers.append((b"x-request-id", request_id.encode()))
-                headers.append((b"x-correlation-id", correlation_id.encode()))
-                message["headers"] = headers
+                message["headers"] = [*message.get("headers", ()), *ids]
             await send(message)
 
         # (bind/reset rather than the `bound_contextvars` context manager: a third of the cost)
         tokens = structlog.contextvars.bind_contextvars(request_id=request_id, correlation_id=correlation_id)
         try:
             await self.app(scope, receive, send_with_ids)
+        except Exception:
+            # Raised outside FastAPI's error middleware (a fast path) before any answer: the
+            # same problem+json 500 a route's error gets; then on to the server, which logs it.
+            if status_holder[0] == 0:
+                log.exception("unhandled_error", path=scope["path"])
+                await problem_response(500, "Something went wrong on our side.")(scope, receive, send_with_ids)
+            raise
         finally:
+            status_holder[0] = status_holder[0] or 500
             # The route's template, never the raw path: label values stay bounded.
             route = scope.get("route")
             route_name = getattr(route, "path", "unmatched")
@@ -131,9 +138,14 @@ class BodySizeLimitMiddleware:
             await self.app(scope, receive, send)
             return
         declared = _header(scope, b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._reject(scope, receive, send)
-            return
+        if declared is not None and declared.isdigit():
+            if int(declared) > self.max_bytes:
+                await self._reject(scope, receive, send)
+                return
+            if _header(scope, b"transfer-encoding") is None:
+                # The server's parser hands on exactly the declared length: nothing to count.
+                await self.app(scope, receive, send)
+                return
         received = 0
         too_large = False
 

@@ -59,10 +59,10 @@ class FastCheck:
         body = await read_body(receive)
         if body is None:
             return
+        scope["route"] = _MATCHED  # (the route sets its own if the request goes on to it)
         try:
             check = await run_check(scope["app"].state.runtime, number, CheckBody.model_validate_json(body))
         except (ValidationError, InvalidRequest):
             await self.app(scope, replaying(body, receive), send)
             return
-        scope["route"] = _MATCHED
         await send_json(send, 200, check_json(check.decision, None))

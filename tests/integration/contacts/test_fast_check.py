@@ -149,3 +149,33 @@ async def test_fast_answers_are_counted_under_the_route_template(env: ContactsEn
     )
     assert r.status_code == 200
     assert counter._value.get() == before + 1
+
+
+async def test_an_error_inside_the_fast_path_is_answered_as_a_problem(
+    env: ContactsEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fast path runs outside FastAPI's error middleware; the kernel answers for it."""
+
+    async def broken(runtime: Any, customer_number: str, body: Any) -> Any:
+        raise RuntimeError("a bug in the check")
+
+    monkeypatch.setattr(fast_check, "run_check", broken)
+    n = new_customer()
+    ada = await env.add_contact(n, "ada@example.org")
+    route = "/api/contacts/v1/customers/{customer_number}/authorization-checks"
+    counter = metrics.HTTP_REQUESTS.labels("contacts", "POST", route, "500")
+    before = counter._value.get()
+    # As a server does: the exception is answered first, then raised on for the server to log.
+    transport = httpx.ASGITransport(app=env.app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://service.test") as client:
+        r = await client.post(
+            _check_url(env, n),
+            json={"requester": {"contact_id": ada}, "action": "contracts:view"},
+            headers=env.owner(n),
+        )
+    assert r.status_code == 500
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["detail"] == "Something went wrong on our side."
+    assert "a bug" not in r.text  # nothing of the error's text reaches the caller
+    assert r.headers["x-request-id"]
+    assert counter._value.get() == before + 1

@@ -1,0 +1,41 @@
+"""A service's FastAPI app with the kernel's request middlewares outside FastAPI's own stack.
+
+Starlette puts whatever `add_middleware` adds inside its error middleware, so a hot route's fast
+path (contacts' check, domains' commands) passed four more ASGI layers, each wrapping `send`,
+before it answered: measured, several microseconds of a check that costs tens. Here the order
+is: request ids and metrics, body limit, the service's fast paths, then FastAPI (its error
+middleware, exception handlers and routes). An exception escaping a fast path is answered
+with the same problem+json 500 by `RequestContextMiddleware`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp
+
+from shared.http.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+
+
+class KernelApp(FastAPI):
+    def __init__(
+        self,
+        *,
+        service: str,
+        max_body_bytes: int,
+        fast_paths: Sequence[Callable[[ASGIApp], ASGIApp]] = (),
+        **fastapi: Any,
+    ) -> None:
+        super().__init__(**fastapi)
+        self._service = service
+        self._max_body_bytes = max_body_bytes
+        self._fast_paths = tuple(fast_paths)
+
+    def build_middleware_stack(self) -> ASGIApp:
+        app = super().build_middleware_stack()
+        for fast_path in self._fast_paths:  # the first listed ends up innermost
+            app = fast_path(app)
+        app = BodySizeLimitMiddleware(app, max_bytes=self._max_body_bytes)
+        return RequestContextMiddleware(app, service=self._service)
