@@ -22,6 +22,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from shared.authorization.model import (
+    NO_INSTRUCTION,
     AuthorizationView,
     GrantRecord,
     GrantStatus,
@@ -76,7 +77,15 @@ def _day(instant: datetime) -> str:
     return instant.date().isoformat()
 
 
+_NONE_EVER = Reason(
+    ReasonCode.NO_OFFICIAL_INSTRUCTION,
+    "the customer has no official instruction in force: support acts to its best knowledge",
+)
+
+
 def _instruction_reason(state: InstructionState) -> Reason:
+    if state is NO_INSTRUCTION:  # most customers: the one answer, built once
+        return _NONE_EVER
     if state.in_force:
         return Reason(
             ReasonCode.OFFICIAL_INSTRUCTION_IN_FORCE,

@@ -88,6 +88,12 @@ class CustomerAuthorizations:
                 return None
             return record if record is not None and record.added_at <= at else None
         spans = self.identifiers.get((requester.kind.value, requester.value), ())
+        if len(spans) == 1:  # the usual case: one contact ever had this identifier
+            (span,) = spans
+            contact = self.contacts.get(span.contact_id)
+            if contact is None or span.valid_from > at or (span.valid_until is not None and span.valid_until <= at):
+                return None
+            return contact.as_of(at)  # what `pick_contact` answers for one candidate
         ids = {s.contact_id for s in spans if s.valid_from <= at and (s.valid_until is None or s.valid_until > at)}
         return pick_contact((self.contacts[i] for i in ids if i in self.contacts), at)
 
