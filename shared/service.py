@@ -30,8 +30,9 @@ from shared.contracts import openapi as openapi_contract
 from shared.eventstore.postgres import PostgresEventStore
 from shared.http.app import KernelApp
 from shared.http.health import health_router
+from shared.http.hot import HotRoute, HotRouteProtocol, HotRoutes
+from shared.http.middleware import RequestMetrics
 from shared.http.problems import install_problem_handlers
-from shared.http.protocol import GatheringHttpToolsProtocol
 from shared.http.serving import serve_in_processes
 from shared.http.worker_endpoint import start_worker_endpoint
 from shared.kafka import idempotent_producer, topic_for
@@ -78,6 +79,8 @@ class ServiceSpec:
     # metrics and body-limit middlewares, before FastAPI: a service's fast path for a hot route
     # (`shared.http.app`).
     http_middleware: Sequence[Callable[[ASGIApp], ASGIApp]] = ()
+    # Synchronous reads answered in the HTTP protocol itself, before ASGI (`shared.http.hot`).
+    hot_routes: Sequence[HotRoute] = ()
     description: str = ""
 
     @property
@@ -243,6 +246,9 @@ def create_app(
         # look for configured providers on every request.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
+    app.hot_routes = HotRoutes(
+        spec.name, spec.hot_routes, app.state, settings.max_body_bytes, RequestMetrics(spec.name)
+    )
     install_problem_handlers(app)
     app.include_router(health_router(spec.name, {"database": database_ready, "kafka": kafka_ready}))
     for router in spec.routes():
@@ -265,7 +271,7 @@ def main(spec: ServiceSpec, argv: Sequence[str]) -> None:
             "log_level": "warning",
             "access_log": False,
             "loop": "uvloop",
-            "http": GatheringHttpToolsProtocol,
+            "http": HotRouteProtocol,
             "lifespan": "on",
         }
         if mode == "api" and settings.api_processes > 1:

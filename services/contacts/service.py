@@ -8,7 +8,7 @@ from pathlib import Path
 import structlog
 
 from services.contacts import settings
-from services.contacts.api.fast_check import FastCheck
+from services.contacts.api.hot_check import HotCheck
 from services.contacts.api.routes import routers
 from services.contacts.check_recorder import CheckRecorder
 from services.contacts.domain.events import registry
@@ -59,6 +59,6 @@ SPEC = ServiceSpec(
     routes=routers,
     on_startup=(_start_authorization_reader, _start_check_recorder),
     on_worker_startup=(_start_owner_notifier,),
-    http_middleware=(FastCheck,),
+    hot_routes=(HotCheck(),),
     description="Customer address, contact persons, authorizations and the authorization check.",
 )

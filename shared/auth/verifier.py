@@ -39,6 +39,9 @@ class InvalidToken(Exception):
 class TokenVerifier(Protocol):
     async def verify(self, token: str) -> Principal: ...
 
+    def cached(self, token: str) -> Principal | None:
+        """Without waiting: the principal of a token verified before and unexpired, else None."""
+
 
 def principal_from_claims(claims: Mapping[str, Any]) -> Principal:
     try:
@@ -171,6 +174,9 @@ class JwksTokenVerifier:
             response.raise_for_status()
             self._static.replace_keys(keys_from_jwks(response.json()))
         self._last_fetch = time.monotonic()
+
+    def cached(self, token: str) -> Principal | None:
+        return self._static.cached(token)
 
     async def verify(self, token: str) -> Principal:
         if (principal := self._static.cached(token)) is not None:

@@ -8,6 +8,7 @@ region (DE), so "+49 (30) 123-4567", "0049 30 1234567" and "030 1234567" are the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -40,6 +41,20 @@ def normalise_phone(raw: str, region: str = DEFAULT_REGION) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+# Characters phonenumbers skips between the digits of a number (a subset of its punctuation).
+_SEPARATORS = str.maketrans("", "", " ()-./")
+
+
+def written_as_e164(raw: str) -> str | None:
+    """`raw` without separators, if that leaves "+" and digits ("+49 (30) 123-4567" gives
+    "+49301234567"); else None. Not a normalisation: see `Requester.heard` for when it is one."""
+    text = raw.strip().translate(_SEPARATORS)
+    digits = text[1:]
+    if text[:1] == "+" and digits.isascii() and digits.isdigit():
+        return text
+    return None
+
+
 class RequesterKind(StrEnum):
     CONTACT_ID = "contact_id"
     EMAIL = "email"
@@ -54,9 +69,15 @@ class Requester:
     value: str
 
     @classmethod
-    def heard(cls, kind: RequesterKind, raw: str) -> Requester:
+    def heard(cls, kind: RequesterKind, raw: str, known_phone: Callable[[str], bool] | None = None) -> Requester:
+        """`known_phone`: whether a contact's number was normalised to this E.164 text. A number
+        written as one of them (separators aside) is that number: phonenumbers reads "+" and
+        digits the same with or without separators, and an E.164 number it produced reads back
+        as itself. That skips parsing (~12 µs) for most numbers support hears of known people."""
         if kind is RequesterKind.EMAIL:
             return cls(kind, normalise_email(raw))
         if kind is RequesterKind.PHONE:
+            if known_phone is not None and (written := written_as_e164(raw)) is not None and known_phone(written):
+                return cls(kind, written)
             return cls(kind, normalise_phone(raw))
         return cls(kind, raw.strip().lower())

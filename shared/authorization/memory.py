@@ -79,6 +79,10 @@ class CustomerAuthorizations:
                 spans.append(Span(contact_id, at))
         self.current_identifiers[contact_id] = wanted
 
+    def knows_phone(self, e164: str) -> bool:
+        """Whether some contact of this customer has (or had) this normalised phone number."""
+        return (_PHONE, e164) in self.identifiers
+
     def resolve(self, requester: Requester, at: datetime) -> ContactRecord | None:
         """The contact the requester meant at `at`, if any."""
         if requester.kind is RequesterKind.CONTACT_ID:
@@ -173,6 +177,9 @@ class AuthorizationMemory:
 
     def authorizations_at(self, customer_number: str, at: datetime) -> AuthorizationsAt:
         return self._customer(customer_number).authorizations_at(at)
+
+    def knows_phone(self, customer_number: str, e164: str) -> bool:
+        return self._customer(customer_number).knows_phone(e164)
 
     def _customer(self, customer_number: str) -> CustomerAuthorizations:
         return self._customers.get(customer_number) or CustomerAuthorizations(customer_number)

@@ -32,6 +32,7 @@ class KernelApp(FastAPI):
         self._service = service
         self._max_body_bytes = max_body_bytes
         self._fast_paths = tuple(fast_paths)
+        self.hot_routes: Any = None  # what the HTTP protocol answers itself (`shared.http.hot`)
 
     def build_middleware_stack(self) -> ASGIApp:
         app = super().build_middleware_stack()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterable
 from random import getrandbits
 from typing import Any
 
@@ -24,7 +25,11 @@ _QUIET_ROUTES = ("/healthz", "/readyz", "/metrics")
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", ()):
+    return header_text(scope.get("headers", ()), name)
+
+
+def header_text(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> str | None:
+    for key, value in headers:
         if key == name:
             return str(value.decode("latin-1"))
     return None
@@ -55,17 +60,23 @@ def _correlation_id(correlation: str | None, request_id: str, generated: bool) -
         return new_request_id()
 
 
-class RequestContextMiddleware:
-    """Binds request_id / correlation_id for logs and handlers, and records metrics."""
+def request_ids(headers: Iterable[tuple[bytes, bytes]]) -> tuple[str, str]:
+    """The request's id (the caller's X-Request-Id if usable, else a new one) and correlation id."""
+    given = _valid_id(header_text(headers, b"x-request-id"))
+    request_id = given or new_request_id()
+    return request_id, _correlation_id(_valid_id(header_text(headers, b"x-correlation-id")), request_id, given is None)
 
-    def __init__(self, app: ASGIApp, service: str) -> None:
-        self.app = app
+
+class RequestMetrics:
+    """A service's request counter and latency histogram (one per process and service)."""
+
+    def __init__(self, service: str) -> None:
         self.service = service
         # The metrics' children by label values (`labels()` locks and builds a key every call).
         self._counters: dict[tuple[str, str, int], Any] = {}
         self._timers: dict[tuple[str, str], Any] = {}
 
-    def _observe(self, method: str, route: str, status: int, elapsed: float) -> None:
+    def observe(self, method: str, route: str, status: int, elapsed: float) -> None:
         counter = self._counters.get((method, route, status))
         if counter is None:
             counter = metrics.HTTP_REQUESTS.labels(self.service, method, route, str(status))
@@ -75,14 +86,23 @@ class RequestContextMiddleware:
         if timer is None:
             timer = self._timers[(method, route)] = metrics.HTTP_LATENCY.labels(self.service, method, route)
         timer.observe(elapsed)
+        # One line per request, with the ids bound for the request (probes and scrapes only at debug).
+        access = log.debug if route.endswith(_QUIET_ROUTES) else log.info
+        access("http_request", method=method, route=route, status=status, duration_ms=round(elapsed * 1000, 2))
+
+
+class RequestContextMiddleware:
+    """Binds request_id / correlation_id for logs and handlers, and records metrics."""
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.metrics = RequestMetrics(service)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        given = _valid_id(_header(scope, b"x-request-id"))
-        request_id = given or new_request_id()
-        correlation_id = _correlation_id(_valid_id(_header(scope, b"x-correlation-id")), request_id, given is None)
+        request_id, correlation_id = request_ids(scope["headers"])
         scope.setdefault("state", {})
         scope["state"]["request_id"] = request_id
         scope["state"]["correlation_id"] = correlation_id
@@ -108,21 +128,9 @@ class RequestContextMiddleware:
                 await problem_response(500, "Something went wrong on our side.")(scope, receive, send_with_ids)
             raise
         finally:
-            status_holder[0] = status_holder[0] or 500
             # The route's template, never the raw path: label values stay bounded.
-            route = scope.get("route")
-            route_name = getattr(route, "path", "unmatched")
-            elapsed = time.perf_counter() - started
-            self._observe(scope["method"], route_name, status_holder[0], elapsed)
-            # One line per request with the ids bound above (probes and scrapes only at debug).
-            access = log.debug if route_name.endswith(_QUIET_ROUTES) else log.info
-            access(
-                "http_request",
-                method=scope["method"],
-                route=route_name,
-                status=status_holder[0],
-                duration_ms=round(elapsed * 1000, 2),
-            )
+            route = getattr(scope.get("route"), "path", "unmatched")
+            self.metrics.observe(scope["method"], route, status_holder[0] or 500, time.perf_counter() - started)
             structlog.contextvars.reset_contextvars(**tokens)
 
 

@@ -39,6 +39,11 @@ class GatheringTransport:
             data, self._pending = self._pending + data, None
             self._transport.write(data)
 
+    def write_now(self, data: bytes) -> None:
+        """A whole response at once: sent now, after anything held back."""
+        self.flush()
+        self._transport.write(data)
+
     def flush(self) -> None:
         if self._pending is not None:
             data, self._pending = self._pending, None
