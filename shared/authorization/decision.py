@@ -132,6 +132,10 @@ def _withdrawn_reason(grant: GrantRecord, status: GrantStatus) -> Reason:
     )
 
 
+def _in_grant_order(grant: GrantRecord) -> tuple[datetime, uuid.UUID]:
+    return grant.granted_at, grant.grant_id
+
+
 def decide(view: AuthorizationView, action: str, at: datetime) -> Decision:
     instruction = _instruction_reason(view.instruction)
     contact = view.contact.as_of(at) if view.contact is not None else None
@@ -141,8 +145,10 @@ def decide(view: AuthorizationView, action: str, at: datetime) -> Decision:
         return Decision(strict, action, at, None, (reason, instruction))
 
     # Readers return grants in no particular order; reasons must not depend on it.
-    seen = (x.as_of(at) for x in view.grants if x.contact_id == contact.contact_id)
-    grants = sorted((g for g in seen if g is not None), key=lambda g: (g.granted_at, g.grant_id))
+    cid = contact.contact_id
+    grants = [g for x in view.grants if x.contact_id == cid and (g := x.as_of(at)) is not None]
+    if len(grants) > 1:
+        grants.sort(key=_in_grant_order)
     if contact.removed:
         assert contact.removed_at is not None
         removed = Reason(
@@ -159,9 +165,9 @@ def decide(view: AuthorizationView, action: str, at: datetime) -> Decision:
         return Decision(Outcome.DENIED, action, at, contact.contact_id, (removed, *withdrawn, instruction))
 
     # (`grants` are already seen as of `at` and in order: `active_grants` would do both again)
-    allowing = [g for g in grants if g.allows(action) and g.status(at) is GrantStatus.ACTIVE]
-    if allowing:
-        chosen = allowing[0]
+    covering = [g for g in grants if g.allows(action)]
+    chosen = next((g for g in covering if g.status(at) is GrantStatus.ACTIVE), None)
+    if chosen is not None:
         granted = Reason(
             ReasonCode.GRANTED,
             f"granted by {chosen.granted_by} on {_day(chosen.granted_at)} ({chosen.basis}): {', '.join(chosen.scopes)}",
@@ -171,7 +177,6 @@ def decide(view: AuthorizationView, action: str, at: datetime) -> Decision:
         )
         return Decision(Outcome.ALLOWED, action, at, contact.contact_id, (granted, instruction), chosen.grant_id)
 
-    covering = [g for g in grants if g.allows(action)]
     reasons = tuple(_withdrawn_reason(g, g.status(at)) for g in covering)
     if any(r.code in (ReasonCode.REVOKED, ReasonCode.EXPIRED) for r in reasons):
         return Decision(Outcome.DENIED, action, at, contact.contact_id, (*reasons, instruction))

@@ -105,8 +105,10 @@ class CustomerAuthorizations:
         contact = self.resolve(requester, at)
         grants: tuple[GrantRecord, ...] = ()
         if contact is not None:
-            of_contact = (self.grants[g] for g in self.grants_by_contact.get(contact.contact_id, ()))
-            grants = tuple(g for g in of_contact if g.granted_at <= at)
+            every = self.grants
+            grants = tuple(
+                [g for i in self.grants_by_contact.get(contact.contact_id, ()) if (g := every[i]).granted_at <= at]
+            )
         return AuthorizationView(self.customer_number, contact, grants, self.instruction_at(at))
 
     def authorizations_at(self, at: datetime) -> AuthorizationsAt:

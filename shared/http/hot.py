@@ -9,9 +9,10 @@ goes the ordinary way (the app sees the request as if nothing had looked at it),
 error, and every case the hot route does not know, is answered by the service's routes.
 
 A hot answer gets what every answer gets from the kernel: request and correlation ids (response
-headers and log context), the request metrics under the route's template, the access log line,
-uvicorn's default headers; and a request the route fails on is answered with the problem+json
-500 and logged. Only reads belong here: nothing may wait, and nothing is written.
+headers, and in the kernel's log lines for it: a hot route itself does not log), the request
+metrics under the route's template, the access log line, uvicorn's default headers; and a
+request the route fails on is answered with the problem+json 500 and logged. Only reads belong
+here: nothing may wait, and nothing is written.
 """
 
 from __future__ import annotations
@@ -61,6 +62,9 @@ class HotRoutes:
 _ERROR = (
     b'{"type":"about:blank","title":"Internal Server Error","status":500,"detail":"Something went wrong on our side."}'
 )
+
+
+_rendered: list[Any] = [None, b""]  # uvicorn's default headers as last rendered: (list, bytes)
 
 
 def _hot_routes_of(app: Any) -> HotRoutes | None:
@@ -122,22 +126,31 @@ class HotRouteProtocol(GatheringHttpToolsProtocol):
         started = time.perf_counter()
         request = HotRequest(self.parser.get_method(), self.url, self.headers, b"".join(self._body))
         request_id, correlation_id = request_ids(self.headers)
-        tokens = structlog.contextvars.bind_contextvars(request_id=request_id, correlation_id=correlation_id)
+        # (Not bound as log context, a microsecond per request: the route does not log, and the
+        # kernel's lines for the request name the ids themselves.)
+        ids = {"request_id": request_id, "correlation_id": correlation_id}
         try:
-            try:
-                answer = route.answer(self._hot.state, request)
-            except Exception:
-                log.exception("unhandled_error", path=route.template)
-                self._respond(500, _ERROR, b"application/problem+json", request_id, correlation_id)
-                self._hot.metrics.observe(request.method.decode(), route.template, 500, time.perf_counter() - started)
-                return
-            if answer is None:
-                self._hand_on(request.body)
-                return
-            self._respond(200, answer, b"application/json", request_id, correlation_id)
-            self._hot.metrics.observe(request.method.decode(), route.template, 200, time.perf_counter() - started)
-        finally:
-            structlog.contextvars.reset_contextvars(**tokens)
+            answer = route.answer(self._hot.state, request)
+        except Exception:
+            log.exception("unhandled_error", path=route.template, **ids)
+            self._respond(500, _ERROR, b"application/problem+json", request_id, correlation_id)
+            self._hot.metrics.observe(
+                request.method.decode(), route.template, 500, time.perf_counter() - started, **ids
+            )
+            return
+        if answer is None:
+            self._hand_on(request.body)
+            return
+        self._respond(200, answer, b"application/json", request_id, correlation_id)
+        self._hot.metrics.observe(request.method.decode(), route.template, 200, time.perf_counter() - started, **ids)
+
+    def _default_headers(self) -> bytes:
+        # uvicorn renews the list (its date) once a second: rendered once per list, not per answer.
+        given = self.server_state.default_headers
+        if given is not _rendered[0]:
+            _rendered[:] = [given, b"".join(name + b": " + value + b"\r\n" for name, value in given)]
+        rendered: bytes = _rendered[1]
+        return rendered
 
     def _hand_on(self, body: bytes | None = None) -> None:
         """Start the ordinary ASGI path for the request read so far, as uvicorn would have."""
@@ -157,8 +170,7 @@ class HotRouteProtocol(GatheringHttpToolsProtocol):
             b"content-type: ", content_type, b"\r\ncontent-length: ", str(len(body)).encode(), b"\r\n",
             b"x-request-id: ", request_id.encode(), b"\r\nx-correlation-id: ", correlation_id.encode(), b"\r\n",
         ]  # fmt: skip
-        for name, value in self.server_state.default_headers:
-            head += [name, b": ", value, b"\r\n"]
+        head.append(self._default_headers())
         if not keep_alive:
             head.append(b"connection: close\r\n")
         head += [b"\r\n", body]

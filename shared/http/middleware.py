@@ -76,7 +76,8 @@ class RequestMetrics:
         self._counters: dict[tuple[str, str, int], Any] = {}
         self._timers: dict[tuple[str, str], Any] = {}
 
-    def observe(self, method: str, route: str, status: int, elapsed: float) -> None:
+    def observe(self, method: str, route: str, status: int, elapsed: float, **context: str) -> None:
+        """`context`: what the access log line names beside what is bound for the request."""
         counter = self._counters.get((method, route, status))
         if counter is None:
             counter = metrics.HTTP_REQUESTS.labels(self.service, method, route, str(status))
@@ -88,7 +89,9 @@ class RequestMetrics:
         timer.observe(elapsed)
         # One line per request, with the ids bound for the request (probes and scrapes only at debug).
         access = log.debug if route.endswith(_QUIET_ROUTES) else log.info
-        access("http_request", method=method, route=route, status=status, duration_ms=round(elapsed * 1000, 2))
+        access(
+            "http_request", method=method, route=route, status=status, duration_ms=round(elapsed * 1000, 2), **context
+        )
 
 
 class RequestContextMiddleware:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import AsyncIterator
 from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import pytest
+import structlog
 import uvicorn
 from starlette.types import Receive, Scope, Send
 
@@ -19,6 +21,7 @@ from shared.http.middleware import RequestMetrics
 from shared.infra.processes import free_port
 
 MAX_BODY = 1000
+CORRELATION = uuid.uuid4()
 
 
 class EchoRoute:
@@ -84,6 +87,16 @@ async def test_a_hot_answer_carries_what_the_kernel_gives_every_answer(port: int
             assert r.headers["x-correlation-id"]
             assert r.headers["server"] == "uvicorn"  # uvicorn's default headers too
     assert counter._value.get() == before + 2
+
+
+async def test_a_hot_answer_is_logged_with_its_ids(port: int) -> None:
+    with structlog.testing.capture_logs() as logs:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
+            r = await client.post("/hot/1", content="x", headers={"x-correlation-id": str(CORRELATION)})
+    (line,) = [entry for entry in logs if entry["event"] == "http_request"]
+    assert line["request_id"] == r.headers["x-request-id"]
+    assert line["correlation_id"] == r.headers["x-correlation-id"] == str(CORRELATION)
+    assert (line["route"], line["status"]) == ("/hot/{n}", 200)
 
 
 async def test_what_the_route_declines_reaches_the_app_unchanged(port: int) -> None:
