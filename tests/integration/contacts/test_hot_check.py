@@ -163,14 +163,26 @@ async def test_what_the_hot_route_declines_comes_out_as_the_route_says(
     assert answered_hot == [n]
 
 
-async def test_a_token_new_to_the_process_goes_to_the_route_which_verifies_it_for_the_next(
-    env: ContactsEnv, served: httpx.AsyncClient, answered_hot: list[str]
-) -> None:
+async def _one_contact(env: ContactsEnv) -> tuple[str, dict[str, Any]]:
+    """A new customer with one contact, and a check about that contact."""
     n = new_customer()
     ada = await env.add_contact(n, "ada@example.org")
     await env.caught_up()
+    return n, {"requester": {"contact_id": ada}, "action": "contracts:view"}
+
+
+async def _owner_known_here(env: ContactsEnv, n: str, body: dict[str, Any]) -> dict[str, str]:
+    """The owner's token, verified once by the route: from now on the hot route may answer it."""
+    owner = env.owner(n)
+    assert (await env.client.post(_check_url(env, n), json=body, headers=owner)).status_code == 200
+    return owner
+
+
+async def test_a_token_new_to_the_process_goes_to_the_route_which_verifies_it_for_the_next(
+    env: ContactsEnv, served: httpx.AsyncClient, answered_hot: list[str]
+) -> None:
+    n, body = await _one_contact(env)
     fresh = env.issuer.customer(n)  # issued now: never seen by this process
-    body = {"requester": {"contact_id": ada}, "action": "contracts:view"}
     first = await served.post(_check_url(env, n), json=body, headers=fresh)
     second = await served.post(_check_url(env, n), json=body, headers=fresh)
     assert first.status_code == second.status_code == 200
@@ -181,12 +193,8 @@ async def test_a_token_new_to_the_process_goes_to_the_route_which_verifies_it_fo
 async def test_hot_answers_are_counted_under_the_route_template(
     env: ContactsEnv, served: httpx.AsyncClient, answered_hot: list[str]
 ) -> None:
-    n = new_customer()
-    ada = await env.add_contact(n, "ada@example.org")
-    await env.caught_up()
-    body = {"requester": {"contact_id": ada}, "action": "contracts:view"}
-    owner = env.owner(n)
-    assert (await env.client.post(_check_url(env, n), json=body, headers=owner)).status_code == 200
+    n, body = await _one_contact(env)
+    owner = await _owner_known_here(env, n, body)
     counter = metrics.HTTP_REQUESTS.labels("contacts", "POST", ROUTE, "200")
     before = counter._value.get()
     r = await served.post(_check_url(env, n), json=body, headers=owner)
@@ -201,11 +209,8 @@ async def test_an_error_inside_the_hot_route_is_answered_as_a_problem(
     def broken(memory: Any, now: Any, customer_number: str, body: Any) -> Any:
         raise RuntimeError("a bug in the check")
 
-    n = new_customer()
-    ada = await env.add_contact(n, "ada@example.org")
-    body = {"requester": {"contact_id": ada}, "action": "contracts:view"}
-    owner = env.owner(n)
-    assert (await env.client.post(_check_url(env, n), json=body, headers=owner)).status_code == 200
+    n, body = await _one_contact(env)
+    owner = await _owner_known_here(env, n, body)
     monkeypatch.setattr(hot_check, "check_in_memory", broken)
     counter = metrics.HTTP_REQUESTS.labels("contacts", "POST", ROUTE, "500")
     before = counter._value.get()
