@@ -246,9 +246,7 @@ def create_app(
         # look for configured providers on every request.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
-    app.hot_routes = HotRoutes(
-        spec.name, spec.hot_routes, app.state, settings.max_body_bytes, RequestMetrics(spec.name)
-    )
+    app.hot_routes = HotRoutes(spec.hot_routes, app.state, settings.max_body_bytes, RequestMetrics(spec.name))
     install_problem_handlers(app)
     app.include_router(health_router(spec.name, {"database": database_ready, "kafka": kafka_ready}))
     for router in spec.routes():

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 import structlog
 
 from shared.http.middleware import RequestMetrics, request_ids
+from shared.http.problems import unexpected_error
 from shared.http.protocol import GatheringHttpToolsProtocol, GatheringTransport
 
 log = structlog.get_logger(__name__)
@@ -52,16 +53,13 @@ class HotRoute(Protocol):
 class HotRoutes:
     """What a service's app hands the protocol (`KernelApp.hot_routes`)."""
 
-    service: str
     routes: Sequence[HotRoute]
     state: Any  # the app's state: its runtime is there once the app has started
     max_body_bytes: int
     metrics: RequestMetrics
 
 
-_ERROR = (
-    b'{"type":"about:blank","title":"Internal Server Error","status":500,"detail":"Something went wrong on our side."}'
-)
+_ERROR = bytes(unexpected_error().body)
 
 
 _rendered: list[Any] = [None, b""]  # uvicorn's default headers as last rendered: (list, bytes)

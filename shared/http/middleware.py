@@ -17,7 +17,7 @@ from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import metrics
-from shared.http.problems import problem_response
+from shared.http.problems import problem_response, unexpected_error
 
 log = structlog.get_logger(__name__)
 
@@ -128,7 +128,7 @@ class RequestContextMiddleware:
             # same problem+json 500 a route's error gets; then on to the server, which logs it.
             if status_holder[0] == 0:
                 log.exception("unhandled_error", path=scope["path"])
-                await problem_response(500, "Something went wrong on our side.")(scope, receive, send_with_ids)
+                await unexpected_error()(scope, receive, send_with_ids)
             raise
         finally:
             # The route's template, never the raw path: label values stay bounded.

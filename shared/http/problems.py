@@ -70,6 +70,11 @@ class Problem(BaseModel):
     instance: str | None = None
 
 
+def unexpected_error() -> JSONResponse:
+    """The answer to a failure of ours: no detail of it reaches the caller (the log has it)."""
+    return problem_response(500, "Something went wrong on our side.")
+
+
 def problem_response(
     status: int,
     detail: str | None = None,
@@ -131,7 +136,7 @@ async def _infrastructure(request: Request, exc: Exception) -> JSONResponse:
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled_error", path=request.url.path)
-    return problem_response(500, "Something went wrong on our side.")
+    return unexpected_error()
 
 
 async def _unauthenticated(request: Request, exc: Exception) -> JSONResponse:

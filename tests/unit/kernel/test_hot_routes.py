@@ -42,7 +42,7 @@ class App:
     """What the protocol hands on: answers with what it saw (slowly, to catch reordering)."""
 
     def __init__(self) -> None:
-        self.hot_routes = HotRoutes("test", (EchoRoute(),), SimpleNamespace(name="s"), MAX_BODY, RequestMetrics("test"))
+        self.hot_routes = HotRoutes((EchoRoute(),), SimpleNamespace(name="s"), MAX_BODY, RequestMetrics("test"))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
