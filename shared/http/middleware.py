@@ -68,7 +68,7 @@ def request_ids(headers: Iterable[tuple[bytes, bytes]]) -> tuple[str, str]:
 
 
 class RequestMetrics:
-    """A service's request counter and latency histogram (one per process and service)."""
+    """A service's request counter, latency histogram and access log line, for each answer."""
 
     def __init__(self, service: str) -> None:
         self.service = service
