@@ -176,5 +176,6 @@ class HotRouteProtocol(GatheringHttpToolsProtocol):
         transport.write_now(b"".join(head))
         if not keep_alive:
             self.transport.close()
-            return
-        self.on_response_complete()  # uvicorn's own bookkeeping: keep-alive timer, paused reads
+        # uvicorn's own bookkeeping, as after any answer: the request count (for --limit-max-requests),
+        # the keep-alive timer, paused reads (it returns early if the connection is closing)
+        self.on_response_complete()

@@ -61,16 +61,20 @@ class App:
 
 
 @pytest.fixture
-async def port() -> AsyncIterator[int]:
-    port = free_port()
-    config = uvicorn.Config(App(), host="127.0.0.1", port=port, http=HotRouteProtocol, log_level="warning")
+async def server() -> AsyncIterator[uvicorn.Server]:
+    config = uvicorn.Config(App(), host="127.0.0.1", port=free_port(), http=HotRouteProtocol, log_level="warning")
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve())
     while not server.started:  # noqa: ASYNC110 (uvicorn offers a flag, not an event)
         await asyncio.sleep(0.01)
-    yield port
+    yield server
     server.should_exit = True
     await serving
+
+
+@pytest.fixture
+def port(server: uvicorn.Server) -> int:
+    return server.config.port
 
 
 async def test_a_hot_answer_carries_what_the_kernel_gives_every_answer(port: int) -> None:
@@ -141,8 +145,10 @@ async def test_pipelined_requests_are_answered_in_order(port: int) -> None:
     assert [(b["by"], b["body"]) for b in bodies] == [("hot", "first"), ("app", "decline"), ("app", "last")]
 
 
-async def test_a_hot_answer_honours_connection_close(port: int) -> None:
+async def test_a_hot_answer_honours_connection_close(server: uvicorn.Server, port: int) -> None:
+    counted = server.server_state.total_requests
     (response,) = await _exchange(port, _post(b"only", b"connection: close\r\n"))
+    assert server.server_state.total_requests == counted + 1  # as uvicorn counts any answer
     assert response.startswith(b"HTTP/1.1 200 OK\r\n")
     assert b"connection: close\r\n" in response
     assert json.loads(response.split(b"\r\n\r\n", 1)[1])["by"] == "hot"
