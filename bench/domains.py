@@ -240,7 +240,8 @@ async def _revoke(store: PostgresEventStore, world: _World, n: str) -> float:
     return time.perf_counter()
 
 
-async def _wait_for(url: str, sql: str, expected: int, what: str, timeout: float = 120.0) -> None:
+async def _wait_for(url: str, sql: str, expected: int, what: str, timeout: float = 300.0) -> None:
+    # (300 s: the seed's grants once took over 120 s to reach domains in a whole `make bench`.)
     deadline = time.monotonic() + timeout
     while True:
         try:
