@@ -8,15 +8,16 @@ replayed. These are the steps every such path needs.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from starlette.types import Message, Receive, Scope, Send
 
 from shared.auth.principal import Principal
 from shared.auth.verifier import InvalidToken
+from shared.http.middleware import header_text
 
-JSON = b"application/json"
+JSON = "application/json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,24 +32,33 @@ def is_customer_number(text: str) -> bool:
     return 4 <= len(text) <= 12 and text.isascii() and text.isdigit()
 
 
-def header(scope: Scope, name: bytes) -> bytes | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return bytes(value)
-    return None
+def header(scope: Scope, name: bytes) -> str | None:
+    return header_text(scope["headers"], name)
+
+
+def is_json(headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    """The request says its body is JSON."""
+    return (header_text(headers, b"content-type") or "").startswith(JSON)
 
 
 def sends_json(scope: Scope) -> bool:
-    return (header(scope, b"content-type") or b"").startswith(JSON)
+    return is_json(scope["headers"])
+
+
+def bearer_token(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+    """The token of an `Authorization: Bearer ...` header, if there is one."""
+    scheme, _, token = (header_text(headers, b"authorization") or "").partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
 
 
 async def bearer_principal(scope: Scope) -> Principal | None:
     """The verified caller, or None for a missing or invalid token (the route answers 401)."""
-    scheme, _, token = (header(scope, b"authorization") or b"").decode("latin-1").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = bearer_token(scope["headers"])
+    if token is None:
         return None
     try:
-        principal: Principal = await scope["app"].state.runtime.verifier.verify(token.strip())
+        principal: Principal = await scope["app"].state.runtime.verifier.verify(token)
     except InvalidToken:
         return None
     return principal
@@ -81,6 +91,6 @@ def replaying(body: bytes, receive: Receive) -> Receive:
 
 
 async def send_json(send: Send, status: int, body: bytes, headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
-    start = [*headers, (b"content-length", str(len(body)).encode()), (b"content-type", JSON)]
+    start = [*headers, (b"content-length", str(len(body)).encode()), (b"content-type", JSON.encode())]
     await send({"type": "http.response.start", "status": status, "headers": start})
     await send({"type": "http.response.body", "body": body})

@@ -24,10 +24,6 @@ log = structlog.get_logger(__name__)
 _QUIET_ROUTES = ("/healthz", "/readyz", "/metrics")
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    return header_text(scope.get("headers", ()), name)
-
-
 def header_text(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> str | None:
     for key, value in headers:
         if key == name:
@@ -148,12 +144,12 @@ class BodySizeLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = _header(scope, b"content-length")
+        declared = header_text(scope["headers"], b"content-length")
         if declared is not None and declared.isdigit():
             if int(declared) > self.max_bytes:
                 await self._reject(scope, receive, send)
                 return
-            if _header(scope, b"transfer-encoding") is None:
+            if header_text(scope["headers"], b"transfer-encoding") is None:
                 # The server's parser hands on exactly the declared length: nothing to count.
                 await self.app(scope, receive, send)
                 return

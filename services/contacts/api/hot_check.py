@@ -19,9 +19,8 @@ from services.contacts.api.schemas import CheckBody
 from services.contacts.api.views import check_json
 from shared.authorization.memory import MemoryAuthorizationReader
 from shared.errors import InvalidRequest
-from shared.http.fast_path import JSON, is_customer_number
+from shared.http.fast_path import bearer_token, is_customer_number, is_json
 from shared.http.hot import HotRequest
-from shared.http.middleware import header_text
 
 PREFIX = b"/api/contacts/v1/customers/"
 SUFFIX = b"/authorization-checks"
@@ -39,12 +38,10 @@ class HotCheck:
         if not isinstance(reader, MemoryAuthorizationReader):
             return None
         number = request.url[len(PREFIX) : -len(SUFFIX)].decode("latin-1")
-        if not is_customer_number(number) or not (header_text(request.headers, b"content-type") or "").startswith(
-            JSON.decode()
-        ):
+        if not is_customer_number(number) or not is_json(request.headers):
             return None
-        scheme, _, token = (header_text(request.headers, b"authorization") or "").partition(" ")
-        principal = runtime.verifier.cached(token.strip()) if scheme.lower() == "bearer" else None
+        token = bearer_token(request.headers)
+        principal = runtime.verifier.cached(token) if token is not None else None
         if principal is None or not principal.is_customer(number):
             return None
         try:

@@ -90,8 +90,7 @@ class FastCommands:
             await self.app(scope, receive, send)
             return
         principal = await bearer_principal(scope)
-        behalf_raw = header(scope, b"on-behalf-of")
-        on_behalf_of = behalf_raw.decode("latin-1") if behalf_raw is not None else None
+        on_behalf_of = header(scope, b"on-behalf-of")
         if principal is None or (on_behalf_of is not None and len(on_behalf_of) > _ON_BEHALF_OF_MAX):
             await self.app(scope, receive, send)  # the route answers 401 / 422
             return
