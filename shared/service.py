@@ -30,8 +30,7 @@ from shared.contracts import openapi as openapi_contract
 from shared.eventstore.postgres import PostgresEventStore
 from shared.http.app import KernelApp
 from shared.http.health import health_router
-from shared.http.hot import HotRoute, HotRouteProtocol, HotRoutes
-from shared.http.middleware import RequestMetrics
+from shared.http.hot import HotRoute, HotRouteProtocol
 from shared.http.problems import install_problem_handlers
 from shared.http.serving import serve_in_processes
 from shared.http.worker_endpoint import start_worker_endpoint
@@ -235,6 +234,7 @@ def create_app(
         service=spec.name,
         max_body_bytes=settings.max_body_bytes,
         fast_paths=spec.http_middleware,
+        hot_routes=spec.hot_routes,
         title=f"{spec.name} service",
         description=spec.description,
         version="1.0.0",
@@ -246,7 +246,6 @@ def create_app(
         # look for configured providers on every request.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
-    app.hot_routes = HotRoutes(spec.hot_routes, app.state, settings.max_body_bytes, RequestMetrics(spec.name))
     install_problem_handlers(app)
     app.include_router(health_router(spec.name, {"database": database_ready, "kafka": kafka_ready}))
     for router in spec.routes():

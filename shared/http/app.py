@@ -16,7 +16,8 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.types import ASGIApp
 
-from shared.http.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from shared.http.hot import HotRoute, HotRoutes
+from shared.http.middleware import BodySizeLimitMiddleware, RequestContextMiddleware, RequestMetrics
 
 
 class KernelApp(FastAPI):
@@ -26,13 +27,15 @@ class KernelApp(FastAPI):
         service: str,
         max_body_bytes: int,
         fast_paths: Sequence[Callable[[ASGIApp], ASGIApp]] = (),
+        hot_routes: Sequence[HotRoute] = (),
         **fastapi: Any,
     ) -> None:
         super().__init__(**fastapi)
         self._service = service
         self._max_body_bytes = max_body_bytes
         self._fast_paths = tuple(fast_paths)
-        self.hot_routes: Any = None  # what the HTTP protocol answers itself (`shared.http.hot`)
+        # What the HTTP protocol answers itself (`shared.http.hot`), with the app's state.
+        self.hot_routes = HotRoutes(tuple(hot_routes), self.state, max_body_bytes, RequestMetrics(service))
 
     def build_middleware_stack(self) -> ASGIApp:
         app = super().build_middleware_stack()

@@ -70,7 +70,7 @@ def _hot_routes_of(app: Any) -> HotRoutes | None:
     for _ in range(4):
         routes = getattr(app, "hot_routes", None)
         if isinstance(routes, HotRoutes):
-            return routes
+            return routes if routes.routes else None  # (none: the protocol need not look)
         app = getattr(app, "app", None)
     return None
 
