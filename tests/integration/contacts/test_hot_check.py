@@ -6,21 +6,19 @@ The hot route runs in the HTTP protocol, so these tests serve the app with uvico
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from services.contacts.api import hot_check
 from services.contacts.api.checking import check_in_memory
 from shared import metrics
 from shared.http.hot import HotRouteProtocol
-from shared.infra.processes import free_port
 from tests.integration.contacts.conftest import ContactsEnv, new_customer
+from tests.support.uvicorn_server import uvicorn_serving
 
 pytestmark = pytest.mark.integration
 
@@ -30,16 +28,11 @@ ROUTE = "/api/contacts/v1/customers/{customer_number}/authorization-checks"
 @pytest.fixture
 async def served(env: ContactsEnv) -> AsyncIterator[httpx.AsyncClient]:
     """The env's running app behind uvicorn and the kernel's protocol, as a real API process."""
-    port = free_port()
-    config = uvicorn.Config(env.app, host="127.0.0.1", port=port, http=HotRouteProtocol, lifespan="off")
-    server = uvicorn.Server(config)
-    serving = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 (uvicorn offers a flag, not an event)
-        await asyncio.sleep(0.01)
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+    async with (
+        uvicorn_serving(env.app, HotRouteProtocol, lifespan="off") as server,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.config.port}", timeout=10) as client,
+    ):
         yield client
-    server.should_exit = True
-    await serving
 
 
 @pytest.fixture

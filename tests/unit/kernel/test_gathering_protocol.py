@@ -6,11 +6,10 @@ import asyncio
 from typing import Any
 
 import httpx
-import uvicorn
 from starlette.types import Receive, Scope, Send
 
 from shared.http.protocol import GatheringHttpToolsProtocol, GatheringTransport
-from shared.infra.processes import free_port
+from tests.support.uvicorn_server import uvicorn_serving
 
 
 class RecordingTransport:
@@ -81,13 +80,8 @@ async def _app(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 async def test_uvicorn_with_the_protocol_answers_plain_empty_head_and_streamed_responses() -> None:
-    port = free_port()
-    config = uvicorn.Config(_app, host="127.0.0.1", port=port, http=GatheringHttpToolsProtocol, log_level="warning")
-    server = uvicorn.Server(config)
-    serving = asyncio.create_task(server.serve())
-    try:
-        while not server.started:  # noqa: ASYNC110 (uvicorn offers a flag, not an event)
-            await asyncio.sleep(0.01)
+    async with uvicorn_serving(_app, GatheringHttpToolsProtocol, log_level="warning") as server:
+        port = server.config.port
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
             for _ in range(3):  # several answers on one kept-alive connection
                 r = await client.get("/json")
@@ -103,6 +97,3 @@ async def test_uvicorn_with_the_protocol_answers_plain_empty_head_and_streamed_r
         answer = await asyncio.wait_for(reader.read(), timeout=5)  # read() to EOF: closed after
         writer.close()
         assert answer.startswith(b"HTTP/1.1 400")
-    finally:
-        server.should_exit = True
-        await serving

@@ -18,7 +18,7 @@ from starlette.types import Receive, Scope, Send
 from shared import metrics
 from shared.http.hot import HotRequest, HotRouteProtocol, HotRoutes
 from shared.http.middleware import RequestMetrics
-from shared.infra.processes import free_port
+from tests.support.uvicorn_server import uvicorn_serving
 
 MAX_BODY = 1000
 CORRELATION = uuid.uuid4()
@@ -62,14 +62,8 @@ class App:
 
 @pytest.fixture
 async def server() -> AsyncIterator[uvicorn.Server]:
-    config = uvicorn.Config(App(), host="127.0.0.1", port=free_port(), http=HotRouteProtocol, log_level="warning")
-    server = uvicorn.Server(config)
-    serving = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 (uvicorn offers a flag, not an event)
-        await asyncio.sleep(0.01)
-    yield server
-    server.should_exit = True
-    await serving
+    async with uvicorn_serving(App(), HotRouteProtocol, log_level="warning") as server:
+        yield server
 
 
 @pytest.fixture
