@@ -27,6 +27,7 @@ from shared.authorization.model import (
     GrantRecord,
     GrantStatus,
     InstructionState,
+    grant_order,
     held_scopes,
 )
 
@@ -132,10 +133,6 @@ def _withdrawn_reason(grant: GrantRecord, status: GrantStatus) -> Reason:
     )
 
 
-def _in_grant_order(grant: GrantRecord) -> tuple[datetime, uuid.UUID]:
-    return grant.granted_at, grant.grant_id
-
-
 def decide(view: AuthorizationView, action: str, at: datetime) -> Decision:
     instruction = _instruction_reason(view.instruction)
     contact = view.contact.as_of(at) if view.contact is not None else None
@@ -147,8 +144,8 @@ def decide(view: AuthorizationView, action: str, at: datetime) -> Decision:
     # Readers return grants in no particular order; reasons must not depend on it.
     cid = contact.contact_id
     grants = [g for x in view.grants if x.contact_id == cid and (g := x.as_of(at)) is not None]
-    if len(grants) > 1:
-        grants.sort(key=_in_grant_order)
+    if len(grants) > 1 and not view.grants_in_order:
+        grants.sort(key=grant_order)
     if contact.removed:
         assert contact.removed_at is not None
         removed = Reason(

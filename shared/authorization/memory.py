@@ -9,6 +9,7 @@ that wants no database round trip on its hot path.
 from __future__ import annotations
 
 import uuid
+from bisect import insort
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,6 +24,7 @@ from shared.authorization.model import (
     GrantRecord,
     InstructionState,
     authorizations_at,
+    grant_order,
     pick_contact,
 )
 from shared.envelope import RecordedEvent
@@ -51,7 +53,8 @@ class CustomerAuthorizations:
     identifiers: dict[tuple[str, str], list[Span]] = field(default_factory=dict)
     current_identifiers: dict[uuid.UUID, list[tuple[str, str]]] = field(default_factory=dict)
     grants: dict[uuid.UUID, GrantRecord] = field(default_factory=dict)
-    grants_by_contact: dict[uuid.UUID, list[uuid.UUID]] = field(default_factory=dict)
+    # Each contact's grants, in `grant_order` (kept so on every change: checks need not sort).
+    grants_by_contact: dict[uuid.UUID, list[GrantRecord]] = field(default_factory=dict)
     instructions: list[InstructionState] = field(default_factory=list)
 
     def instruction_at(self, at: datetime) -> InstructionState:
@@ -79,6 +82,24 @@ class CustomerAuthorizations:
                 spans.append(Span(contact_id, at))
         self.current_identifiers[contact_id] = wanted
 
+    def add_grant(self, grant: GrantRecord) -> None:
+        self.grants[grant.grant_id] = grant
+        held = self.grants_by_contact.get(grant.contact_id)
+        if held is None:
+            self.grants_by_contact[grant.contact_id] = [grant]
+        elif grant_order(held[-1]) < grant_order(grant):  # as events come, in the usual case
+            held.append(grant)
+        else:
+            insort(held, grant, key=grant_order)
+
+    def replace_grant(self, grant: GrantRecord) -> None:
+        """The same grant with later facts (its revocation): its place in the order stays."""
+        self.grants[grant.grant_id] = grant
+        held = self.grants_by_contact[grant.contact_id]
+        for i, g in enumerate(held):
+            if g.grant_id == grant.grant_id:
+                held[i] = grant
+
     def knows_phone(self, e164: str) -> bool:
         """Whether some contact of this customer has (or had) this normalised phone number."""
         return (_PHONE, e164) in self.identifiers
@@ -104,12 +125,10 @@ class CustomerAuthorizations:
     def view(self, requester: Requester, at: datetime) -> AuthorizationView:
         contact = self.resolve(requester, at)
         grants: tuple[GrantRecord, ...] = ()
-        if contact is not None:
-            every = self.grants
-            grants = tuple(
-                [g for i in self.grants_by_contact.get(contact.contact_id, ()) if (g := every[i]).granted_at <= at]
-            )
-        return AuthorizationView(self.customer_number, contact, grants, self.instruction_at(at))
+        if contact is not None and (held := self.grants_by_contact.get(contact.contact_id)):
+            # In grant order, so the last was granted last: usually all of them were by `at`.
+            grants = tuple(held) if held[-1].granted_at <= at else tuple(g for g in held if g.granted_at <= at)
+        return AuthorizationView(self.customer_number, contact, grants, self.instruction_at(at), grants_in_order=True)
 
     def authorizations_at(self, at: datetime) -> AuthorizationsAt:
         return authorizations_at(
@@ -153,19 +172,13 @@ class AuthorizationMemory:
                     removal.removed_at, removal.removed_by, removal.reason
                 )
         elif kind == contract.CONTACT_AUTHORIZED:
-            grant = contract.grant_of(f)
-            c.grants[grant.grant_id] = grant
-            ids = c.grants_by_contact.get(grant.contact_id)
-            if ids is None:
-                ids = c.grants_by_contact[grant.contact_id] = []
-            ids.append(grant.grant_id)
+            c.add_grant(contract.grant_of(f))
         elif kind == contract.CONTACT_AUTHORIZATION_REVOKED:
             revocation = contract.revocation_of(f)
             existing = c.grants.get(revocation.grant_id)
             if existing is not None and existing.revoked_at is None:
-                c.grants[revocation.grant_id] = existing.with_revocation(
-                    revocation.revoked_at, revocation.revoked_by, revocation.reason
-                )
+                revoked = existing.with_revocation(revocation.revoked_at, revocation.revoked_by, revocation.reason)
+                c.replace_grant(revoked)
         else:
             c.instructions.append(contract.instruction_of(f))
 

@@ -104,6 +104,11 @@ class InstructionState:
 NO_INSTRUCTION = InstructionState(in_force=False)
 
 
+def grant_order(grant: GrantRecord) -> tuple[datetime, uuid.UUID]:
+    """The order reasons name grants in: as granted, ties (one command's grants) by id."""
+    return grant.granted_at, grant.grant_id
+
+
 @dataclass(frozen=True, slots=True)
 class AuthorizationView:
     """What a decision needs about one requester of one customer."""
@@ -112,6 +117,9 @@ class AuthorizationView:
     contact: ContactRecord | None
     grants: tuple[GrantRecord, ...]
     instruction: InstructionState
+    # The reader's promise that `grants` are in `grant_order` already (the in-memory model keeps
+    # them so; sorting on ties compares UUIDs in Python, microseconds on every check).
+    grants_in_order: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,11 +160,14 @@ def active_grants(grants: Iterable[GrantRecord], at: datetime) -> list[GrantReco
         seen = g.as_of(at)
         if seen is not None and seen.status(at) is GrantStatus.ACTIVE:
             out.append(seen)
-    return sorted(out, key=lambda g: (g.granted_at, g.grant_id))
+    return sorted(out, key=grant_order)
 
 
 def held_scopes(grants: Iterable[GrantRecord], at: datetime) -> tuple[str, ...]:
-    return tuple(sorted({s for g in active_grants(grants, at) for s in g.scopes}))
+    # (the scopes only: in no need of the grants' order)
+    active = GrantStatus.ACTIVE
+    seen = [x for g in grants if (x := g.as_of(at)) is not None and x.status(at) is active]
+    return tuple(sorted({s for g in seen for s in g.scopes}))
 
 
 def authorizations_at(

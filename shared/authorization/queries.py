@@ -156,9 +156,7 @@ async def load_customer(conn: Connection, customer_number: str) -> CustomerAutho
         spans = kept.identifiers.setdefault((row["kind"], row["value"]), [])
         spans.append(Span(row["contact_id"], row["valid_from"], row["valid_until"]))
     for row in grants:
-        grant = grant_from_row(row)
-        kept.grants[grant.grant_id] = grant
-        kept.grants_by_contact.setdefault(grant.contact_id, []).append(grant.grant_id)
+        kept.add_grant(grant_from_row(row))
     kept.instructions = [
         InstructionState(row["in_force"], row["document_reference"], row["changed_at"], row["changed_by"])
         for row in instructions
