@@ -188,15 +188,13 @@ class AuthorizationMemory:
         return self
 
     def view(self, customer_number: str, requester: Requester, at: datetime) -> AuthorizationView:
-        return self._customer(customer_number).view(requester, at)
+        return self.customer(customer_number).view(requester, at)
 
     def authorizations_at(self, customer_number: str, at: datetime) -> AuthorizationsAt:
-        return self._customer(customer_number).authorizations_at(at)
+        return self.customer(customer_number).authorizations_at(at)
 
-    def knows_phone(self, customer_number: str, e164: str) -> bool:
-        return self._customer(customer_number).knows_phone(e164)
-
-    def _customer(self, customer_number: str) -> CustomerAuthorizations:
+    def customer(self, customer_number: str) -> CustomerAuthorizations:
+        """The customer's model (an empty one, not kept, for a customer without events)."""
         return self._customers.get(customer_number) or CustomerAuthorizations(customer_number)
 
 

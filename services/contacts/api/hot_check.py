@@ -45,9 +45,9 @@ class HotCheck:
         if principal is None or not principal.is_customer(number):
             return None
         try:
-            check = check_in_memory(
+            decision = check_in_memory(
                 reader.memory, runtime.clock.now(), number, CheckBody.model_validate_json(request.body)
             )
         except (ValidationError, InvalidRequest):
             return None
-        return check_json(check.decision, None)
+        return check_json(decision, None)
