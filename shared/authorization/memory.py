@@ -33,7 +33,7 @@ _EMAIL = RequesterKind.EMAIL.value
 _PHONE = RequesterKind.PHONE.value
 
 
-@dataclass
+@dataclass(slots=True)
 class Span:
     """A contact known by an identifier from `valid_from` until `valid_until` (exclusive)."""
 
@@ -42,7 +42,7 @@ class Span:
     valid_until: datetime | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class CustomerAuthorizations:
     """One customer's authorization model in memory, folded from events (`AuthorizationMemory`)
     or read from the projection's tables (`queries.load_customer`, domains' kept customers).

@@ -53,6 +53,9 @@ class GatheringTransport:
         self.flush()  # what was written before close still goes out
         self._transport.close()
 
+    def is_closing(self) -> bool:  # (asked after every response: spared the lookup below)
+        return self._transport.is_closing()
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)
 
