@@ -99,6 +99,7 @@ class CustomerAuthorizations:
         for i, g in enumerate(held):
             if g.grant_id == grant.grant_id:
                 held[i] = grant
+                return
 
     def knows_phone(self, e164: str) -> bool:
         """Whether some contact of this customer has (or had) this normalised phone number."""

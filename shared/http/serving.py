@@ -6,9 +6,9 @@ Why not let the processes accept themselves:
 - one shared listening socket (uvicorn's `workers=N`): a burst of new connections goes to
   whichever process wakes first, often all of them (measured with wrk: 16 connections all in one
   of two processes, 10,400 checks/s instead of 14,100, with one core idle);
-- one SO_REUSEPORT socket per process: the kernel hashes connections over them, so the split
-  varies by chance (120 connections came as 67/53 or 63/57; at 15,000 checks/s the busier
-  process set p99: 2.6 ms against 2.1 ms).
+- one SO_REUSEPORT socket per process: the kernel hashes connections over them, so the split is
+  left to chance (wrk's 120 connections came as 67/53 or 63/57, 16 as 11/5; a gateway's few
+  pooled connections could all land on one process).
 Dealing in turn splits them evenly. Connections are long-lived (keep-alive, a gateway's pool),
 so the supervisor's work per connection does not matter; a client opening a connection per
 request would make the supervisor (one Python process) the limit.
@@ -81,12 +81,12 @@ class HandedConnectionsServer(uvicorn.Server):
         loop = asyncio.get_running_loop()
         while True:
             try:
-                _, fds, _, _ = socket.recv_fds(self._handoff, 1, 16)
+                message, fds, _, _ = socket.recv_fds(self._handoff, 1, 16)
             except BlockingIOError:
                 return
             except OSError:
-                fds = []
-            if not fds:  # the supervisor is gone: finish what runs, then stop
+                message, fds = b"", []
+            if not message:  # the supervisor is gone: finish what runs, then stop
                 loop.remove_reader(self._handoff.fileno())
                 self.should_exit = True
                 return

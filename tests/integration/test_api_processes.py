@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
+import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -11,7 +14,7 @@ import pytest
 
 from shared.infra.processes import free_port
 from tests.conftest import create_database
-from tests.support.processes import service_process, wait_until
+from tests.support.processes import ROOT, service_process, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -95,3 +98,50 @@ async def test_the_api_runs_in_several_processes_that_share_connections(pg_serve
         await wait_until(replaced, supervisor, "the replacement", timeout=60)
         assert processes[1] in _api_processes(supervisor.pid)
     # (leaving service_process: SIGTERM to the supervisor, which must stop all and exit 0)
+
+
+def _exited(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return True
+    return state in ("Z", "X")  # (a zombie: exited, not yet reaped by whoever adopted it)
+
+
+async def test_api_processes_stop_when_their_supervisor_is_gone(pg_server: str, kafka: str) -> None:
+    port = free_port()
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "CONTACTS_DATABASE_URL": await create_database(pg_server),
+        "KAFKA_BOOTSTRAP_SERVERS": kafka,
+        "CONTACTS_PORT": str(port),
+        "CONTACTS_API_PROCESSES": "2",
+        "LOG_LEVEL": "WARNING",
+    }
+    supervisor = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "services.contacts", "api", cwd=ROOT, env=env, stdout=asyncio.subprocess.DEVNULL
+    )
+    processes: list[int] = []
+    try:
+
+        async def ready() -> bool:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
+                return (await client.get("/api/contacts/readyz")).status_code == 200
+
+        await wait_until(ready, supervisor, "the API")
+        processes = _api_processes(supervisor.pid)
+        assert len(processes) == 2
+        # Killed, it cannot stop them: each sees its hand-off socket close, and exits by itself.
+        supervisor.kill()
+        await supervisor.wait()
+        deadline = time.monotonic() + 30
+        while not all(_exited(pid) for pid in processes):
+            assert time.monotonic() < deadline, "API processes outlived their supervisor"
+            await asyncio.sleep(0.2)
+    finally:
+        if supervisor.returncode is None:
+            supervisor.kill()
+            await supervisor.wait()
+        for pid in processes:
+            if not _exited(pid):
+                os.kill(pid, signal.SIGKILL)
