@@ -95,7 +95,13 @@ class HandedConnectionsServer(uvicorn.Server):
                 sock.setblocking(False)
                 task = loop.create_task(loop.connect_accepted_socket(self._protocol, sock))
                 self._connecting.add(task)
-                task.add_done_callback(self._connecting.discard)
+                task.add_done_callback(self._connected)
+
+    def _connected(self, task: asyncio.Task[Any]) -> None:
+        self._connecting.discard(task)
+        if not task.cancelled() and (error := task.exception()) is not None:
+            # (the client gone before the process took its connection: nothing to serve)
+            log.warning("handed_connection_failed", error=repr(error))
 
     def _protocol(self) -> asyncio.Protocol:
         # What uvicorn's own start-up hands its listening servers as protocol factory.
@@ -148,6 +154,7 @@ def serve_in_processes(service: str, host: str, port: int, count: int, server: M
 
     def start() -> _Child:
         ours, theirs = socket.socketpair()
+        ours.setblocking(False)  # a process that stops reading must not stop the dealing
         process = context.Process(target=_serve_one, args=(service, dict(server), theirs), name=f"{service}-api")
         process.start()
         theirs.close()
@@ -166,6 +173,8 @@ def serve_in_processes(service: str, host: str, port: int, count: int, server: M
             try:
                 socket.send_fds(child.handoff, [b"c"], [conn.fileno()])
                 return
+            except BlockingIOError:
+                continue  # its queue of connections not taken yet is full: the next one
             except OSError:
                 child.ready = False  # (dying: its sentinel tells the loop below)
         conn.close()
