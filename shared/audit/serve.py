@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from shared.audit.api import AuditState, compliance_router
 from shared.auth.verifier import JwksTokenVerifier, TokenVerifier
 from shared.http.health import health_router
-from shared.http.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from shared.http.middleware import BodySizeLimitMiddleware, RequestContextMiddleware, RequestMetrics
 from shared.http.problems import install_problem_handlers
 from shared.logging_setup import configure_logging
 
@@ -54,7 +54,7 @@ def create_compliance_app(bootstrap: str, verifier: TokenVerifier) -> FastAPI:
     app.state.runtime = SimpleNamespace(verifier=verifier)
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=64 * 1024)
-    app.add_middleware(RequestContextMiddleware, service=SERVICE)
+    app.add_middleware(RequestContextMiddleware, metrics=RequestMetrics(SERVICE))
     app.include_router(health_router(SERVICE, {"kafka": kafka_ready}))
     app.include_router(compliance_router(state))
     return app

@@ -78,10 +78,8 @@ def _day(instant: datetime) -> str:
     return instant.date().isoformat()
 
 
-_NONE_EVER = Reason(
-    ReasonCode.NO_OFFICIAL_INSTRUCTION,
-    "the customer has no official instruction in force: support acts to its best knowledge",
-)
+_NOT_IN_FORCE = "the customer has no official instruction in force: support acts to its best knowledge"
+_NONE_EVER = Reason(ReasonCode.NO_OFFICIAL_INSTRUCTION, _NOT_IN_FORCE)
 
 
 def _instruction_reason(state: InstructionState) -> Reason:
@@ -97,7 +95,7 @@ def _instruction_reason(state: InstructionState) -> Reason:
         )
     return Reason(
         ReasonCode.NO_OFFICIAL_INSTRUCTION,
-        "the customer has no official instruction in force: support acts to its best knowledge",
+        _NOT_IN_FORCE,
         on=state.since,
         by=state.changed_by,
         document_reference=state.document_reference,

@@ -31,15 +31,14 @@ class KernelApp(FastAPI):
         **fastapi: Any,
     ) -> None:
         super().__init__(**fastapi)
-        self._service = service
-        self._max_body_bytes = max_body_bytes
         self._fast_paths = tuple(fast_paths)
-        # What the HTTP protocol answers itself (`shared.http.hot`), with the app's state.
+        # What the HTTP protocol answers itself (`shared.http.hot`), with the app's state; its body
+        # limit and metrics are the app's too.
         self.hot_routes = HotRoutes(tuple(hot_routes), self.state, max_body_bytes, RequestMetrics(service))
 
     def build_middleware_stack(self) -> ASGIApp:
         app = super().build_middleware_stack()
         for fast_path in self._fast_paths:  # the first listed ends up innermost
             app = fast_path(app)
-        app = BodySizeLimitMiddleware(app, max_bytes=self._max_body_bytes)
-        return RequestContextMiddleware(app, service=self._service)
+        app = BodySizeLimitMiddleware(app, max_bytes=self.hot_routes.max_body_bytes)
+        return RequestContextMiddleware(app, self.hot_routes.metrics)

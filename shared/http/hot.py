@@ -131,16 +131,14 @@ class HotRouteProtocol(GatheringHttpToolsProtocol):
             answer = route.answer(self._hot.state, request)
         except Exception:
             log.exception("unhandled_error", path=route.template, **ids)
-            self._respond(500, _ERROR, b"application/problem+json", request_id, correlation_id)
-            self._hot.metrics.observe(
-                request.method.decode(), route.template, 500, time.perf_counter() - started, **ids
-            )
-            return
-        if answer is None:
-            self._hand_on(request.body)
-            return
-        self._respond(200, answer, b"application/json", request_id, correlation_id)
-        self._hot.metrics.observe(request.method.decode(), route.template, 200, time.perf_counter() - started, **ids)
+            status, answer, content_type = 500, _ERROR, b"application/problem+json"
+        else:
+            if answer is None:
+                self._hand_on(request.body)
+                return
+            status, content_type = 200, b"application/json"
+        self._respond(status, answer, content_type, request_id, correlation_id)
+        self._hot.metrics.observe(request.method.decode(), route.template, status, time.perf_counter() - started, **ids)
 
     def _default_headers(self) -> bytes:
         # uvicorn renews the list (its date) once a second: rendered once per list, not per answer.

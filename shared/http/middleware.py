@@ -93,9 +93,9 @@ class RequestMetrics:
 class RequestContextMiddleware:
     """Binds request_id / correlation_id for logs and handlers, and records metrics."""
 
-    def __init__(self, app: ASGIApp, service: str) -> None:
+    def __init__(self, app: ASGIApp, metrics: RequestMetrics) -> None:
         self.app = app
-        self.metrics = RequestMetrics(service)
+        self.metrics = metrics  # (the app's, shared with its hot routes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

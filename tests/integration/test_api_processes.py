@@ -48,24 +48,33 @@ def _sockets_of(pid: int) -> set[str]:
     return inodes
 
 
-async def test_the_api_runs_in_several_processes_that_share_connections(pg_server: str, kafka: str) -> None:
-    port = free_port()
-    env = {
+async def _two_processes_env(pg_server: str, kafka: str, port: int) -> dict[str, str]:
+    return {
         "CONTACTS_DATABASE_URL": await create_database(pg_server),
         "KAFKA_BOOTSTRAP_SERVERS": kafka,
         "CONTACTS_PORT": str(port),
         "CONTACTS_API_PROCESSES": "2",
         "LOG_LEVEL": "WARNING",
     }
-    async with service_process("contacts", "api", env) as supervisor:
 
-        async def ready() -> bool:
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
-                return (await client.get("/api/contacts/readyz")).status_code == 200
 
-        await wait_until(ready, supervisor, "the API")
-        processes = _api_processes(supervisor.pid)
-        assert len(processes) == 2
+async def _ready(port: int) -> bool:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
+        return (await client.get("/api/contacts/readyz")).status_code == 200
+
+
+async def _serving(supervisor: asyncio.subprocess.Process, port: int) -> list[int]:
+    """Once the API answers: its two API processes."""
+    await wait_until(lambda: _ready(port), supervisor, "the API")
+    processes = _api_processes(supervisor.pid)
+    assert len(processes) == 2
+    return processes
+
+
+async def test_the_api_runs_in_several_processes_that_share_connections(pg_server: str, kafka: str) -> None:
+    port = free_port()
+    async with service_process("contacts", "api", await _two_processes_env(pg_server, kafka, port)) as supervisor:
+        processes = await _serving(supervisor, port)
 
         # 24 kept-alive connections, each answered by a fully built app (routes, problem handlers).
         clients = [httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) for _ in range(24)]
@@ -89,11 +98,11 @@ async def test_the_api_runs_in_several_processes_that_share_connections(pg_serve
         # connections go to the one left (none is handed to the dead one and lost).
         os.kill(processes[0], signal.SIGKILL)
         for _ in range(6):
-            assert await ready()
+            assert await _ready(port)
 
         async def replaced() -> bool:
             now = _api_processes(supervisor.pid)
-            return len(now) == 2 and processes[0] not in now and await ready()
+            return len(now) == 2 and processes[0] not in now and await _ready(port)
 
         await wait_until(replaced, supervisor, "the replacement", timeout=60)
         assert processes[1] in _api_processes(supervisor.pid)
@@ -110,27 +119,14 @@ def _exited(pid: int) -> bool:
 
 async def test_api_processes_stop_when_their_supervisor_is_gone(pg_server: str, kafka: str) -> None:
     port = free_port()
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "CONTACTS_DATABASE_URL": await create_database(pg_server),
-        "KAFKA_BOOTSTRAP_SERVERS": kafka,
-        "CONTACTS_PORT": str(port),
-        "CONTACTS_API_PROCESSES": "2",
-        "LOG_LEVEL": "WARNING",
-    }
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **await _two_processes_env(pg_server, kafka, port)}
+    # (not `service_process`: it expects a clean exit, and this supervisor is killed)
     supervisor = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "services.contacts", "api", cwd=ROOT, env=env, stdout=asyncio.subprocess.DEVNULL
     )
     processes: list[int] = []
     try:
-
-        async def ready() -> bool:
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
-                return (await client.get("/api/contacts/readyz")).status_code == 200
-
-        await wait_until(ready, supervisor, "the API")
-        processes = _api_processes(supervisor.pid)
-        assert len(processes) == 2
+        processes = await _serving(supervisor, port)
         # Killed, it cannot stop them: each sees its hand-off socket close, and exits by itself.
         supervisor.kill()
         await supervisor.wait()

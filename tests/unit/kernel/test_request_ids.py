@@ -8,7 +8,7 @@ from typing import Any
 
 import structlog
 
-from shared.http.middleware import RequestContextMiddleware, new_request_id
+from shared.http.middleware import RequestContextMiddleware, RequestMetrics, new_request_id
 
 
 async def _ids(headers: list[tuple[bytes, bytes]]) -> tuple[str, str, dict[str, Any]]:
@@ -28,7 +28,7 @@ async def _ids(headers: list[tuple[bytes, bytes]]) -> tuple[str, str, dict[str, 
         return {"type": "http.request", "body": b""}
 
     scope = {"type": "http", "method": "GET", "path": "/x", "headers": headers}
-    await RequestContextMiddleware(app, service="test")(scope, receive, send)
+    await RequestContextMiddleware(app, RequestMetrics("test"))(scope, receive, send)
     answered = dict(sent[0]["headers"])
     request_id, correlation_id = answered[b"x-request-id"].decode(), answered[b"x-correlation-id"].decode()
     assert seen == {"request_id": request_id, "correlation_id": correlation_id}  # bound for the logs
