@@ -22,9 +22,9 @@ from services.identity.adapters.hashing import SecretHasher
 from services.identity.bootstrap import build_spec
 from services.identity.domain import accounts, passwords, staff
 from services.identity.domain.errors import WeakPassword
-from services.identity.domain.events import PasswordChanged, SubjectKind, account_stream, staff_stream
+from services.identity.domain.events import SubjectKind
 from services.identity.handlers import accounts as handlers
-from services.identity.handlers.common import account_state, context_for, staff_state
+from services.identity.handlers.common import account_state, record_password_change, staff_state
 from services.identity.runtime import EXTRA, IdentityRuntime
 from shared.auth.principal import Role
 from shared.envelope import Actor, ActorKind, EventContext
@@ -61,17 +61,15 @@ def _new_password(subject: str) -> str:
         return candidate
 
 
-async def _set_password(rt: IdentityRuntime, kind: SubjectKind, subject: str, stream_id: str) -> str:
+async def _set_password(rt: IdentityRuntime, kind: SubjectKind, subject: str) -> str:
     password = _new_password(subject)
     password_hash = await rt.hasher.hash(passwords.normalise(password))
-    context = context_for(_context(rt, subject), kind, subject)
+    context = _context(rt, subject)
     async with rt.uow() as tx:
         now = context.occurred_at
         await credentials.set_password_hash(tx.connection, kind, subject, password_hash, now)
         revoked = await session_store.revoke_all(tx.connection, kind, subject, "password_changed", now)
-        stream = await tx.load(stream_id)
-        event = PasswordChanged(subject, kind, "development_seed", len(revoked))
-        await tx.append(stream_id, stream.version, [event], context)
+        await record_password_change(tx, kind, subject, "development_seed", revoked, context)
         await tx.commit()
     return password
 
@@ -84,7 +82,7 @@ async def seed(rt: IdentityRuntime, *, reset_passwords: bool = False) -> list[Se
     if not customer.opened:
         await handlers.open_customer_account(rt, DEMO_CUSTOMER, _context(rt, number))
     fresh = not customer.opened or reset_passwords
-    password = await _set_password(rt, "customer", number, account_stream(number)) if fresh else None
+    password = await _set_password(rt, "customer", number) if fresh else None
     lines.append(SeedLine("customer", number, password))
 
     for cmd in DEMO_STAFF:
@@ -93,7 +91,7 @@ async def seed(rt: IdentityRuntime, *, reset_passwords: bool = False) -> list[Se
         if not user.exists:
             await handlers.create_staff_user(rt, cmd, _new_password(cmd.username), _context(rt, "0"))
         fresh = not user.exists or reset_passwords
-        password = await _set_password(rt, "staff", cmd.username, staff_stream(cmd.username)) if fresh else None
+        password = await _set_password(rt, "staff", cmd.username) if fresh else None
         lines.append(SeedLine("staff", cmd.username, password))
     return lines
 

@@ -54,9 +54,10 @@ async def set_password_hash(
 
 async def replace_hash_if_unchanged(
     conn: Connection, kind: SubjectKind, subject: str, old_hash: str, new_hash: str, now: datetime
-) -> None:
-    """Upgrade a hash to new parameters, unless the password was changed meanwhile."""
-    await conn.execute(
+) -> bool:
+    """Replace the hash `old_hash` (an upgrade, or a change proven with the old password); False
+    when the password was changed meanwhile and nothing was replaced."""
+    status: str = await conn.execute(
         "UPDATE credentials SET password_hash = $4, updated_at = $5"
         " WHERE subject_kind = $1 AND subject = $2 AND password_hash = $3",
         kind,
@@ -65,3 +66,4 @@ async def replace_hash_if_unchanged(
         new_hash,
         now,
     )
+    return status == "UPDATE 1"

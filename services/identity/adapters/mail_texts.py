@@ -28,12 +28,21 @@ def one_time_password_mail(
 
 
 def password_changed_mail(
-    *, sender: str, to: str, name: str, customer_number: str, changed_at: datetime, portal_url: str
+    *,
+    sender: str,
+    to: str,
+    name: str,
+    customer_number: str,
+    changed_at: datetime,
+    portal_url: str,
+    this_session_kept: bool = False,
 ) -> EmailMessage:
+    """`this_session_kept`: changed in a logged-in session, which stays (only the others ended)."""
+    ended = "every other open session" if this_session_kept else "every open session"
     text = (
         f"Hello {name},\n\n"
         f"the password of customer account {customer_number} was changed on "
-        f"{changed_at:%Y-%m-%d at %H:%M} UTC, and every open session was logged out.\n\n"
+        f"{changed_at:%Y-%m-%d at %H:%M} UTC, and {ended} was logged out.\n\n"
         "If this was you, there is nothing to do.\n"
         f"If it was not, request a new one-time password at {portal_url.rstrip('/')}/password "
         "right away and contact our support.\n"

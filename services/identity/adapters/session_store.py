@@ -99,14 +99,19 @@ async def revoke(conn: Connection, session_id: uuid.UUID, reason: str, now: date
     return done is not None
 
 
-async def revoke_all(conn: Connection, kind: SubjectKind, subject: str, reason: str, now: datetime) -> list[uuid.UUID]:
+async def revoke_all(
+    conn: Connection, kind: SubjectKind, subject: str, reason: str, now: datetime, *, keep: uuid.UUID | None = None
+) -> list[uuid.UUID]:
+    """Revoke every live session of the subject but `keep`; the revoked ones' ids, sorted."""
     rows = await conn.fetch(
         "UPDATE sessions SET revoked_at = $3, revoked_reason = $4"
-        " WHERE subject_kind = $1 AND subject = $2 AND revoked_at IS NULL RETURNING session_id",
+        " WHERE subject_kind = $1 AND subject = $2 AND revoked_at IS NULL"
+        " AND session_id IS DISTINCT FROM $5 RETURNING session_id",
         kind,
         subject,
         now,
         reason,
+        keep,
     )
     return sorted(r["session_id"] for r in rows)
 

@@ -2,22 +2,36 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+import uuid
 
-from services.identity.api.edge import AUTH_PROBLEMS, ensure_live_session
+from fastapi import APIRouter, BackgroundTasks, Request, Response
+
+from services.identity.api.edge import (
+    AUTH_PROBLEMS,
+    after_response,
+    client_address,
+    ensure_live_session,
+    too_many_attempts,
+)
 from services.identity.api.schemas import (
     Account,
     ChangeReferenceEmailRequest,
     CreateStaffUserRequest,
     Me,
     OpenAccountRequest,
+    OwnPasswordChange,
     StaffUser,
 )
 from services.identity.domain import accounts, staff
+from services.identity.domain.events import SubjectKind
+from services.identity.domain.throttle import Throttled
 from services.identity.handlers import accounts as handlers
+from services.identity.handlers import password_change
+from services.identity.handlers.common import customer_number_of
 from services.identity.runtime import identity_of
 from shared.auth import Role
 from shared.auth.dependencies import CurrentPrincipal, ensure_customer_access, ensure_role
+from shared.auth.principal import PrincipalKind
 from shared.http.context import CustomerNumber, event_context
 from shared.http.problems import Problem
 
@@ -126,5 +140,41 @@ def router() -> APIRouter:
             session_id=principal.session_id,
             auth_time=principal.auth_time,
         )
+
+    @api.put(
+        "/me/password",
+        status_code=204,
+        responses={
+            **AUTH_PROBLEMS,
+            403: {"model": Problem, "description": "The current password is wrong"},
+            409: {"model": Problem, "description": "The password was changed meanwhile"},
+            429: {"model": Problem, "description": "Too many failed attempts; see Retry-After"},
+        },
+        summary="Change the caller's own password (customers and staff), giving the current one",
+        description="Ends every other session of the caller; this one stays. Customers get a notice mail. "
+        "Wrong current passwords count against the same throttle as failed logins.",
+    )
+    async def change_own_password(
+        body: OwnPasswordChange, principal: CurrentPrincipal, request: Request, tasks: BackgroundTasks
+    ) -> Response:
+        identity = identity_of(request)
+        await ensure_live_session(identity, principal)  # (so the session id is a valid UUID too)
+        kind: SubjectKind = "customer" if principal.kind is PrincipalKind.CUSTOMER else "staff"
+        context = event_context(request, customer_number_of(kind, principal.subject), principal.actor)
+        cmd = password_change.ChangeOwnPassword(
+            kind,
+            principal.subject,
+            uuid.UUID(principal.session_id or ""),
+            body.current_password.get_secret_value(),
+            body.new_password.get_secret_value(),
+            client_address(request),
+        )
+        outcome = await password_change.change_own_password(identity, cmd, context)
+        if isinstance(outcome, Throttled):
+            raise too_many_attempts(outcome.until, context.occurred_at)
+        if outcome is not None:
+            notice = outcome
+            after_response(tasks, "password_changed_notice", lambda: identity.mailer.send(notice))
+        return Response(status_code=204)
 
     return api

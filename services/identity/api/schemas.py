@@ -67,6 +67,11 @@ class PasswordResetConfirmation(_Body):
     new_password: SecretStr = Field(min_length=1, max_length=1024)
 
 
+class OwnPasswordChange(_Body):
+    current_password: LoginPassword
+    new_password: SecretStr = Field(min_length=1, max_length=1024)
+
+
 class OpenAccountRequest(_Body):
     customer_number: CustomerNumberField
     name: str = Field(min_length=1, max_length=200)

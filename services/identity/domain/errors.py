@@ -3,11 +3,13 @@
     DomainError (shared.errors)
     ├── Conflict
     │   ├── AccountAlreadyOpened       the customer number is taken (409)
-    │   └── StaffUserExists            the user name is taken (409)
+    │   ├── StaffUserExists            the user name is taken (409)
+    │   └── PasswordChangedMeanwhile   the password changed while a change was being made (409)
     ├── NotFound
     │   └── UnknownAccount             no such customer account (404)
     ├── Forbidden
-    │   └── RecentLoginRequired        the login is older than the sensitive action allows (403)
+    │   ├── RecentLoginRequired        the login is older than the sensitive action allows (403)
+    │   └── WrongCurrentPassword       a password change named the wrong current password (403)
     └── InvalidRequest
         ├── WeakPassword               the new password breaks the password rules (422)
         └── InvalidOneTimePassword     wrong, expired, used up, or no code at all (422)
@@ -35,6 +37,20 @@ class UnknownAccount(NotFound):
 
 class RecentLoginRequired(Forbidden):
     title = "Recent login required"
+
+
+class WrongCurrentPassword(Forbidden):
+    title = "Current password wrong"
+
+    def __init__(self) -> None:
+        super().__init__("The current password is wrong.")
+
+
+class PasswordChangedMeanwhile(Conflict):
+    title = "Password changed meanwhile"
+
+    def __init__(self) -> None:
+        super().__init__("The password was changed meanwhile. Log in again with the new one.")
 
 
 class WeakPassword(InvalidRequest):

@@ -35,7 +35,7 @@ SubjectKind = Literal["customer", "staff"]
 LoginFailureReason = Literal["wrong_password", "no_password_set"]
 ThrottleReason = Literal["progressive_delay", "hourly_limit"]
 RevocationReason = Literal["logout", "password_changed", "refresh_token_reuse"]
-PasswordChangeMethod = Literal["one_time_password", "development_seed"]
+PasswordChangeMethod = Literal["one_time_password", "current_password", "development_seed"]
 
 
 def account_stream(customer_number: str) -> str:

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
 from services.identity.domain import accounts, staff
-from services.identity.domain.events import STAFF_CUSTOMER_NUMBER, SubjectKind, account_stream, registry, staff_stream
+from services.identity.domain.events import (
+    STAFF_CUSTOMER_NUMBER,
+    PasswordChanged,
+    PasswordChangeMethod,
+    SessionRevoked,
+    SubjectKind,
+    account_stream,
+    registry,
+    session_stream,
+    staff_stream,
+)
 from services.identity.domain.sessions import access_token_claims
 from services.identity.runtime import IdentityRuntime
 from shared.envelope import Actor, ActorKind, EventContext
@@ -29,6 +39,30 @@ def subject_actor(kind: SubjectKind, subject: str) -> Actor:
 def context_for(context: EventContext, kind: SubjectKind, subject: str, actor: Actor | None = None) -> EventContext:
     """The request's context, filed under the subject's customer number (staff: the reserved one)."""
     return replace(context, customer_number=customer_number_of(kind, subject), actor=actor or context.actor)
+
+
+def subject_stream(kind: SubjectKind, subject: str) -> str:
+    """The stream of the subject's own events: the customer account's, or the staff user's."""
+    return account_stream(subject) if kind == "customer" else staff_stream(subject)
+
+
+async def record_password_change(
+    tx: UnitOfWork,
+    kind: SubjectKind,
+    subject: str,
+    method: PasswordChangeMethod,
+    revoked: Sequence[uuid.UUID],
+    context: EventContext,
+) -> None:
+    """`PasswordChanged` on the subject's stream and `SessionRevoked` on each session the change
+    ended, in the caller's transaction (which has set the hash and revoked the sessions)."""
+    context = context_for(context, kind, subject)
+    stream = await tx.load(subject_stream(kind, subject))
+    await tx.append(stream.stream_id, stream.version, [PasswordChanged(subject, kind, method, len(revoked))], context)
+    for session_id in revoked:
+        session = await tx.load(session_stream(session_id))
+        ended = SessionRevoked(subject, kind, session_id, "password_changed")
+        await tx.append(session.stream_id, session.version, [ended], context)
 
 
 async def account_state(tx: UnitOfWork, customer_number: str) -> tuple[accounts.CustomerAccount, int]:

@@ -57,20 +57,22 @@ class FailedLogin:
 LoginOutcome = IssuedTokens | FailedLogin | throttle.Throttled
 
 
-def _throttle_keys(
-    rt: IdentityRuntime, cmd: LogIn
+def throttle_keys(
+    rt: IdentityRuntime, kind: SubjectKind, subject: str, client_address: str | None
 ) -> tuple[str, dict[str, throttle.ThrottlePolicy], dict[str, throttle.ThrottlePolicy]]:
-    account = throttle_store.account_key(cmd.kind, cmd.subject)
+    """The account's key (strict) and the client address's (lenient) for an attempt to prove a
+    password: a login, or the current password of a change."""
+    account = throttle_store.account_key(kind, subject)
     strict = {account: rt.settings.account_throttle}
     lenient = {}
-    if cmd.client_address:
-        lenient[throttle_store.address_key(cmd.client_address)] = rt.settings.address_throttle
+    if client_address:
+        lenient[throttle_store.address_key(client_address)] = rt.settings.address_throttle
     return account, strict, lenient
 
 
 async def log_in(rt: IdentityRuntime, cmd: LogIn, context: EventContext) -> LoginOutcome:
     now = context.occurred_at
-    account_key, strict, lenient = _throttle_keys(rt, cmd)
+    account_key, strict, lenient = throttle_keys(rt, cmd.kind, cmd.subject, cmd.client_address)
     reservation = await throttle_store.reserve(rt.pool, strict, lenient, now)
     if isinstance(reservation, throttle.Throttled):
         log.info("login_throttled", subject_kind=cmd.kind, subject=cmd.subject, until=reservation.until.isoformat())

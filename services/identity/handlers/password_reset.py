@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.message import EmailMessage
 
 import structlog
@@ -25,14 +25,8 @@ from services.identity.adapters.mail_texts import one_time_password_mail, passwo
 from services.identity.domain import one_time_password as otp
 from services.identity.domain import passwords
 from services.identity.domain.errors import InvalidOneTimePassword
-from services.identity.domain.events import (
-    PasswordChanged,
-    PasswordResetRequested,
-    SessionRevoked,
-    account_stream,
-    session_stream,
-)
-from services.identity.handlers.common import account_state, context_for, subject_actor
+from services.identity.domain.events import PasswordResetRequested, account_stream
+from services.identity.handlers.common import account_state, record_password_change, subject_actor
 from services.identity.runtime import IdentityRuntime
 from shared.envelope import EventContext
 from shared.errors import ConcurrencyConflict
@@ -132,15 +126,8 @@ async def confirm_password_reset(rt: IdentityRuntime, cmd: ConfirmPasswordReset,
         await codes.mark_used(conn, number, now)
         await credentials.set_password_hash(conn, "customer", number, new_hash, now)
         revoked = await session_store.revoke_all(conn, "customer", number, "password_changed", now)
-        account, version = await account_state(tx, number)
-        changed = PasswordChanged(number, "customer", "one_time_password", len(revoked))
-        await tx.append(account_stream(number), version, [changed], context_for(context, "customer", number, customer))
-        for session_id in revoked:
-            stream = await tx.load(session_stream(session_id))
-            revocation = SessionRevoked(number, "customer", session_id, "password_changed")
-            await tx.append(
-                stream.stream_id, stream.version, [revocation], context_for(context, "customer", number, customer)
-            )
+        by_customer = replace(context, actor=customer)
+        await record_password_change(tx, "customer", number, "one_time_password", revoked, by_customer)
         await tx.commit()
     log.info("password_changed", customer_number=number, sessions_revoked=len(revoked))
     return password_changed_mail(
