@@ -67,3 +67,30 @@ async def replace_hash_if_unchanged(
         now,
     )
     return status == "UPDATE 1"
+
+
+async def set_roles(conn: Connection, kind: SubjectKind, subject: str, roles: Iterable[str], now: datetime) -> None:
+    await conn.execute(
+        "UPDATE credentials SET roles = $3, updated_at = $4 WHERE subject_kind = $1 AND subject = $2",
+        kind,
+        subject,
+        sorted(roles),
+        now,
+    )
+
+
+async def disable(conn: Connection, kind: SubjectKind, subject: str, now: datetime) -> None:
+    """No password and no roles: every login is refused as for a subject without a password."""
+    await conn.execute(
+        "UPDATE credentials SET password_hash = NULL, roles = '{}', updated_at = $3"
+        " WHERE subject_kind = $1 AND subject = $2",
+        kind,
+        subject,
+        now,
+    )
+
+
+async def lock(conn: Connection, kind: SubjectKind, subject: str) -> None:
+    """Hold the subject's row until the transaction ends: changes to one subject's credentials
+    (and the events read to decide them) then happen one after the other."""
+    await conn.execute("SELECT 1 FROM credentials WHERE subject_kind = $1 AND subject = $2 FOR UPDATE", kind, subject)

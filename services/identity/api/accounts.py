@@ -1,4 +1,4 @@
-"""Routes for customer accounts, staff users, and the caller's own identity."""
+"""Routes for customer accounts and the caller's own identity (staff users: `staff_users.py`)."""
 
 from __future__ import annotations
 
@@ -16,13 +16,11 @@ from services.identity.api.edge import (
 from services.identity.api.schemas import (
     Account,
     ChangeReferenceEmailRequest,
-    CreateStaffUserRequest,
     Me,
     OpenAccountRequest,
     OwnPasswordChange,
-    StaffUser,
 )
-from services.identity.domain import accounts, staff
+from services.identity.domain import accounts
 from services.identity.domain.events import SubjectKind
 from services.identity.domain.throttle import Throttled
 from services.identity.handlers import accounts as handlers
@@ -104,26 +102,6 @@ def router() -> APIRouter:
         context = event_context(request, customer_number, principal.actor, authenticated_at=auth_time)
         await handlers.change_reference_email(identity, cmd, context)
         return _account(await handlers.view_account(identity, customer_number))
-
-    @api.post(
-        "/staff-users",
-        status_code=201,
-        response_model=StaffUser,
-        responses={**AUTH_PROBLEMS, **CONFLICT},
-        summary="Create a staff user with roles support, compliance and/or admin (admin)",
-    )
-    async def create_staff_user(
-        body: CreateStaffUserRequest, principal: CurrentPrincipal, request: Request
-    ) -> StaffUser:
-        ensure_role(principal, Role.ADMIN)
-        identity = identity_of(request)
-        await ensure_live_session(identity, principal)
-        cmd = staff.CreateStaffUser(body.username, body.display_name, frozenset(Role(r) for r in body.roles))
-        context = event_context(request, "0", principal.actor)
-        created = await handlers.create_staff_user(identity, cmd, body.initial_password.get_secret_value(), context)
-        return StaffUser(
-            username=created.username, display_name=created.display_name, roles=sorted(r.value for r in created.roles)
-        )
 
     @api.get(
         "/me",

@@ -89,17 +89,33 @@ class Account(BaseModel):
     password_set: bool
 
 
+StaffRoles = Annotated[list[Literal["support", "compliance", "admin"]], Field(min_length=1, max_length=3)]
+
+
 class CreateStaffUserRequest(_Body):
     username: Username
     display_name: str = Field(min_length=1, max_length=200)
-    roles: list[Literal["support", "compliance", "admin"]] = Field(min_length=1, max_length=3)
+    roles: StaffRoles
     initial_password: SecretStr = Field(min_length=1, max_length=1024)
+
+
+class ChangeStaffRolesRequest(_Body):
+    roles: StaffRoles
+
+
+class DeactivateStaffUserRequest(_Body):
+    reason: str = Field(min_length=1, max_length=500, examples=["left the company on 2026-11-30"])
+
+
+class SetStaffPasswordRequest(_Body):
+    new_password: SecretStr = Field(min_length=1, max_length=1024)
 
 
 class StaffUser(BaseModel):
     username: str
     display_name: str
     roles: list[str]
+    active: bool
 
 
 class Me(BaseModel):

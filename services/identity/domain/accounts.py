@@ -11,8 +11,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from services.identity.domain.errors import AccountAlreadyOpened, RecentLoginRequired, UnknownAccount
+from services.identity.domain.errors import AccountAlreadyOpened, UnknownAccount
 from services.identity.domain.events import CustomerAccountOpened, ReferenceEmailChanged
+from services.identity.domain.sessions import require_recent_login
 from shared.envelope import DomainEvent
 
 
@@ -76,13 +77,8 @@ def decide_change_email(
 ) -> list[DomainEvent]:
     if not state.opened:
         raise UnknownAccount("no such customer account")
-    # The reference address receives one-time passwords: whoever changes it can take the account
-    # over, so a stolen but older token must not suffice.
-    if cmd.authenticated_at is None or now - cmd.authenticated_at > recent_login:
-        raise RecentLoginRequired(
-            "Changing the reference e-mail address needs a recent login. Log in again and retry.",
-            max_age=int(recent_login.total_seconds()),
-        )
+    # The reference address receives one-time passwords: whoever changes it can take the account over.
+    require_recent_login(cmd.authenticated_at, now, recent_login, "Changing the reference e-mail address")
     email = normalise_email(cmd.reference_email)
     if email == state.reference_email:
         return []

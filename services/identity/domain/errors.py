@@ -4,11 +4,14 @@
     ├── Conflict
     │   ├── AccountAlreadyOpened       the customer number is taken (409)
     │   ├── StaffUserExists            the user name is taken (409)
+    │   ├── StaffUserInactive          the staff user was deactivated (409)
     │   └── PasswordChangedMeanwhile   the password changed while a change was being made (409)
     ├── NotFound
-    │   └── UnknownAccount             no such customer account (404)
+    │   ├── UnknownAccount             no such customer account (404)
+    │   └── UnknownStaffUser           no such staff user (404)
     ├── Forbidden
     │   ├── RecentLoginRequired        the login is older than the sensitive action allows (403)
+    │   ├── NotOnOneself               an admin may not lock themselves out (403)
     │   └── WrongCurrentPassword       a password change named the wrong current password (403)
     └── InvalidRequest
         ├── WeakPassword               the new password breaks the password rules (422)
@@ -33,6 +36,18 @@ class StaffUserExists(Conflict):
 
 class UnknownAccount(NotFound):
     title = "Unknown account"
+
+
+class UnknownStaffUser(NotFound):
+    title = "Unknown staff user"
+
+
+class StaffUserInactive(Conflict):
+    title = "Staff user deactivated"
+
+
+class NotOnOneself(Forbidden):
+    title = "Not on oneself"
 
 
 class RecentLoginRequired(Forbidden):

@@ -34,8 +34,8 @@ STAFF_CUSTOMER_NUMBER = "0"
 SubjectKind = Literal["customer", "staff"]
 LoginFailureReason = Literal["wrong_password", "no_password_set"]
 ThrottleReason = Literal["progressive_delay", "hourly_limit"]
-RevocationReason = Literal["logout", "password_changed", "refresh_token_reuse"]
-PasswordChangeMethod = Literal["one_time_password", "current_password", "development_seed"]
+RevocationReason = Literal["logout", "password_changed", "refresh_token_reuse", "roles_changed", "deactivated"]
+PasswordChangeMethod = Literal["one_time_password", "current_password", "set_by_admin", "development_seed"]
 
 
 def account_stream(customer_number: str) -> str:
@@ -97,6 +97,23 @@ class StaffUserCreated(DomainEvent):
     username: str
     display_name: str
     roles: tuple[str, ...]
+
+
+@registry.register("StaffRolesChanged", version=1)
+@dataclass(frozen=True)
+class StaffRolesChanged(DomainEvent):
+    username: str
+    roles: tuple[str, ...]
+    previous_roles: tuple[str, ...]
+
+
+@registry.register("StaffUserDeactivated", version=1)
+@dataclass(frozen=True)
+class StaffUserDeactivated(DomainEvent):
+    """The user can no longer log in (for good: the name stays taken, its history stays)."""
+
+    username: str
+    reason: str
 
 
 @registry.register("LoginSucceeded", version=1)

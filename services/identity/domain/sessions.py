@@ -13,9 +13,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from services.identity.domain.errors import RecentLoginRequired
 from shared.auth.verifier import AUDIENCE, ISSUER
 
 MAX_ACCESS_TOKEN_TTL = timedelta(minutes=15)
+
+
+def require_recent_login(authenticated_at: datetime | None, now: datetime, recent_login: timedelta, what: str) -> None:
+    """For actions that could take an account over: a stolen but older token must not suffice."""
+    if authenticated_at is None or now - authenticated_at > recent_login:
+        raise RecentLoginRequired(
+            f"{what} needs a recent login. Log in again and retry.", max_age=int(recent_login.total_seconds())
+        )
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from services.identity.domain.events import (
     STAFF_CUSTOMER_NUMBER,
     PasswordChanged,
     PasswordChangeMethod,
+    RevocationReason,
     SessionRevoked,
     SubjectKind,
     account_stream,
@@ -59,9 +60,22 @@ async def record_password_change(
     context = context_for(context, kind, subject)
     stream = await tx.load(subject_stream(kind, subject))
     await tx.append(stream.stream_id, stream.version, [PasswordChanged(subject, kind, method, len(revoked))], context)
+    await record_session_revocations(tx, kind, subject, revoked, "password_changed", context)
+
+
+async def record_session_revocations(
+    tx: UnitOfWork,
+    kind: SubjectKind,
+    subject: str,
+    revoked: Sequence[uuid.UUID],
+    reason: RevocationReason,
+    context: EventContext,
+) -> None:
+    """`SessionRevoked` on each session ended by one change of the subject's account."""
+    context = context_for(context, kind, subject)
     for session_id in revoked:
         session = await tx.load(session_stream(session_id))
-        ended = SessionRevoked(subject, kind, session_id, "password_changed")
+        ended = SessionRevoked(subject, kind, session_id, reason)
         await tx.append(session.stream_id, session.version, [ended], context)
 
 

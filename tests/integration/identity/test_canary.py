@@ -45,7 +45,11 @@ async def test_no_secret_reaches_events_kafka_logs_or_answers(
         wrong_password = _canary("wrong")
         weak_attempt = f"{_canary('weak')}-canary.owner@example.org"
         staff_password = _canary("staff")
+        changed_password = _canary("changed")
+        admin_set_password = _canary("admin-set")
+        own_staff_password = _canary("own-staff")
         secrets |= {password, wrong_password, weak_attempt, staff_password}
+        secrets |= {changed_password, admin_set_password, own_staff_password}
 
         # A code that dies of wrong tries, a code replaced by the next, and one that is used.
         for _ in range(2):
@@ -68,6 +72,14 @@ async def test_no_secret_reaches_events_kafka_logs_or_answers(
         replay = {"refresh_token": tokens["refresh_token"]}
         assert (await call("POST", "/sessions/refresh", json=replay)).status_code == 401
         secrets |= {tokens["access_token"], tokens["refresh_token"], rotated["access_token"], rotated["refresh_token"]}
+        # The own change: refused with a wrong current password, then done (the replay above ended
+        # the session of `rotated`, so a new login).
+        changer = (await call("POST", "/sessions", json=login)).json()
+        secrets |= {changer["access_token"], changer["refresh_token"]}
+        wrong_current = {"current_password": wrong_password, "new_password": changed_password}
+        assert (await call("PUT", "/me/password", json=wrong_current, headers=bearer(changer))).status_code == 403
+        own_change = {"current_password": password, "new_password": changed_password}
+        assert (await call("PUT", "/me/password", json=own_change, headers=bearer(changer))).status_code == 204
 
         admin = await identity.staff_headers(Role.ADMIN)
         staff_user = {
@@ -83,6 +95,16 @@ async def test_no_secret_reaches_events_kafka_logs_or_answers(
         assert (await call("GET", f"/customers/{number}", headers=bearer(staff_tokens))).status_code == 200
         for_logout = {"refresh_token": staff_tokens["refresh_token"]}
         assert (await call("POST", "/sessions/logout", json=for_logout)).status_code == 204
+        # A new password set by an admin (who logged in just now), then changed by the user.
+        set_by_admin = {"new_password": admin_set_password}
+        assert (
+            await call("PUT", "/staff-users/canary.staff/password", json=set_by_admin, headers=admin)
+        ).status_code == 204
+        staff_login = {"username": "canary.staff", "password": admin_set_password}
+        staff_tokens = (await call("POST", "/staff-sessions", json=staff_login)).json()
+        secrets |= {staff_tokens["access_token"], staff_tokens["refresh_token"]}
+        own_staff = {"current_password": admin_set_password, "new_password": own_staff_password}
+        assert (await call("PUT", "/me/password", json=own_staff, headers=bearer(staff_tokens))).status_code == 204
         for _ in range(7):  # into the throttle
             await call("POST", "/staff-sessions", json={"username": "canary.staff", "password": wrong_password})
 

@@ -1,0 +1,109 @@
+"""An admin managing staff users: their roles, a new password, deactivation, and reading one.
+
+Each change ends every session of the staff user, in the transaction that records it: the next
+token carries the new roles, and a deactivated or re-passworded user has to log in again. Access
+tokens already handed out stay valid at other services until they expire (at most 15 minutes):
+those verify tokens locally and cannot see a revocation (docs/architecture.md, "Tokens").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import structlog
+
+from services.identity.adapters import credentials, session_store
+from services.identity.domain import passwords, staff
+from services.identity.domain.errors import UnknownStaffUser
+from services.identity.domain.events import RevocationReason, staff_stream
+from services.identity.handlers.common import (
+    context_for,
+    record_password_change,
+    record_session_revocations,
+    staff_state,
+)
+from services.identity.runtime import IdentityRuntime
+from shared.envelope import DomainEvent, EventContext
+from shared.unit_of_work import UnitOfWork
+
+log = structlog.get_logger(__name__)
+
+
+async def view_staff_user(rt: IdentityRuntime, username: str) -> staff.StaffUser:
+    async with rt.uow() as tx:
+        state, _ = await staff_state(tx, username)
+    if not state.exists:
+        raise UnknownStaffUser(f"no staff user {username}")
+    return state
+
+
+async def _locked_state(tx: UnitOfWork, username: str) -> tuple[staff.StaffUser, int]:
+    # Locked first, so no other change of this user commits between reading its state and writing.
+    await credentials.lock(tx.connection, "staff", username)
+    return await staff_state(tx, username)
+
+
+async def _record(
+    tx: UnitOfWork,
+    username: str,
+    version: int,
+    events: Sequence[DomainEvent],
+    reason: RevocationReason,
+    context: EventContext,
+) -> int:
+    """Append the staff user's events and end their sessions; how many sessions ended."""
+    now = context.occurred_at
+    await tx.append(staff_stream(username), version, events, context_for(context, "staff", username))
+    revoked = await session_store.revoke_all(tx.connection, "staff", username, reason, now)
+    await record_session_revocations(tx, "staff", username, revoked, reason, context)
+    return len(revoked)
+
+
+async def change_roles(
+    rt: IdentityRuntime, cmd: staff.ChangeStaffRoles, act: staff.AdminAct, context: EventContext
+) -> staff.StaffUser:
+    async with rt.uow() as tx:
+        state, version = await _locked_state(tx, cmd.username)
+        events = staff.decide_change_roles(state, cmd, act)
+        if not events:
+            return state
+        await credentials.set_roles(tx.connection, "staff", cmd.username, [r.value for r in cmd.roles], act.now)
+        ended = await _record(tx, cmd.username, version, events, "roles_changed", context)
+        await tx.commit()
+    roles = sorted(r.value for r in cmd.roles)
+    log.info("staff_roles_changed", username=cmd.username, roles=roles, sessions_revoked=ended)
+    return staff.fold(events, onto=state)
+
+
+async def deactivate(
+    rt: IdentityRuntime, cmd: staff.DeactivateStaffUser, act: staff.AdminAct, context: EventContext
+) -> staff.StaffUser:
+    async with rt.uow() as tx:
+        state, version = await _locked_state(tx, cmd.username)
+        events = staff.decide_deactivate(state, cmd, act)
+        if not events:
+            return state
+        await credentials.disable(tx.connection, "staff", cmd.username, act.now)
+        ended = await _record(tx, cmd.username, version, events, "deactivated", context)
+        await tx.commit()
+    log.info("staff_user_deactivated", username=cmd.username, sessions_revoked=ended)
+    return staff.fold(events, onto=state)
+
+
+async def set_password(
+    rt: IdentityRuntime, username: str, new_password: str, act: staff.AdminAct, context: EventContext
+) -> None:
+    """A new password for a staff user who forgot theirs (to be handed over in person)."""
+    async with rt.uow() as tx:
+        state, _ = await staff_state(tx, username)
+    staff.check_password_set_by_admin(state, username, act)
+    passwords.check_new_password(new_password, subject=username, email=None)
+    new_hash = await rt.hasher.hash(passwords.normalise(new_password))
+    async with rt.uow() as tx:
+        state, _ = await _locked_state(tx, username)  # again, now that nothing else can change it
+        staff.check_password_set_by_admin(state, username, act)
+        await credentials.set_password_hash(tx.connection, "staff", username, new_hash, act.now)
+        revoked = await session_store.revoke_all(tx.connection, "staff", username, "password_changed", act.now)
+        await record_password_change(tx, "staff", username, "set_by_admin", revoked, context)
+        await tx.commit()
+    log.info("staff_password_set", username=username, by=act.admin, sessions_revoked=len(revoked))
