@@ -6,10 +6,11 @@ hashing) or other settings; everything else is the same code path.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from services.identity.adapters.hashing import SecretHasher
-from services.identity.adapters.signing import TokenSigner, ensure_signing_key, load_signing_keys
+from services.identity.adapters.signing import TokenSigner, ensure_signing_key, follow_signing_keys, load_signing_keys
 from services.identity.api.routes import routers
 from services.identity.domain.events import registry
 from services.identity.runtime import EXTRA, IdentityRuntime
@@ -44,9 +45,13 @@ async def start_identity(
     runtime: Runtime, settings: IdentitySettings, *, hasher: SecretHasher | None = None, mailer: Mailer | None = None
 ) -> IdentityRuntime:
     await ensure_signing_key(runtime.pool, runtime.clock.now())
-    signer = TokenSigner(await load_signing_keys(runtime.pool))
-    # Identity verifies its own tokens with its own keys, straight from its database.
+    signer = TokenSigner(await load_signing_keys(runtime.pool), runtime.clock)
+    # Identity verifies its own tokens with its own keys, straight from its database, and takes up
+    # a rotation or retirement made by the operator's commands without a restart.
     runtime.verifier = signer.verifier()
+    runtime.extras["signing_keys_follower"] = asyncio.get_running_loop().create_task(
+        follow_signing_keys(runtime.pool, signer, settings.signing_keys_reload_s), name="signing-keys"
+    )
     identity = IdentityRuntime(
         settings=settings,
         pool=runtime.pool,

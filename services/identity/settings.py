@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from services.identity.domain.one_time_password import OtpPolicy
 from services.identity.domain.sessions import SessionPolicy
+from services.identity.domain.signing_keys import MAX_RELOAD_INTERVAL
 from services.identity.domain.throttle import ThrottlePolicy
 from shared.hashing import Argon2Settings
 
@@ -29,6 +30,8 @@ class IdentitySettings(BaseSettings, Argon2Settings):
     max_session_age_s: int = Field(default=12 * 3600, gt=0)
     # How fresh a login must be for sensitive changes (the reference e-mail address).
     recent_login_s: int = Field(default=600, gt=0)
+    # How often each process reloads the signing keys (to take up a rotation or retirement).
+    signing_keys_reload_s: float = Field(default=30, gt=0, le=MAX_RELOAD_INTERVAL.total_seconds())
 
     account_free_failures: int = Field(default=5, ge=1)
     account_failure_limit: int = Field(default=100, ge=1)

@@ -2,8 +2,10 @@
 
 Checks signature (key chosen by `kid`), expiry, not-before, issuer and audience, and turns the
 claims into a `Principal`. `JwksTokenVerifier` fetches identity's JWKS and caches the keys,
-refetching (rate-limited) only when a token names a key it does not know, so a key rotation
-needs no restart and a flood of forged `kid`s cannot make it hammer identity.
+refetching (rate-limited) when a token names a key it does not know, so a key rotation needs no
+restart and a flood of forged `kid`s cannot make it hammer identity; and, before it verifies a
+signature with keys fetched more than 5 minutes ago, refetching them too, so that a key identity
+withdrew (retired, or compromised) stops verifying within minutes.
 
 A client presents the same access token on every request of its session, and the signature check
 is by far the costliest step (an Ed25519 verification, ~70 µs). So a verifier remembers the tokens
@@ -14,6 +16,7 @@ they expire; a hit re-checks only the expiry. A changed key set empties it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -161,11 +164,13 @@ def keys_from_jwks(jwks: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class JwksTokenVerifier:
-    def __init__(self, jwks_url: str, *, min_refresh_interval_s: float = 30.0) -> None:
+    def __init__(self, jwks_url: str, *, min_refresh_interval_s: float = 30.0, max_key_age_s: float = 300.0) -> None:
         self._url = jwks_url
         self._static = StaticKeyTokenVerifier({})
         self._min_refresh = min_refresh_interval_s
+        self._max_key_age = max_key_age_s
         self._last_fetch = -1e9
+        self._last_attempt = -1e9
         self._lock = asyncio.Lock()
 
     async def refresh(self) -> None:
@@ -178,18 +183,33 @@ class JwksTokenVerifier:
     def cached(self, token: str) -> Principal | None:
         return self._static.cached(token)
 
+    async def _refresh_if_older_than(self, age_s: float) -> None:
+        """Refetch unless the keys are younger than `age_s` (another request may just have
+        fetched them) or an attempt was made within the minimum interval (identity may be down:
+        requests must not each wait for it). Raises httpx.HTTPError when the fetch fails."""
+        async with self._lock:
+            now = time.monotonic()
+            if now - self._last_fetch < age_s or now - self._last_attempt < self._min_refresh:
+                return
+            self._last_attempt = now
+            await self.refresh()
+
     async def verify(self, token: str) -> Principal:
         if (principal := self._static.cached(token)) is not None:
             return principal
+        if time.monotonic() - self._last_fetch >= self._max_key_age and not self._lock.locked():
+            # Stale keys are refetched before a signature is trusted; a failure keeps the old ones.
+            # (While another request refetches, this one goes on with the keys it has rather than
+            # wait for an identity that may be down.)
+            with contextlib.suppress(httpx.HTTPError):
+                await self._refresh_if_older_than(self._max_key_age)
         try:
             key = self._static._key_for(token)
         except KeyError:
-            async with self._lock:
-                if time.monotonic() - self._last_fetch >= self._min_refresh:
-                    try:
-                        await self.refresh()
-                    except httpx.HTTPError:
-                        raise InvalidToken("signing keys unavailable") from None
+            try:
+                await self._refresh_if_older_than(self._min_refresh)
+            except httpx.HTTPError:
+                raise InvalidToken("signing keys unavailable") from None
             try:
                 key = self._static._key_for(token)
             except KeyError:

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from services.identity.domain.signing_keys import JWKS_MAX_AGE
 from services.identity.runtime import identity_of
 
 
@@ -19,10 +20,11 @@ def router() -> APIRouter:
         response_model=dict[str, Any],
     )
     async def jwks(request: Request) -> JSONResponse:
-        # Cacheable for a while: verifiers refetch on their own when a token names an unknown key.
+        # Cacheable for a while: verifiers refetch on their own when a token names an unknown key,
+        # and a rotated key is published longer than this before it signs.
         return JSONResponse(
             identity_of(request).signer.jwks(),
-            headers={"Cache-Control": "public, max-age=300"},
+            headers={"Cache-Control": f"public, max-age={int(JWKS_MAX_AGE.total_seconds())}"},
             media_type="application/jwk-set+json",
         )
 
