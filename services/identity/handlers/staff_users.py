@@ -8,7 +8,8 @@ those verify tokens locally and cannot see a revocation (docs/architecture.md, "
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable
+from functools import partial
 
 import structlog
 
@@ -23,6 +24,7 @@ from services.identity.handlers.common import (
     staff_state,
 )
 from services.identity.runtime import IdentityRuntime
+from shared.db import Connection
 from shared.envelope import DomainEvent, EventContext
 from shared.unit_of_work import UnitOfWork
 
@@ -43,51 +45,56 @@ async def _locked_state(tx: UnitOfWork, username: str) -> tuple[staff.StaffUser,
     return await staff_state(tx, username)
 
 
-async def _record(
-    tx: UnitOfWork,
+async def _change(
+    rt: IdentityRuntime,
     username: str,
-    version: int,
-    events: Sequence[DomainEvent],
+    decide: Callable[[staff.StaffUser], list[DomainEvent]],
+    write: Callable[[Connection], Awaitable[None]],
     reason: RevocationReason,
     context: EventContext,
-) -> int:
-    """Append the staff user's events and end their sessions; how many sessions ended."""
-    now = context.occurred_at
-    await tx.append(staff_stream(username), version, events, context_for(context, "staff", username))
-    revoked = await session_store.revoke_all(tx.connection, "staff", username, reason, now)
-    await record_session_revocations(tx, "staff", username, revoked, reason, context)
-    return len(revoked)
+) -> tuple[staff.StaffUser, int | None]:
+    """Decide on the locked user; if anything changes: `write` the credentials, append the
+    events, end every session of the user. The state after, and how many sessions ended (None:
+    nothing changed)."""
+    async with rt.uow() as tx:
+        state, version = await _locked_state(tx, username)
+        events = decide(state)
+        if not events:
+            return state, None
+        await write(tx.connection)
+        await tx.append(staff_stream(username), version, events, context_for(context, "staff", username))
+        revoked = await session_store.revoke_all(tx.connection, "staff", username, reason, context.occurred_at)
+        await record_session_revocations(tx, "staff", username, revoked, reason, context)
+        await tx.commit()
+    return staff.fold(events, onto=state), len(revoked)
 
 
 async def change_roles(
     rt: IdentityRuntime, cmd: staff.ChangeStaffRoles, act: staff.AdminAct, context: EventContext
 ) -> staff.StaffUser:
-    async with rt.uow() as tx:
-        state, version = await _locked_state(tx, cmd.username)
-        events = staff.decide_change_roles(state, cmd, act)
-        if not events:
-            return state
-        await credentials.set_roles(tx.connection, "staff", cmd.username, [r.value for r in cmd.roles], act.now)
-        ended = await _record(tx, cmd.username, version, events, "roles_changed", context)
-        await tx.commit()
     roles = sorted(r.value for r in cmd.roles)
-    log.info("staff_roles_changed", username=cmd.username, roles=roles, sessions_revoked=ended)
-    return staff.fold(events, onto=state)
+
+    async def write(conn: Connection) -> None:
+        await credentials.set_roles(conn, "staff", cmd.username, roles, act.now)
+
+    decide = partial(staff.decide_change_roles, cmd=cmd, act=act)
+    after, ended = await _change(rt, cmd.username, decide, write, "roles_changed", context)
+    if ended is not None:
+        log.info("staff_roles_changed", username=cmd.username, roles=roles, sessions_revoked=ended)
+    return after
 
 
 async def deactivate(
     rt: IdentityRuntime, cmd: staff.DeactivateStaffUser, act: staff.AdminAct, context: EventContext
 ) -> staff.StaffUser:
-    async with rt.uow() as tx:
-        state, version = await _locked_state(tx, cmd.username)
-        events = staff.decide_deactivate(state, cmd, act)
-        if not events:
-            return state
-        await credentials.disable(tx.connection, "staff", cmd.username, act.now)
-        ended = await _record(tx, cmd.username, version, events, "deactivated", context)
-        await tx.commit()
-    log.info("staff_user_deactivated", username=cmd.username, sessions_revoked=ended)
-    return staff.fold(events, onto=state)
+    async def write(conn: Connection) -> None:
+        await credentials.disable(conn, "staff", cmd.username, act.now)
+
+    decide = partial(staff.decide_deactivate, cmd=cmd, act=act)
+    after, ended = await _change(rt, cmd.username, decide, write, "deactivated", context)
+    if ended is not None:
+        log.info("staff_user_deactivated", username=cmd.username, sessions_revoked=ended)
+    return after
 
 
 async def set_password(
