@@ -94,3 +94,14 @@ async def lock(conn: Connection, kind: SubjectKind, subject: str) -> None:
     """Hold the subject's row until the transaction ends: changes to one subject's credentials
     (and the events read to decide them) then happen one after the other."""
     await conn.execute("SELECT 1 FROM credentials WHERE subject_kind = $1 AND subject = $2 FOR UPDATE", kind, subject)
+
+
+async def staff_usernames(db: Pool | Connection, *, after: str | None, limit: int) -> list[str]:
+    """Staff user names in name order, after `after` (a page's cursor)."""
+    rows = await db.fetch(
+        "SELECT subject FROM credentials WHERE subject_kind = 'staff' AND ($1::text IS NULL OR subject > $1)"
+        " ORDER BY subject LIMIT $2",
+        after,
+        limit,
+    )
+    return [r["subject"] for r in rows]

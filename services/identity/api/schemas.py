@@ -118,6 +118,11 @@ class StaffUser(BaseModel):
     active: bool
 
 
+class StaffUserPage(BaseModel):
+    items: list[StaffUser]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last")
+
+
 class Me(BaseModel):
     subject: str
     kind: str

@@ -1,10 +1,11 @@
-"""Routes for staff users, all for admins: create, read, change roles, set a password, deactivate."""
+"""Routes for staff users: admins create them, change roles, set a password, deactivate; admins and
+compliance read them."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from services.identity.api.edge import AUTH_PROBLEMS, ensure_live_session
 from services.identity.api.schemas import (
@@ -13,6 +14,7 @@ from services.identity.api.schemas import (
     DeactivateStaffUserRequest,
     SetStaffPasswordRequest,
     StaffUser,
+    StaffUserPage,
 )
 from services.identity.domain import staff
 from services.identity.domain.events import STAFF_CUSTOMER_NUMBER
@@ -39,6 +41,14 @@ def _user(user: staff.StaffUser) -> StaffUser:
         roles=sorted(r.value for r in user.roles),
         active=user.active,
     )
+
+
+async def _reader(request: Request, principal: Principal) -> IdentityRuntime:
+    # Who has which staff role is part of what compliance audits.
+    ensure_role(principal, Role.ADMIN, Role.COMPLIANCE)
+    identity = identity_of(request)
+    await ensure_live_session(identity, principal)
+    return identity
 
 
 async def _admin(request: Request, principal: Principal) -> tuple[IdentityRuntime, EventContext, staff.AdminAct]:
@@ -69,13 +79,29 @@ def router() -> APIRouter:
         return _user(await account_handlers.create_staff_user(identity, cmd, password, context))
 
     @api.get(
+        "",
+        response_model=StaffUserPage,
+        responses=AUTH_PROBLEMS,
+        summary="Staff users in name order, with their roles and whether active (admin, compliance)",
+    )
+    async def list_staff_users(
+        principal: CurrentPrincipal,
+        request: Request,
+        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+        cursor: Annotated[str | None, Query(pattern=staff.USERNAME_PATTERN, max_length=64)] = None,
+    ) -> StaffUserPage:
+        identity = await _reader(request, principal)
+        users, next_cursor = await handlers.list_staff_users(identity, after=cursor, limit=limit)
+        return StaffUserPage(items=[_user(u) for u in users], next_cursor=next_cursor)
+
+    @api.get(
         "/{username}",
         response_model=StaffUser,
         responses={**AUTH_PROBLEMS, **NOT_FOUND},
-        summary="A staff user: name, roles, whether active (admin)",
+        summary="A staff user: name, roles, whether active (admin, compliance)",
     )
     async def get_staff_user(username: Username, principal: CurrentPrincipal, request: Request) -> StaffUser:
-        identity, _, _ = await _admin(request, principal)
+        identity = await _reader(request, principal)
         return _user(await handlers.view_staff_user(identity, username))
 
     @api.put(

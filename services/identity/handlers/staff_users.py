@@ -39,6 +39,16 @@ async def view_staff_user(rt: IdentityRuntime, username: str) -> staff.StaffUser
     return state
 
 
+async def list_staff_users(
+    rt: IdentityRuntime, *, after: str | None, limit: int
+) -> tuple[list[staff.StaffUser], str | None]:
+    """A page of staff users in name order, and the cursor of the next page (None: the last)."""
+    names = await credentials.staff_usernames(rt.pool, after=after, limit=limit + 1)
+    async with rt.uow() as tx:
+        users = [(await staff_state(tx, name))[0] for name in names[:limit]]
+    return users, names[limit - 1] if len(names) > limit else None
+
+
 async def _locked_state(tx: UnitOfWork, username: str) -> tuple[staff.StaffUser, int]:
     # Locked first, so no other change of this user commits between reading its state and writing.
     await credentials.lock(tx.connection, "staff", username)

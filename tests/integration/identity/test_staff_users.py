@@ -196,3 +196,40 @@ async def test_only_admins_and_only_real_users(identity: IdentityHarness) -> Non
     )
     assert customer_role.status_code == 422
     assert (await identity.client.get(f"{STAFF}/{agent}", headers=bearer(admin))).json()["roles"] == ["support"]
+
+
+async def test_admins_and_compliance_page_through_the_staff(identity: IdentityHarness) -> None:
+    admin_name, _, admin = await _session(identity, Role.ADMIN)
+    auditor_name, _, auditor = await _session(identity, Role.COMPLIANCE)
+    agent, _, _ = await _session(identity, Role.SUPPORT)
+    gone = await identity.client.post(f"{STAFF}/{agent}/deactivation", json={"reason": "left"}, headers=bearer(admin))
+    assert gone.status_code == 200
+
+    seen: list[dict[str, Any]] = []
+    cursor: str | None = None
+    for _ in range(5):
+        params: dict[str, Any] = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = await identity.client.get(STAFF, params=params, headers=bearer(auditor))
+        assert page.status_code == 200, page.text
+        assert len(page.json()["items"]) <= 2
+        seen += page.json()["items"]
+        cursor = page.json()["next_cursor"]
+        if cursor is None:
+            break
+    names = [u["username"] for u in seen]
+    assert names == sorted(names)
+    assert set(names) == {admin_name, auditor_name, agent}
+    assert {u["username"]: u["active"] for u in seen}[agent] is False
+    assert {u["username"]: u["roles"] for u in seen}[auditor_name] == ["compliance"]
+
+    assert (await identity.client.get(STAFF, headers=bearer(admin))).status_code == 200
+    assert (await identity.client.get(f"{STAFF}/{agent}", headers=bearer(auditor))).status_code == 200
+    fresh_support = (await _session(identity, Role.SUPPORT))[2]
+    assert (await identity.client.get(STAFF, headers=bearer(fresh_support))).status_code == 403
+    assert (await identity.client.get(STAFF, params={"cursor": "NOT A NAME"}, headers=bearer(admin))).status_code == 422
+    assert (await identity.client.get(STAFF, params={"limit": 0}, headers=bearer(admin))).status_code == 422
+    # Compliance reads; it does not change anything.
+    changed = await identity.client.put(
+        f"{STAFF}/{admin_name}/roles", json={"roles": ["admin"]}, headers=bearer(auditor)
+    )
+    assert changed.status_code == 403
