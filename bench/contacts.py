@@ -44,7 +44,6 @@ import asyncpg
 import httpx
 
 from bench.support import (
-    REPO,
     WRK_LUA_TAIL,
     IdentityStandIn,
     fresh_database,
@@ -68,6 +67,7 @@ from shared.eventstore.postgres import PostgresEventStore
 from shared.infra.processes import free_port
 from shared.projections import ProjectionRunner
 from shared.scopes import Scope
+from shared.service import service_migrations
 
 DATABASE = "bench_contacts_checks"
 CUSTOMERS = 10_000
@@ -162,10 +162,7 @@ async def seed(url: str, *, customers: int = CUSTOMERS, writers: int = 8) -> dic
     pool = await db.create_pool(url, min_size=2, max_size=writers + 2)
     try:
         async with pool.acquire() as conn:
-            await db.migrate(
-                conn,
-                db.kernel_migrations() + db.directory_migrations("contacts", REPO / "services/contacts/migrations"),
-            )
+            await db.migrate(conn, service_migrations(SPEC))
             for projection in (*SPEC.projections, *SPEC.kafka_projections):
                 await conn.execute(projection.ddl)
         store = PostgresEventStore(pool, registry)

@@ -87,6 +87,14 @@ class ServiceSpec:
         return topic_for(self.name)
 
 
+def service_migrations(spec: ServiceSpec) -> list[tuple[str, str]]:
+    """The kernel's migrations and the service's own, in the order they apply."""
+    migrations = db.kernel_migrations()
+    if spec.migrations_dir is not None:
+        migrations += db.directory_migrations(spec.name, spec.migrations_dir)
+    return migrations
+
+
 async def open_runtime(
     spec: ServiceSpec,
     settings: ServiceSettings,
@@ -97,11 +105,8 @@ async def open_runtime(
     runs_workers: bool = True,
 ) -> Runtime:
     pool = await db.create_pool(settings.database_url, max_size=settings.db_pool_size)
-    migrations = db.kernel_migrations()
-    if spec.migrations_dir is not None:
-        migrations += db.directory_migrations(spec.name, spec.migrations_dir)
     async with pool.acquire() as conn:
-        await db.migrate(conn, migrations)
+        await db.migrate(conn, service_migrations(spec))
         # Under the migration lock: an api and a worker starting together would otherwise race
         # on CREATE TABLE IF NOT EXISTS (a pg_type unique violation for the loser).
         async with conn.transaction():

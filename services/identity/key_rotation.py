@@ -21,18 +21,19 @@ from datetime import datetime, timedelta
 from typing import TextIO
 
 from services.identity.adapters import signing
-from services.identity.bootstrap import MIGRATIONS
 from services.identity.domain.signing_keys import PUBLISH_AHEAD, signing_at
+from services.identity.service import SPEC
 from shared import db
 from shared.clock import Clock, SystemClock
 from shared.logging_setup import configure_logging
+from shared.service import service_migrations
 from shared.settings import ServiceSettings
 
 
 async def _pool(settings: ServiceSettings) -> db.Pool:
     pool = await db.create_pool(settings.database_url, max_size=2)
     async with pool.acquire() as conn:  # a new database, or one not migrated yet since an upgrade
-        await db.migrate(conn, db.kernel_migrations() + db.directory_migrations("identity", MIGRATIONS))
+        await db.migrate(conn, service_migrations(SPEC))
     return pool
 
 

@@ -17,14 +17,13 @@ import uuid
 from dataclasses import dataclass
 from typing import TextIO
 
-from services.identity.adapters import credentials, session_store
 from services.identity.adapters.hashing import SecretHasher
 from services.identity.bootstrap import build_spec
 from services.identity.domain import accounts, passwords, staff
 from services.identity.domain.errors import WeakPassword
 from services.identity.domain.events import SubjectKind
 from services.identity.handlers import accounts as handlers
-from services.identity.handlers.common import account_state, record_password_change, staff_state
+from services.identity.handlers.common import account_state, change_password, staff_state
 from services.identity.runtime import EXTRA, IdentityRuntime
 from shared.auth.principal import Role
 from shared.envelope import Actor, ActorKind, EventContext
@@ -66,10 +65,7 @@ async def _set_password(rt: IdentityRuntime, kind: SubjectKind, subject: str) ->
     password_hash = await rt.hasher.hash(passwords.normalise(password))
     context = _context(rt, subject)
     async with rt.uow() as tx:
-        now = context.occurred_at
-        await credentials.set_password_hash(tx.connection, kind, subject, password_hash, now)
-        revoked = await session_store.revoke_all(tx.connection, kind, subject, "password_changed", now)
-        await record_password_change(tx, kind, subject, "development_seed", revoked, context)
+        await change_password(tx, kind, subject, password_hash, "development_seed", context)
         await tx.commit()
     return password
 

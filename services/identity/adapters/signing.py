@@ -146,10 +146,6 @@ class TokenSigner:
         self._verifier = StaticKeyTokenVerifier(self._public_keys())
 
     @property
-    def kid(self) -> str:
-        return signing_at(self._keys, self._clock.now()).kid
-
-    @property
     def kids(self) -> frozenset[str]:
         return frozenset(k.kid for k in self._keys)
 

@@ -10,7 +10,7 @@ from services.identity.api.edge import (
     AUTH_PROBLEMS,
     after_response,
     client_address,
-    ensure_live_session,
+    live_identity,
     too_many_attempts,
 )
 from services.identity.api.schemas import (
@@ -26,7 +26,6 @@ from services.identity.domain.throttle import Throttled
 from services.identity.handlers import accounts as handlers
 from services.identity.handlers import password_change
 from services.identity.handlers.common import customer_number_of
-from services.identity.runtime import identity_of
 from shared.auth import Role
 from shared.auth.dependencies import CurrentPrincipal, ensure_customer_access, ensure_role
 from shared.auth.principal import PrincipalKind
@@ -61,8 +60,7 @@ def router() -> APIRouter:
         body: OpenAccountRequest, principal: CurrentPrincipal, request: Request, response: Response
     ) -> Account:
         ensure_role(principal, Role.ADMIN)
-        identity = identity_of(request)
-        await ensure_live_session(identity, principal)
+        identity = await live_identity(request, principal)
         cmd = accounts.OpenCustomerAccount(body.customer_number, body.name, str(body.reference_email))
         context = event_context(request, body.customer_number, principal.actor)
         opened = await handlers.open_customer_account(identity, cmd, context)
@@ -77,8 +75,7 @@ def router() -> APIRouter:
     )
     async def get_account(customer_number: CustomerNumber, principal: CurrentPrincipal, request: Request) -> Account:
         ensure_customer_access(principal, customer_number, Role.SUPPORT, Role.COMPLIANCE, Role.ADMIN)
-        identity = identity_of(request)
-        await ensure_live_session(identity, principal)
+        identity = await live_identity(request, principal)
         return _account(await handlers.view_account(identity, customer_number))
 
     @api.put(
@@ -95,8 +92,7 @@ def router() -> APIRouter:
         request: Request,
     ) -> Account:
         ensure_customer_access(principal, customer_number, Role.SUPPORT, Role.ADMIN)
-        identity = identity_of(request)
-        await ensure_live_session(identity, principal)
+        identity = await live_identity(request, principal)
         cmd = accounts.ChangeReferenceEmail(customer_number, str(body.reference_email), principal.auth_time)
         auth_time = principal.auth_time.isoformat() if principal.auth_time else None
         context = event_context(request, customer_number, principal.actor, authenticated_at=auth_time)
@@ -110,7 +106,7 @@ def router() -> APIRouter:
         summary="Who the bearer token says the caller is",
     )
     async def me(principal: CurrentPrincipal, request: Request) -> Me:
-        await ensure_live_session(identity_of(request), principal)
+        await live_identity(request, principal)
         return Me(
             subject=principal.subject,
             kind=principal.kind.value,
@@ -135,8 +131,7 @@ def router() -> APIRouter:
     async def change_own_password(
         body: OwnPasswordChange, principal: CurrentPrincipal, request: Request, tasks: BackgroundTasks
     ) -> Response:
-        identity = identity_of(request)
-        await ensure_live_session(identity, principal)  # (so the session id is a valid UUID too)
+        identity = await live_identity(request, principal)  # (so the session id is a valid UUID too)
         kind: SubjectKind = "customer" if principal.kind is PrincipalKind.CUSTOMER else "staff"
         context = event_context(request, customer_number_of(kind, principal.subject), principal.actor)
         cmd = password_change.ChangeOwnPassword(

@@ -12,7 +12,7 @@ from fastapi import BackgroundTasks, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from services.identity.adapters import session_store
-from services.identity.runtime import IdentityRuntime
+from services.identity.runtime import IdentityRuntime, identity_of
 from shared.auth.dependencies import Unauthenticated
 from shared.auth.principal import Principal
 from shared.http.problems import Problem, problem_response
@@ -59,14 +59,17 @@ def too_many_attempts(until: datetime, now: datetime) -> HTTPException:
     )
 
 
-async def ensure_live_session(identity: IdentityRuntime, principal: Principal) -> None:
-    """Identity itself also checks that the token's session was not revoked (others cannot)."""
+async def live_identity(request: Request, principal: Principal) -> IdentityRuntime:
+    """Identity's runtime, once the token's session proved live: identity itself also checks that
+    the session was not revoked (others cannot)."""
+    identity = identity_of(request)
     try:
         session_id = uuid.UUID(principal.session_id or "")
     except ValueError:
         raise Unauthenticated("token without session") from None
     if not await session_store.is_active(identity.pool, session_id, identity.clock.now()):
         raise Unauthenticated("session ended")
+    return identity
 
 
 def after_response(tasks: BackgroundTasks, what: str, work: Callable[[], Awaitable[None]]) -> None:

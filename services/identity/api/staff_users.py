@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
-from services.identity.api.edge import AUTH_PROBLEMS, ensure_live_session
+from services.identity.api.edge import AUTH_PROBLEMS, live_identity
 from services.identity.api.schemas import (
     ChangeStaffRolesRequest,
     CreateStaffUserRequest,
@@ -20,7 +20,7 @@ from services.identity.domain import staff
 from services.identity.domain.events import STAFF_CUSTOMER_NUMBER
 from services.identity.handlers import accounts as account_handlers
 from services.identity.handlers import staff_users as handlers
-from services.identity.runtime import IdentityRuntime, identity_of
+from services.identity.runtime import IdentityRuntime
 from shared.auth import Role
 from shared.auth.dependencies import CurrentPrincipal, ensure_role
 from shared.auth.principal import Principal
@@ -46,15 +46,12 @@ def _user(user: staff.StaffUser) -> StaffUser:
 async def _reader(request: Request, principal: Principal) -> IdentityRuntime:
     # Who has which staff role is part of what compliance audits.
     ensure_role(principal, Role.ADMIN, Role.COMPLIANCE)
-    identity = identity_of(request)
-    await ensure_live_session(identity, principal)
-    return identity
+    return await live_identity(request, principal)
 
 
 async def _admin(request: Request, principal: Principal) -> tuple[IdentityRuntime, EventContext, staff.AdminAct]:
     ensure_role(principal, Role.ADMIN)
-    identity = identity_of(request)
-    await ensure_live_session(identity, principal)
+    identity = await live_identity(request, principal)
     context = event_context(request, STAFF_CUSTOMER_NUMBER, principal.actor)
     act = staff.AdminAct(principal.subject, principal.auth_time, context.occurred_at, identity.settings.recent_login)
     return identity, context, act

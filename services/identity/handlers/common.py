@@ -7,7 +7,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from services.identity.adapters import credentials, session_store
 from services.identity.domain import accounts, staff
+from services.identity.domain.errors import PasswordChangedMeanwhile
 from services.identity.domain.events import (
     STAFF_CUSTOMER_NUMBER,
     PasswordChanged,
@@ -47,20 +49,32 @@ def subject_stream(kind: SubjectKind, subject: str) -> str:
     return account_stream(subject) if kind == "customer" else staff_stream(subject)
 
 
-async def record_password_change(
+async def change_password(
     tx: UnitOfWork,
     kind: SubjectKind,
     subject: str,
+    new_hash: str,
     method: PasswordChangeMethod,
-    revoked: Sequence[uuid.UUID],
     context: EventContext,
-) -> None:
-    """`PasswordChanged` on the subject's stream and `SessionRevoked` on each session the change
-    ended, in the caller's transaction (which has set the hash and revoked the sessions)."""
+    *,
+    replacing: str | None = None,
+    keep: uuid.UUID | None = None,
+) -> list[uuid.UUID]:
+    """Every password change (reset, own change, set by an admin, the seed), in the caller's
+    transaction: the new hash (only over `replacing`, if given: else PasswordChangedMeanwhile),
+    every session but `keep` ended, `PasswordChanged` and a `SessionRevoked` per ended session.
+    Returns the ended sessions."""
+    conn, now = tx.connection, context.occurred_at
+    if replacing is None:
+        await credentials.set_password_hash(conn, kind, subject, new_hash, now)
+    elif not await credentials.replace_hash_if_unchanged(conn, kind, subject, replacing, new_hash, now):
+        raise PasswordChangedMeanwhile()
+    revoked = await session_store.revoke_all(conn, kind, subject, "password_changed", now, keep=keep)
     context = context_for(context, kind, subject)
     stream = await tx.load(subject_stream(kind, subject))
     await tx.append(stream.stream_id, stream.version, [PasswordChanged(subject, kind, method, len(revoked))], context)
     await record_session_revocations(tx, kind, subject, revoked, "password_changed", context)
+    return revoked
 
 
 async def record_session_revocations(

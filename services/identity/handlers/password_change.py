@@ -17,13 +17,13 @@ from email.message import EmailMessage
 
 import structlog
 
-from services.identity.adapters import credentials, session_store, throttle_store
+from services.identity.adapters import credentials, throttle_store
 from services.identity.adapters.mail_texts import password_changed_mail
 from services.identity.domain import passwords
-from services.identity.domain.errors import PasswordChangedMeanwhile, WeakPassword, WrongCurrentPassword
+from services.identity.domain.errors import WeakPassword, WrongCurrentPassword
 from services.identity.domain.events import SubjectKind
 from services.identity.domain.throttle import Throttled
-from services.identity.handlers.common import account_state, record_password_change, subject_actor
+from services.identity.handlers.common import account_state, change_password, subject_actor
 from services.identity.handlers.login import throttle_keys
 from services.identity.runtime import IdentityRuntime
 from shared.envelope import EventContext
@@ -75,15 +75,18 @@ async def change_own_password(
     new_hash = await rt.hasher.hash(new)
 
     async with rt.uow() as tx:
-        conn = tx.connection
-        await throttle_store.clear(conn, account_key, now)
-        if not await credentials.replace_hash_if_unchanged(conn, cmd.kind, cmd.subject, proven_hash, new_hash, now):
-            raise PasswordChangedMeanwhile()
-        revoked = await session_store.revoke_all(
-            conn, cmd.kind, cmd.subject, "password_changed", now, keep=cmd.session_id
-        )
+        await throttle_store.clear(tx.connection, account_key, now)
         by_subject = replace(context, actor=subject_actor(cmd.kind, cmd.subject))
-        await record_password_change(tx, cmd.kind, cmd.subject, "current_password", revoked, by_subject)
+        revoked = await change_password(
+            tx,
+            cmd.kind,
+            cmd.subject,
+            new_hash,
+            "current_password",
+            by_subject,
+            replacing=proven_hash,
+            keep=cmd.session_id,
+        )
         await tx.commit()
     log.info("password_changed", subject_kind=cmd.kind, subject=cmd.subject, sessions_revoked=len(revoked))
     if cmd.kind != "customer":

@@ -19,14 +19,13 @@ from email.message import EmailMessage
 
 import structlog
 
-from services.identity.adapters import credentials, session_store
 from services.identity.adapters import one_time_passwords as codes
 from services.identity.adapters.mail_texts import one_time_password_mail, password_changed_mail
 from services.identity.domain import one_time_password as otp
 from services.identity.domain import passwords
 from services.identity.domain.errors import InvalidOneTimePassword
 from services.identity.domain.events import PasswordResetRequested, account_stream
-from services.identity.handlers.common import account_state, record_password_change, subject_actor
+from services.identity.handlers.common import account_state, change_password, subject_actor
 from services.identity.runtime import IdentityRuntime
 from shared.envelope import EventContext
 from shared.errors import ConcurrencyConflict
@@ -124,10 +123,8 @@ async def confirm_password_reset(rt: IdentityRuntime, cmd: ConfirmPasswordReset,
             log.info("one_time_password_refused", customer_number=number)
             raise InvalidOneTimePassword()
         await codes.mark_used(conn, number, now)
-        await credentials.set_password_hash(conn, "customer", number, new_hash, now)
-        revoked = await session_store.revoke_all(conn, "customer", number, "password_changed", now)
         by_customer = replace(context, actor=customer)
-        await record_password_change(tx, "customer", number, "one_time_password", revoked, by_customer)
+        revoked = await change_password(tx, "customer", number, new_hash, "one_time_password", by_customer)
         await tx.commit()
     log.info("password_changed", customer_number=number, sessions_revoked=len(revoked))
     return password_changed_mail(

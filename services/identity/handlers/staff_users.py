@@ -18,8 +18,8 @@ from services.identity.domain import passwords, staff
 from services.identity.domain.errors import UnknownStaffUser
 from services.identity.domain.events import RevocationReason, staff_stream
 from services.identity.handlers.common import (
+    change_password,
     context_for,
-    record_password_change,
     record_session_revocations,
     staff_state,
 )
@@ -119,8 +119,6 @@ async def set_password(
     async with rt.uow() as tx:
         state, _ = await _locked_state(tx, username)  # again, now that nothing else can change it
         staff.check_password_set_by_admin(state, username, act)
-        await credentials.set_password_hash(tx.connection, "staff", username, new_hash, act.now)
-        revoked = await session_store.revoke_all(tx.connection, "staff", username, "password_changed", act.now)
-        await record_password_change(tx, "staff", username, "set_by_admin", revoked, context)
+        revoked = await change_password(tx, "staff", username, new_hash, "set_by_admin", context)
         await tx.commit()
     log.info("staff_password_set", username=username, by=act.admin, sessions_revoked=len(revoked))
