@@ -224,7 +224,7 @@ async def _start_api(
 ) -> tuple[asyncio.subprocess.Process, str]:
     port = free_port()
     env = {**os.environ, "CONTACTS_DATABASE_URL": url, "KAFKA_BOOTSTRAP_SERVERS": kafka, "CONTACTS_PORT": str(port),
-           "IDENTITY_JWKS_URL": jwks_url, "LOG_LEVEL": "WARNING", "DB_POOL_SIZE": "10",
+           "IDENTITY_JWKS_URL": jwks_url, "DB_POOL_SIZE": "10",
            "CONTACTS_API_PROCESSES": str(processes)}  # fmt: skip
     proc = await spawn_service("contacts", "api", env)
     base = f"http://127.0.0.1:{port}"

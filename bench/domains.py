@@ -334,7 +334,7 @@ async def bench_domains(
     port = free_port()
     env = {**os.environ, "CONTACTS_DATABASE_URL": contacts_url, "DOMAINS_DATABASE_URL": domains_url,
            "KAFKA_BOOTSTRAP_SERVERS": kafka, "DOMAINS_PORT": str(port), "IDENTITY_JWKS_URL": keys.jwks_url,
-           "LOG_LEVEL": "WARNING", "DB_POOL_SIZE": "10"}  # fmt: skip
+           "DB_POOL_SIZE": "10"}  # fmt: skip
     work = Path(tempfile.mkdtemp(prefix="bench-domains-"))
     script = work / "commands.lua"
     script.write_text(_LUA)

@@ -122,8 +122,8 @@ async def bench_identity(
         kafka_bootstrap_servers=kafka,
         port=0,
     )
-    # As the other suites run their services (LOG_LEVEL=WARNING): JSON lines, and no access log of
-    # every login filling the bench's output.
+    # In this process (the other suites start their services with their log lines going to files):
+    # no access line of every login in the bench's output.
     configure_logging("identity", "WARNING")
     app = create_app(build_spec(), settings)  # production settings: argon2id m=19456 KiB, t=2, p=1
     async with app.router.lifespan_context(app):

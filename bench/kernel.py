@@ -122,7 +122,6 @@ async def bench_propagation(server_dsn: str, kafka: str, *, rate: int = 500, sec
         "CONTACTS_DATABASE_URL": contacts_url,
         "DOMAINS_DATABASE_URL": domains_url,
         "KAFKA_BOOTSTRAP_SERVERS": kafka,
-        "LOG_LEVEL": "WARNING",
     }
     workers = [await spawn_service(name, "worker", env) for name in ("contacts", "domains")]
     try:

@@ -121,8 +121,18 @@ class IdentityStandIn:
         self._server.shutdown()
 
 
+SERVICE_LOGS = REPO / ".state" / "bench" / "logs"
+
+
 async def spawn_service(service: str, mode: str, env: dict[str, str]) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(sys.executable, "-m", f"services.{service}", mode, env=env, cwd=REPO)
+    """The service as it runs in production (its default log level, access lines per
+    `ACCESS_LOG_PER_S`), its JSON log lines appended to `.state/bench/logs/<service>-<mode>.log`
+    as a log shipper would take them, not into the bench's output; errors on stderr still show."""
+    SERVICE_LOGS.mkdir(parents=True, exist_ok=True)
+    with (SERVICE_LOGS / f"{service}-{mode}.log").open("ab") as log_file:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", f"services.{service}", mode, env=env, cwd=REPO, stdout=log_file
+        )
 
 
 async def wait_ready(base: str, service: str, proc: asyncio.subprocess.Process, timeout: float = 60) -> None:

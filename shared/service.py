@@ -240,6 +240,7 @@ def create_app(
         max_body_bytes=settings.max_body_bytes,
         fast_paths=spec.http_middleware,
         hot_routes=spec.hot_routes,
+        access_log_per_s=settings.access_log_per_s,
         title=f"{spec.name} service",
         description=spec.description,
         version="1.0.0",

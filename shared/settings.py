@@ -6,6 +6,7 @@ KAFKA_BOOTSTRAP_SERVERS   the Kafka cluster
 <SERVICE>_PORT            HTTP port (defaults: identity 8101, contacts 8102, billing 8103, domains 8104)
 SERVICE_HOST              interface to bind (127.0.0.1)
 LOG_LEVEL                 INFO
+ACCESS_LOG_PER_S          access log lines per second per route beyond errors and slow answers (100; 0: all)
 SMTP_HOST / SMTP_PORT     the mail server the service sends through
 PORTAL_URL                the portal's public address, for links in e-mails
 CHECKPOINT_INTERVAL_S     seconds between checkpoints published to <service>.checkpoints (30; 0: none)
@@ -42,6 +43,7 @@ class ServiceSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int
     log_level: str = "INFO"
+    access_log_per_s: int = 100  # shared.http.access_log
     max_body_bytes: int = 64 * 1024
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 2525
@@ -68,6 +70,7 @@ class ServiceSettings(BaseModel):
             host=env.get("SERVICE_HOST", "127.0.0.1"),
             port=int(env.get(f"{upper}_PORT", DEFAULT_PORTS.get(service, 8100))),
             log_level=env.get("LOG_LEVEL", "INFO"),
+            access_log_per_s=int(env.get("ACCESS_LOG_PER_S", 100)),
             max_body_bytes=int(env.get("MAX_BODY_BYTES", 64 * 1024)),
             smtp_host=env.get("SMTP_HOST", "127.0.0.1"),
             smtp_port=int(env.get("SMTP_PORT", 2525)),

@@ -17,6 +17,7 @@ from fastapi import FastAPI
 
 from shared.audit.api import AuditState, compliance_router
 from shared.auth.verifier import JwksTokenVerifier, TokenVerifier
+from shared.http.access_log import DEFAULT_LINES_PER_S
 from shared.http.health import health_router
 from shared.http.middleware import BodySizeLimitMiddleware, RequestContextMiddleware, RequestMetrics
 from shared.http.problems import install_problem_handlers
@@ -26,7 +27,9 @@ SERVICE = "compliance"
 DEFAULT_PORT = 8105
 
 
-def create_compliance_app(bootstrap: str, verifier: TokenVerifier) -> FastAPI:
+def create_compliance_app(
+    bootstrap: str, verifier: TokenVerifier, access_lines_per_s: int = DEFAULT_LINES_PER_S
+) -> FastAPI:
     state = AuditState(bootstrap)
 
     @contextlib.asynccontextmanager
@@ -54,7 +57,7 @@ def create_compliance_app(bootstrap: str, verifier: TokenVerifier) -> FastAPI:
     app.state.runtime = SimpleNamespace(verifier=verifier)
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=64 * 1024)
-    app.add_middleware(RequestContextMiddleware, metrics=RequestMetrics(SERVICE))
+    app.add_middleware(RequestContextMiddleware, metrics=RequestMetrics(SERVICE, access_lines_per_s))
     app.include_router(health_router(SERVICE, {"kafka": kafka_ready}))
     app.include_router(compliance_router(state))
     return app
@@ -66,7 +69,8 @@ def main() -> None:
     configure_logging(SERVICE, os.environ.get("LOG_LEVEL", "INFO"))
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092")
     jwks = os.environ.get("IDENTITY_JWKS_URL", "http://127.0.0.1:8101/api/identity/.well-known/jwks.json")
-    app = create_compliance_app(bootstrap, JwksTokenVerifier(jwks))
+    lines_per_s = int(os.environ.get("ACCESS_LOG_PER_S", DEFAULT_LINES_PER_S))
+    app = create_compliance_app(bootstrap, JwksTokenVerifier(jwks), lines_per_s)
     port = int(os.environ.get("COMPLIANCE_PORT", DEFAULT_PORT))
     host = os.environ.get("SERVICE_HOST", "127.0.0.1")
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, loop="uvloop")

@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.types import ASGIApp
 
+from shared.http.access_log import DEFAULT_LINES_PER_S
 from shared.http.hot import HotRoute, HotRoutes
 from shared.http.middleware import BodySizeLimitMiddleware, RequestContextMiddleware, RequestMetrics
 
@@ -28,13 +29,15 @@ class KernelApp(FastAPI):
         max_body_bytes: int,
         fast_paths: Sequence[Callable[[ASGIApp], ASGIApp]] = (),
         hot_routes: Sequence[HotRoute] = (),
+        access_log_per_s: int = DEFAULT_LINES_PER_S,
         **fastapi: Any,
     ) -> None:
         super().__init__(**fastapi)
         self._fast_paths = tuple(fast_paths)
         # What the HTTP protocol answers itself (`shared.http.hot`), with the app's state; its body
         # limit and metrics are the app's too.
-        self.hot_routes = HotRoutes(tuple(hot_routes), self.state, max_body_bytes, RequestMetrics(service))
+        request_metrics = RequestMetrics(service, access_log_per_s)
+        self.hot_routes = HotRoutes(tuple(hot_routes), self.state, max_body_bytes, request_metrics)
 
     def build_middleware_stack(self) -> ASGIApp:
         app = super().build_middleware_stack()

@@ -17,6 +17,7 @@ from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import metrics
+from shared.http.access_log import DEFAULT_LINES_PER_S, AccessLogSampler
 from shared.http.problems import problem_response, unexpected_error
 
 log = structlog.get_logger(__name__)
@@ -64,10 +65,12 @@ def request_ids(headers: Iterable[tuple[bytes, bytes]]) -> tuple[str, str]:
 
 
 class RequestMetrics:
-    """A service's request counter, latency histogram and access log line, for each answer."""
+    """A service's request counter and latency histogram for each answer, and its access log line
+    (each error and slow answer, others up to `access_lines_per_s` per route: `AccessLogSampler`)."""
 
-    def __init__(self, service: str) -> None:
+    def __init__(self, service: str, access_lines_per_s: int = DEFAULT_LINES_PER_S) -> None:
         self.service = service
+        self.access_log = AccessLogSampler(access_lines_per_s)
         # The metrics' children by label values (`labels()` locks and builds a key every call).
         self._counters: dict[tuple[str, str, int], Any] = {}
         self._timers: dict[tuple[str, str], Any] = {}
@@ -83,10 +86,19 @@ class RequestMetrics:
         if timer is None:
             timer = self._timers[(method, route)] = metrics.HTTP_LATENCY.labels(self.service, method, route)
         timer.observe(elapsed)
-        # One line per request, with the ids bound for the request (probes and scrapes only at debug).
+        unlogged = self.access_log.admit(method, route, status, elapsed)
+        if unlogged is None:
+            return
+        # With the ids bound for the request (probes and scrapes only at debug).
         access = log.debug if route.endswith(_QUIET_ROUTES) else log.info
         access(
-            "http_request", method=method, route=route, status=status, duration_ms=round(elapsed * 1000, 2), **context
+            "http_request",
+            method=method,
+            route=route,
+            status=status,
+            duration_ms=round(elapsed * 1000, 2),
+            **context,
+            **({"unlogged": unlogged} if unlogged else {}),
         )
 
 
