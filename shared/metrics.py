@@ -36,3 +36,9 @@ ACCOUNTS_THROTTLED = Counter(
     "Accounts whose failures crossed a throttle threshold (AccountThrottled)",
     ["kind", "reason"],
 )
+REVOKED_SESSIONS = Gauge(
+    "revoked_sessions_remembered", "Sessions identity ended whose tokens this process refuses (shared.auth.revocations)"
+)
+TOKENS_OF_ENDED_SESSIONS = Counter(
+    "tokens_of_ended_sessions_refused_total", "Valid access tokens refused because identity ended their session"
+)

@@ -23,6 +23,7 @@ from starlette.types import ASGIApp
 
 from shared import db, heap
 from shared.audit.checkpoints import CheckpointPublisher
+from shared.auth.revocations import RevocationGuard, RevokedSessions, SessionRevocationFollower
 from shared.auth.verifier import JwksTokenVerifier, TokenVerifier
 from shared.clock import Clock, SystemClock
 from shared.consumer import KafkaConsumerRunner, KafkaProjection
@@ -211,6 +212,10 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         runtime = await open_runtime(spec, settings, clock, verifier, runs_workers=with_workers)
+        # Tokens of sessions identity has ended are refused from here on, whatever they say.
+        assert runtime.verifier is not None
+        runtime.verifier = RevocationGuard(runtime.verifier, revocations.revoked)
+        revocations.start()
         runtime.producer = idempotent_producer(settings.kafka_bootstrap_servers, f"{spec.name}-api")
         await runtime.producer.start()
         app.state.runtime = runtime
@@ -226,7 +231,12 @@ def create_app(
             if workers is not None:
                 await workers.close()
             await runtime.producer.stop()
+            await revocations.stop()
             await close_pool(runtime.pool)
+
+    revocations = SessionRevocationFollower(
+        settings.kafka_bootstrap_servers, RevokedSessions(), client_id=f"{spec.name}-api-revocations"
+    )
 
     async def database_ready() -> None:
         await app.state.runtime.pool.fetchval("SELECT 1")
@@ -253,7 +263,8 @@ def create_app(
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     install_problem_handlers(app)
-    app.include_router(health_router(spec.name, {"database": database_ready, "kafka": kafka_ready}))
+    readiness = {"database": database_ready, "kafka": kafka_ready, "session_revocations": revocations.ready}
+    app.include_router(health_router(spec.name, readiness))
     for router in spec.routes():
         app.include_router(router)
     openapi_contract.install(app)

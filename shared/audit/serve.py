@@ -16,6 +16,7 @@ from aiokafka.client import AIOKafkaClient
 from fastapi import FastAPI
 
 from shared.audit.api import AuditState, compliance_router
+from shared.auth.revocations import RevocationGuard, RevokedSessions, SessionRevocationFollower
 from shared.auth.verifier import JwksTokenVerifier, TokenVerifier
 from shared.http.access_log import DEFAULT_LINES_PER_S
 from shared.http.health import health_router
@@ -31,11 +32,16 @@ def create_compliance_app(
     bootstrap: str, verifier: TokenVerifier, access_lines_per_s: int = DEFAULT_LINES_PER_S
 ) -> FastAPI:
     state = AuditState(bootstrap)
+    revocations = SessionRevocationFollower(bootstrap, RevokedSessions(), client_id=f"{SERVICE}-api-revocations")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        revocations.start()
         await state.refresh()
-        yield
+        try:
+            yield
+        finally:
+            await revocations.stop()
 
     async def kafka_ready() -> None:
         client = AIOKafkaClient(bootstrap_servers=bootstrap)
@@ -54,11 +60,11 @@ def create_compliance_app(
         lifespan=lifespan,
         telemetry={"tracing": False, "metrics": False, "logs": False},  # Prometheus + structlog instead
     )
-    app.state.runtime = SimpleNamespace(verifier=verifier)
+    app.state.runtime = SimpleNamespace(verifier=RevocationGuard(verifier, revocations.revoked))
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=64 * 1024)
     app.add_middleware(RequestContextMiddleware, metrics=RequestMetrics(SERVICE, access_lines_per_s))
-    app.include_router(health_router(SERVICE, {"kafka": kafka_ready}))
+    app.include_router(health_router(SERVICE, {"kafka": kafka_ready, "session_revocations": revocations.ready}))
     app.include_router(compliance_router(state))
     return app
 

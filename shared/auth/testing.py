@@ -32,7 +32,14 @@ class TestTokenIssuer:
         return {"keys": [{**jwk, "kid": self.kid, "use": "sig", "alg": ALGORITHM}]}
 
     def token(
-        self, subject: str, kind: PrincipalKind, roles: Iterable[Role], *, ttl_s: int = 300, audience: str = AUDIENCE
+        self,
+        subject: str,
+        kind: PrincipalKind,
+        roles: Iterable[Role],
+        *,
+        ttl_s: int = 300,
+        audience: str = AUDIENCE,
+        session_id: str | None = None,
     ) -> str:
         now = int(time.time())
         claims = {
@@ -44,7 +51,7 @@ class TestTokenIssuer:
             "iat": now,
             "auth_time": now,
             "exp": now + ttl_s,
-            "sid": uuid.uuid4().hex,
+            "sid": session_id or uuid.uuid4().hex,
         }
         return jwt.encode(claims, self._key, algorithm=ALGORITHM, headers={"kid": self.kid})
 

@@ -20,7 +20,7 @@ import contextlib
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import httpx
@@ -33,6 +33,9 @@ ISSUER = "hosting-accounts/identity"
 AUDIENCE = "hosting-accounts"
 ALGORITHM = "EdDSA"
 LEEWAY_S = 5
+# The longest an access token may live (identity issues shorter ones): how long a verifier must
+# go on refusing the tokens of a session that ended (`shared.auth.revocations`).
+ACCESS_TOKEN_MAX_LIFETIME = timedelta(minutes=15)
 
 
 class InvalidToken(Exception):

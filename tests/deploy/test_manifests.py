@@ -299,7 +299,8 @@ def test_api_probes_use_the_health_endpoints(rendered: dict[str, list[Resource]]
         }
         for probe, path in expected.items():
             assert container[probe]["httpGet"] == {"path": path, "port": "http"}, f"{service} {probe}"
-        # readyz checks two dependencies with 2 s each, one after the other.
+        # readyz checks two dependencies with 2 s each, one after the other (and answers at once
+        # whether session revocations have been read).
         assert container["readinessProbe"]["timeoutSeconds"] >= 4
 
 

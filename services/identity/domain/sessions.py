@@ -14,9 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from services.identity.domain.errors import RecentLoginRequired
-from shared.auth.verifier import AUDIENCE, ISSUER
-
-MAX_ACCESS_TOKEN_TTL = timedelta(minutes=15)
+from shared.auth.verifier import ACCESS_TOKEN_MAX_LIFETIME, AUDIENCE, ISSUER
 
 
 def require_recent_login(authenticated_at: datetime | None, now: datetime, recent_login: timedelta, what: str) -> None:
@@ -36,7 +34,7 @@ class SessionPolicy:
     max_session_age: timedelta = timedelta(hours=12)
 
     def __post_init__(self) -> None:
-        if not timedelta(0) < self.access_token_ttl <= MAX_ACCESS_TOKEN_TTL:
+        if not timedelta(0) < self.access_token_ttl <= ACCESS_TOKEN_MAX_LIFETIME:
             raise ValueError("access tokens live at most 15 minutes")
 
     def refresh_expiry(self, now: datetime, session_expires_at: datetime) -> datetime:

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from itertools import pairwise
 from typing import Protocol, TypeVar
 
-from services.identity.domain.sessions import MAX_ACCESS_TOKEN_TTL
+from shared.auth.verifier import ACCESS_TOKEN_MAX_LIFETIME
 
 # How long a JWKS answer may be cached (its Cache-Control max-age).
 JWKS_MAX_AGE = timedelta(minutes=5)
@@ -31,7 +31,7 @@ PUBLISH_AHEAD = JWKS_MAX_AGE + MAX_RELOAD_INTERVAL + timedelta(minutes=3)
 # before it was superseded (the most any configuration allows, not today's setting: it may have
 # been higher then), plus margin for clocks, the verifiers' leeway and a replica that took up the
 # new key late (a rotation published less than MAX_RELOAD_INTERVAL ahead).
-RETIRE_AFTER = MAX_ACCESS_TOKEN_TTL + timedelta(minutes=10)
+RETIRE_AFTER = ACCESS_TOKEN_MAX_LIFETIME + timedelta(minutes=10)
 
 
 class ScheduledKey(Protocol):

@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.identity.domain.sessions import MAX_ACCESS_TOKEN_TTL
 from services.identity.domain.signing_keys import (
     JWKS_MAX_AGE,
     MAX_RELOAD_INTERVAL,
@@ -17,7 +16,7 @@ from services.identity.domain.signing_keys import (
     retirable,
     signing_at,
 )
-from shared.auth.verifier import LEEWAY_S
+from shared.auth.verifier import ACCESS_TOKEN_MAX_LIFETIME, LEEWAY_S
 
 T0 = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 FIRST = KeyTimes("first", T0)
@@ -60,4 +59,4 @@ def test_the_delays_cover_what_they_wait_for() -> None:
     assert JWKS_MAX_AGE + MAX_RELOAD_INTERVAL + timedelta(seconds=30) <= PUBLISH_AHEAD
     # A token signed just before the switch lives the longest allowed lifetime (and the verifier's
     # leeway); a replica may take up the switch one reload late.
-    assert MAX_ACCESS_TOKEN_TTL + MAX_RELOAD_INTERVAL + timedelta(seconds=LEEWAY_S) <= RETIRE_AFTER
+    assert ACCESS_TOKEN_MAX_LIFETIME + MAX_RELOAD_INTERVAL + timedelta(seconds=LEEWAY_S) <= RETIRE_AFTER

@@ -1,0 +1,188 @@
+"""Sessions identity has ended, so that their access tokens stop working at every service at once.
+
+Services verify identity's access tokens locally (`shared.auth.verifier`), so a token would stay
+good until it expires (at most `ACCESS_TOKEN_MAX_LIFETIME`) after its session ended: after a
+logout, a password reset that follows an account takeover, a staff user's deactivation or changed
+roles. Identity records every such ending as `SessionRevoked` on identity.events (in the same
+transaction as its cause). Each API process follows that topic (without a consumer group: every
+process needs every revocation) from `REMEMBER` ago, remembers the revoked sessions no longer than
+a token of theirs can live, and its verifier refuses their tokens (`RevocationGuard`). Readiness
+waits until the process has read what the topic held when it started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+
+import structlog
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+
+from shared import metrics
+from shared.auth.principal import Principal
+from shared.auth.verifier import ACCESS_TOKEN_MAX_LIFETIME, LEEWAY_S, InvalidToken, TokenVerifier
+from shared.cloudevents import MalformedCloudEvent, from_kafka
+from shared.kafka import topic_for
+
+log = structlog.get_logger(__name__)
+
+# A token issued before its session ended expires at most this long after the ending (with the
+# verifiers' leeway and a minute for clocks that disagree).
+REMEMBER = ACCESS_TOKEN_MAX_LIFETIME + timedelta(seconds=LEEWAY_S + 60)
+REVOKED_TYPE = b"hosting.accounts.identity.SessionRevoked."  # ce_type, any schema version
+
+
+def session_key(session_id: str | uuid.UUID) -> str:
+    """A session id as access tokens carry it (`sid`: 32 hex digits)."""
+    return session_id.hex if isinstance(session_id, uuid.UUID) else uuid.UUID(session_id).hex
+
+
+class RevokedSessions:
+    """Revoked session ids, each kept until no token of its session can be valid any more."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        # sid -> epoch seconds after which it may be forgotten (pruned in place: guards hold it)
+        self.until: dict[str | None, float] = {}
+        self._next_prune = 0.0
+
+    def revoke(self, session_id: str | uuid.UUID, revoked_at: datetime) -> None:
+        until = revoked_at.timestamp() + REMEMBER.total_seconds()
+        now = self._clock()
+        if until > now:
+            key = session_key(session_id)
+            self.until[key] = max(until, self.until.get(key, 0.0))
+        if now >= self._next_prune:  # at most once a minute: revocations are rare, checks are not
+            self._next_prune = now + 60
+            for gone in [sid for sid, t in self.until.items() if t <= now]:
+                del self.until[gone]
+
+    def __contains__(self, session_id: str | None) -> bool:
+        return session_id in self.until
+
+    def __len__(self) -> int:
+        return len(self.until)
+
+
+class RevocationGuard:
+    """A `TokenVerifier` that refuses the tokens of revoked sessions, around another verifier."""
+
+    def __init__(self, verifier: TokenVerifier, revoked: RevokedSessions) -> None:
+        self.verifier = verifier
+        self._revoked = revoked.until  # (the dict itself: `cached` is on contacts' hot path)
+
+    def cached(self, token: str) -> Principal | None:
+        principal = self.verifier.cached(token)
+        # (a revoked session's token is declined here; `verify` then answers it with 401)
+        return None if principal is None or principal.session_id in self._revoked else principal
+
+    async def verify(self, token: str) -> Principal:
+        principal = await self.verifier.verify(token)
+        if principal.session_id in self._revoked:
+            metrics.TOKENS_OF_ENDED_SESSIONS.inc()
+            raise InvalidToken("the token's session has ended")
+        return principal
+
+
+def revocations_in(records: Iterable[ConsumerRecord[bytes, bytes]]) -> list[tuple[str, datetime]]:
+    """(session id, when) of each `SessionRevoked` among identity's records; others are skipped."""
+    found = []
+    for record in records:
+        headers = record.headers
+        if not any(name == "ce_type" and value.startswith(REVOKED_TYPE) for name, value in headers):
+            continue
+        try:
+            event = from_kafka(record.value, headers)
+            found.append((session_key(str(event.data["session_id"])), event.occurred_at))
+        except (MalformedCloudEvent, KeyError, TypeError, ValueError):
+            log.warning("malformed_session_revocation", partition=record.partition, offset=record.offset)
+    return found
+
+
+class SessionRevocationFollower:
+    """Follows identity.events into a `RevokedSessions`, in the background of an API process."""
+
+    def __init__(
+        self, bootstrap: str, revoked: RevokedSessions, *, client_id: str, topic: str = topic_for("identity")
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.revoked = revoked
+        self.topic = topic
+        self.client_id = client_id
+        self.caught_up = asyncio.Event()  # read what the topic held when following began
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="session-revocations")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def ready(self) -> None:
+        """For readiness: raises until the revocations recorded before the start have been read."""
+        if not self.caught_up.is_set():
+            raise RuntimeError("session revocations not read yet")
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self._follow()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # A broker that went away, or a topic deleted under us: start again from REMEMBER ago
+                # (revocations read twice are harmless).
+                log.exception("session_revocations_failed")
+                await asyncio.sleep(5)
+
+    async def _partitions(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
+        """The topic's partitions, waiting for the topic to exist (before identity first ran)."""
+        while True:
+            await consumer._client.set_topics([self.topic])
+            await consumer._client.force_metadata_update()
+            partitions = consumer.partitions_for_topic(self.topic)
+            if partitions:
+                return [TopicPartition(self.topic, p) for p in sorted(partitions)]
+            self.caught_up.set()  # no topic yet: nothing was ever revoked
+            await asyncio.sleep(2)
+
+    async def _follow(self) -> None:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False, client_id=self.client_id
+        )
+        await consumer.start()
+        try:
+            partitions = await self._partitions(consumer)
+            consumer.assign(partitions)
+            since_ms = int((time.time() - REMEMBER.total_seconds()) * 1000)
+            starts = await consumer.offsets_for_times(dict.fromkeys(partitions, since_ms))
+            for tp in partitions:
+                found = starts.get(tp)
+                if found is None:
+                    await consumer.seek_to_end(tp)  # nothing recorded since then
+                else:
+                    consumer.seek(tp, found.offset)
+            end = await consumer.end_offsets(partitions)
+            behind = {tp for tp in partitions if await consumer.position(tp) < end[tp]}
+            if not behind:
+                self.caught_up.set()
+            while True:
+                batches = await consumer.getmany(timeout_ms=1000, max_records=1000)
+                for tp, records in batches.items():
+                    for session_id, revoked_at in revocations_in(records):
+                        self.revoked.revoke(session_id, revoked_at)
+                    if records and records[-1].offset + 1 >= end[tp]:
+                        behind.discard(tp)
+                metrics.REVOKED_SESSIONS.set(len(self.revoked))
+                if not behind and not self.caught_up.is_set():
+                    self.caught_up.set()
+                    log.info("session_revocations_read", remembered=len(self.revoked))
+        finally:
+            await consumer.stop()

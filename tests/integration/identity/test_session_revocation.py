@@ -1,0 +1,91 @@
+"""A session identity ends stops working at the other services within seconds, not when its access
+token expires: identity's `SessionRevoked` on Kafka, followed by every API process
+(`shared.auth.revocations`). Real identity, contacts, PostgreSQL, Kafka and HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from services.contacts.service import SPEC as CONTACTS
+from services.identity.adapters.hashing import SecretHasher
+from shared import metrics
+from shared.auth import JwksTokenVerifier
+from shared.http.hot import HotRouteProtocol
+from shared.infra.smtp_sink import SmtpSink
+from shared.service import create_app
+from shared.settings import ServiceSettings
+from tests.conftest import create_database
+from tests.integration.identity.harness import bearer
+from tests.integration.identity.test_token_verification import identity_over_http
+from tests.support.services import running_service
+from tests.support.uvicorn_server import uvicorn_serving
+
+pytestmark = pytest.mark.integration
+
+CHECK = {"requester": {"email": "someone@example.org"}, "action": "contracts:view"}
+
+
+async def _status_within(check: Any, wanted: int, seconds: float) -> float:
+    """Seconds until `check()` answered `wanted`; fails after `seconds`."""
+    started = time.monotonic()
+    while True:
+        status = (await check()).status_code
+        if status == wanted:
+            return time.monotonic() - started
+        assert time.monotonic() - started < seconds, f"still {status} after {seconds} s"
+        await asyncio.sleep(0.05)
+
+
+async def test_a_logout_ends_its_token_at_another_service_and_only_that_session(
+    pg_server: str, kafka: str, service_topics: object, smtp_sink: SmtpSink, hasher: SecretHasher
+) -> None:
+    async with identity_over_http(pg_server, kafka, smtp_sink, hasher) as (identity, identity_url):
+        number, _, password = await identity.customer_with_password()
+        ending, staying = [(await identity.login(number, password)).json() for _ in range(2)]
+        jwks_url = f"{identity_url}/api/identity/.well-known/jwks.json"
+        settings = ServiceSettings(
+            service="contacts", database_url=await create_database(pg_server), kafka_bootstrap_servers=kafka, port=0
+        )
+        app = create_app(CONTACTS, settings, verifier=JwksTokenVerifier(jwks_url))
+        async with (
+            uvicorn_serving(app, HotRouteProtocol, log_level="warning", lifespan="on") as server,
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.config.port}", timeout=10) as contacts,
+        ):
+            path = f"/api/contacts/v1/customers/{number}/authorization-checks"
+
+            async def check(tokens: dict[str, Any]) -> httpx.Response:
+                return await contacts.post(path, json=CHECK, headers=bearer(tokens))
+
+            await _status_within(lambda: check(ending), 200, 30)  # contacts has learnt of the customer
+            for tokens in (ending, staying, ending, staying):  # each verified once, then answered hot
+                assert (await check(tokens)).status_code == 200
+            await _status_within(lambda: contacts.get("/api/contacts/readyz"), 200, 15)
+            ready = (await contacts.get("/api/contacts/readyz")).json()
+            assert ready["checks"]["session_revocations"] == "ok"
+            refused_before = metrics.TOKENS_OF_ENDED_SESSIONS._value.get()
+
+            logout = await identity.client.post(
+                "/api/identity/v1/sessions/logout", json={"refresh_token": ending["refresh_token"]}
+            )
+            assert logout.status_code == 204
+            # The token itself is still unexpired and correctly signed; only the revocation refuses it.
+            elapsed = await _status_within(lambda: check(ending), 401, 10)
+            refused = await check(ending)
+            assert refused.status_code == 401
+            assert refused.headers["content-type"] == "application/problem+json"
+            assert (await check(staying)).status_code == 200  # the customer's other session goes on
+            assert metrics.TOKENS_OF_ENDED_SESSIONS._value.get() > refused_before
+            assert elapsed < 10
+
+        # A process started after the logout knows of it from the topic before it is ready.
+        later = await create_database(pg_server)
+        async with running_service(CONTACTS, later, kafka, verifier=JwksTokenVerifier(jwks_url)) as (_, fresh):
+            await _status_within(lambda: fresh.get("/api/contacts/readyz"), 200, 15)
+            contacts_path = f"/api/contacts/v1/customers/{number}/contacts"
+            assert (await fresh.get(contacts_path, headers=bearer(ending))).status_code == 401
+            assert (await fresh.get(contacts_path, headers=bearer(staying))).status_code != 401
