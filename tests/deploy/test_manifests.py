@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ import pytest
 import yaml
 from starlette.routing import Match
 
+from services.identity.domain.signing_keys import RETIRE_AFTER
 from shared.audit import serve as compliance_serve
 from shared.auth.testing import TestTokenIssuer
 from shared.kafka import topic_for
@@ -72,7 +74,8 @@ def named(resources: list[Resource], kind: str, name: str) -> Resource:
 
 
 def pod_spec(resource: Resource) -> dict[str, Any]:
-    spec: dict[str, Any] = resource["spec"]["template"]["spec"]
+    job = resource["spec"]["jobTemplate"]["spec"] if resource["kind"] == "CronJob" else resource["spec"]
+    spec: dict[str, Any] = job["template"]["spec"]
     return spec
 
 
@@ -83,7 +86,7 @@ def containers(resource: Resource) -> list[dict[str, Any]]:
 
 
 def workloads(resources: list[Resource]) -> list[Resource]:
-    return [r for r in resources if r["kind"] in ("Deployment", "Job")]
+    return [r for r in resources if r["kind"] in ("Deployment", "Job", "CronJob")]
 
 
 def is_builtin(api_version: str) -> bool:
@@ -214,6 +217,30 @@ def test_nothing_but_the_four_services_and_the_compliance_api(
     assert {d["metadata"]["name"] for d in of_kind(resources, "Deployment")} == expected
     assert {j["metadata"]["name"] for j in of_kind(resources, "Job")} == {f"{s}-migrate" for s in SERVICES}
     assert {c["metadata"]["name"] for c in of_kind(resources, "Cluster")} == {f"{s}-db" for s in SERVICES}
+    assert {c["metadata"]["name"] for c in of_kind(resources, "CronJob")} == {
+        "identity-rotate-signing-key",
+        "identity-retire-signing-keys",
+    }
+
+
+def test_signing_keys_are_rotated_monthly_and_retired_hourly(rendered: dict[str, list[Resource]], overlay: str) -> None:
+    """The key commands on a schedule (docs/architecture.md, "Signing key rotation"): never two at
+    once, against identity's database, each a `python -m services.identity` command."""
+    resources = rendered[overlay]
+    for name, command, schedule in (
+        ("identity-rotate-signing-key", "rotate-key", "17 3 1 * *"),
+        ("identity-retire-signing-keys", "retire-keys", "47 * * * *"),
+    ):
+        cron = named(resources, "CronJob", name)
+        assert cron["spec"]["schedule"] == schedule
+        assert cron["spec"]["timeZone"] == "Etc/UTC"
+        assert cron["spec"]["concurrencyPolicy"] == "Forbid"
+        assert pod_spec(cron)["restartPolicy"] == "Never"
+        (container,) = pod_spec(cron)["containers"]
+        assert container["command"] == ["python", "-m", "services.identity", command]
+        assert cron["metadata"]["labels"]["app.kubernetes.io/name"] == "identity"
+    # Retiring checks hourly, so the wait after a rotation (25 minutes) is over at the next run or two.
+    assert timedelta(hours=1) > RETIRE_AFTER
 
 
 def test_compliance_api_is_one_replica_beside_the_services(rendered: dict[str, list[Resource]], overlay: str) -> None:
