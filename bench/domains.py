@@ -378,7 +378,7 @@ async def bench_domains(
 
         target = f"{base}/api/domains/v1/"
         victims, loaded = world.split(PROPAGATION_TRIALS)
-        for label in ("warm", "max", "steady", "probe", "target"):
+        for label in ("warm", "max", "steady", "probe", "target", "retry"):
             count = 4000 if label == "warm" else 40000
             (work / f"{label}.tsv").write_text("\n".join(_commands(keys, world, loaded, count, label)))
         await run_wrk(target, script, work / "warm.tsv", seconds=2, connections=4)
@@ -413,7 +413,7 @@ async def bench_domains(
         figures["propagation_idle_p99_ms"] = percentile(idle, 99) * 1000
         at_target = await run_wrk_at_rate(
             target, script, work / "target.tsv", TARGET_RATE, steady["p50_ms"], seconds,
-            probe_data=work / "probe.tsv",
+            probe_data=work / "probe.tsv", retry_data=work / "retry.tsv",
         )  # fmt: skip
         figures["commands_at_target_per_s"] = at_target["rate"]
         figures["commands_at_target_p50_ms"] = at_target["p50_ms"]
