@@ -1,9 +1,9 @@
 """An admin managing staff users: their roles, a new password, deactivation, and reading one.
 
 Each change ends every session of the staff user, in the transaction that records it: the next
-token carries the new roles, and a deactivated or re-passworded user has to log in again. Access
-tokens already handed out stay valid at other services until they expire (at most 15 minutes):
-those verify tokens locally and cannot see a revocation (docs/architecture.md, "Tokens").
+token carries the new roles, and a deactivated or re-passworded user has to log in again. The
+other services refuse the access tokens already handed out once they read the `SessionRevoked`
+events (`shared.auth.revocations`).
 """
 
 from __future__ import annotations
