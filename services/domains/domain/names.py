@@ -17,7 +17,11 @@ name inside another customer's domain), under a top-level domain the list knows.
 `publicsuffixlist` package's snapshot, pinned with the code. And no label of it may mix scripts
 that are used to imitate each other (`paypal.de` written with a Cyrillic `a`): letters of one
 script per label, or Latin together with the East Asian scripts (as `abc商店.jp`), the rule
-browsers apply before they show a name in Unicode. Whether the name is still free is the
+browsers apply before they show a name in Unicode. Nor may a label written wholly in Cyrillic or
+Greek consist only of letters that look Latin (`apple.de` spelt in Cyrillic letters):
+Unicode's confusables data (the `confusable-homoglyphs` package) says which letters look like
+ASCII ones; under a top-level domain of that script or of a country writing it (`.xn--p1ai`, `.ru`,
+`.gr`, ...) such names are ordinary words and allowed. Whether the name is still free is the
 registry's business. Local parts are the conservative ASCII subset every mail system accepts.
 """
 
@@ -29,6 +33,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import idna
+from confusable_homoglyphs import confusables
 from publicsuffixlist import PublicSuffixList
 
 from services.domains.domain.errors import InvalidName
@@ -149,9 +154,41 @@ def _mixed_script_label(name: HostName) -> str | None:
     return None
 
 
+# Top-level domains under which a label in that script is the country's own writing (as browsers
+# treat them); the TLDs written in the script itself count too.
+_SCRIPT_COUNTRIES = {
+    "CYRILLIC": frozenset({"bg", "by", "kg", "kz", "mk", "mn", "rs", "ru", "su", "tj", "ua", "uz"}),
+    "GREEK": frozenset({"cy", "gr"}),
+}
+
+
+@lru_cache(maxsize=4096)
+def _looks_latin(letter: str) -> bool:
+    """Unicode's confusables data names an ASCII letter or digit this letter is confused with."""
+    found = confusables.is_confusable(letter, greedy=True, preferred_aliases=["latin"]) or ()
+    return any(h["c"].isascii() and h["c"].isalnum() for entry in found for h in entry["homoglyphs"])
+
+
+def _whole_script_lookalike(name: HostName) -> str | None:
+    """The label (under the public suffix) written in one non-Latin script whose every letter looks
+    like a Latin one, unless the TLD is of that script's countries or written in it."""
+    if name.unicode.isascii():
+        return None
+    label, _, suffix = name.unicode.partition(".")
+    scripts = scripts_of(label)
+    if len(scripts) != 1:
+        return None
+    (script,) = scripts
+    tld = suffix.rsplit(".", 1)[-1]
+    if script not in _SCRIPT_COUNTRIES or tld in _SCRIPT_COUNTRIES[script] or scripts_of(tld) == scripts:
+        return None
+    letters = {c for c in label if unicodedata.category(c)[0] == "L"}
+    return label if all(_looks_latin(c) for c in letters) else None
+
+
 def parse_registrable_domain(raw: str) -> HostName:
     """A domain name that can be ordered: one label under a known public suffix, no label mixing
-    look-alike scripts; or `InvalidName`."""
+    look-alike scripts, not wholly in letters that look Latin; or `InvalidName`."""
     name = parse_domain(raw)
     registrable = _SUFFIXES.privatesuffix(name.ascii)
     if registrable == name.ascii:
@@ -159,6 +196,12 @@ def parse_registrable_domain(raw: str) -> HostName:
         if mixed is not None:
             scripts = ", ".join(sorted(scripts_of(mixed)))
             raise InvalidName(f"the label {mixed!r} mixes scripts ({scripts}): such names imitate others")
+        lookalike = _whole_script_lookalike(name)
+        if lookalike is not None:
+            raise InvalidName(
+                f"the label {lookalike!r} is written in {next(iter(scripts_of(lookalike))).title()} letters that"
+                " all look Latin: such names imitate others"
+            )
         return name
     if registrable is not None:
         raise InvalidName(

@@ -192,7 +192,11 @@ FORBIDDEN = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zs", "Zl", "Zp"})
     ["example.de", "Bücher.DE", "example.co.uk", "beispiel.xn--p1ai", "café.fr",
      "\u043f\u0440\u0438\u043c\u0435\u0440.\u0440\u0444",  # all Cyrillic, under .рф
      "\u043f\u0440\u0438\u043c\u0435\u04401-2.de",  # Cyrillic with digits and a hyphen
-     "例え.jp", "abc商店.jp", "한국어.kr", "αβγ.gr"],
+     "例え.jp", "abc商店.jp", "한국어.kr", "αβγ.gr",
+     "\u043c\u043e\u0441\u043a\u0432\u0430.de",  # Moscow in Cyrillic: not every letter looks Latin
+     "\u0431\u0443\u0440\u0433.de",  # -burg in Cyrillic: its first letter does not
+     "\u0430\u0440\u0440\u04cf\u0435.\u0440\u0444",  # apple in Cyrillic under .xn--p1ai, a Cyrillic TLD
+     "\u0441\u043e\u0441\u043e.ru", "\u03b1\u03c1\u03c1.gr"],  # coco in Cyrillic under .ru, app in Greek under .gr
 )  # fmt: skip
 def test_registrable_names_can_be_ordered(raw: str) -> None:
     assert parse_registrable_domain(raw) == parse_domain(raw)
@@ -206,7 +210,13 @@ def test_registrable_names_can_be_ordered(raw: str) -> None:
      ("foo.blogspot.com", "a host within 'blogspot.com'"),
      ("p\u0430ypal.de", r"mixes scripts \(CYRILLIC, LATIN\)"), ("\u03b1pple.com", r"mixes scripts \(GREEK, LATIN\)"),
      ("g\u043e\u043egle.de", "mixes scripts"), ("\u043fp\u0438\u043ce\u0440.de", "mixes scripts"),
-     ("example.localhost", "does not exist"), ("example.example", "does not exist")],
+     ("example.localhost", "does not exist"), ("example.example", "does not exist"),
+     # wholly Cyrillic or Greek, every letter looking Latin: apple, scope, exo, op, app
+     ("\u0430\u0440\u0440\u04cf\u0435.de", "written in Cyrillic letters that all look Latin"),
+     ("\u0455\u0441\u043e\u0440\u0435.com", "Cyrillic letters that all look Latin"),
+     ("\u0435\u0445\u043e.de", "Cyrillic letters that all look Latin"),
+     ("\u03bf\u03c1.com", "written in Greek letters that all look Latin"),
+     ("\u03b1\u03c1\u03c1-24.de", "Greek letters that all look Latin")],
 )  # fmt: skip
 def test_names_that_cannot_be_ordered_say_why(raw: str, says: str) -> None:
     with pytest.raises(InvalidName, match=says):
