@@ -2,7 +2,7 @@
 
 support_authority      decides a support request on billing's copy of the authorizations;
                        a refusal is recorded (SupportRequestRefused) and raised as 403
-change_billing_address / change_invoice_email
+change_billing_address / change_invoice_email / change_billing_contact
                        compare the version the client read, decide, append; the invoice
                        e-mail change queues its two notices in the same transaction
 """
@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from services.billing import queries
 from services.billing.authorization import AuthorizationCopy
 from services.billing.domain import address as address_domain
+from services.billing.domain import billing_contact as contact_domain
 from services.billing.domain import invoice_email as email_domain
 from services.billing.domain.authority import Authority, Refusal, SupportRequest, on_behalf, reasons_as_dicts
 from services.billing.domain.errors import RequestRefused
@@ -138,6 +140,27 @@ async def change_invoice_email(
     return Changed(recorded[-1].stream_version, changed=True, recorded=tuple(recorded))
 
 
+async def change_billing_contact(
+    uow: UnitOfWorkFactory,
+    customer_number: str,
+    wanted: uuid.UUID | None,
+    expected_version: int,
+    authority: Authority,
+    context: EventContext,
+) -> Changed:
+    stream_id = contact_domain.stream_id(customer_number)
+    async with uow() as tx:
+        version, events = await _load_at(tx, uow.store.registry, stream_id, expected_version)
+        known = await queries.known_contact(tx.connection, customer_number, wanted) if wanted else None
+        current = contact_domain.fold(events)
+        new = contact_domain.decide_change_billing_contact(customer_number, current, wanted, known, authority)
+        if not new:
+            return Changed(version, changed=False)
+        recorded = await tx.append(stream_id, version, new, context)
+        await tx.commit()
+    return Changed(recorded[-1].stream_version, changed=True, recorded=tuple(recorded))
+
+
 _QUEUE_NOTICE = """
 INSERT INTO invoice_email_notices (notice_id, event_id, customer_number, recipient, role, payload, created_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -183,3 +206,16 @@ async def load_billing_address(
 async def load_invoice_email(uow: UnitOfWorkFactory, customer_number: str) -> tuple[str | None, int]:
     stream = await uow.store.load(email_domain.stream_id(customer_number))
     return email_domain.fold(uow.store.registry.decode(e) for e in stream.events), stream.version
+
+
+async def load_billing_contact(
+    uow: UnitOfWorkFactory, customer_number: str
+) -> tuple[contact_domain.KnownContact | uuid.UUID | None, int]:
+    """The billing contact as billing's copy knows them (only the id, if the copy does not), and
+    the stream's version."""
+    stream = await uow.store.load(contact_domain.stream_id(customer_number))
+    contact_id = contact_domain.fold(uow.store.registry.decode(e) for e in stream.events)
+    if contact_id is None:
+        return None, stream.version
+    known = await queries.known_contact(uow.pool, customer_number, contact_id)
+    return known or contact_id, stream.version

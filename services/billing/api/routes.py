@@ -1,7 +1,9 @@
-"""Routes of the billing service: the invoice address, the invoice e-mail and the history."""
+"""Routes of the billing service: the invoice address, the invoice e-mail, the billing contact and
+the history."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
@@ -13,6 +15,9 @@ from services.billing.api.schemas import (
     BillingAddress,
     BillingAddressIn,
     BillingAddressOut,
+    BillingContact,
+    BillingContactIn,
+    BillingContactOut,
     HistoryEntry,
     HistoryPage,
     InvoiceEmailIn,
@@ -20,6 +25,7 @@ from services.billing.api.schemas import (
 )
 from services.billing.domain import address as address_domain
 from services.billing.domain.authority import Operation
+from services.billing.domain.billing_contact import KnownContact
 from shared.auth.dependencies import CurrentPrincipal
 from shared.http.context import CustomerNumber, event_context, runtime_of
 from shared.http.versions import etag, expected_version
@@ -53,6 +59,24 @@ def _address_out(address: address_domain.BillingAddress | None) -> BillingAddres
         city=address.city,
         country=address.country,
         vat_id=address.vat_id,
+    )
+
+
+def _contact_out(contact: KnownContact | uuid.UUID | None) -> BillingContact | None:
+    if contact is None:
+        return None
+    if isinstance(contact, uuid.UUID):  # named, but not (yet) in billing's copy of contacts
+        return BillingContact(
+            contact_id=contact, name=None, email=None, phone=None, organisation=None, function=None, left_at=None
+        )
+    return BillingContact(
+        contact_id=contact.contact_id,
+        name=contact.name,
+        email=contact.email,
+        phone=contact.phone,
+        organisation=contact.organisation,
+        function=contact.function,
+        left_at=contact.removed_at,
     )
 
 
@@ -154,6 +178,55 @@ def router() -> APIRouter:
             customer_number=customer_number,
             version=version,
             email=email,
+            changed=result.changed,
+            decision=decision_out(authority),
+        )
+
+    @r.get(
+        "/customers/{customer_number}/billing-contact",
+        response_model=BillingContactOut,
+        responses=READ,
+        summary="The contact person billing matters go to, with their current details and version (also as ETag)",
+        description="Details come from billing's copy of contacts.events; `left_at` says the person was removed"
+        " or left the customer since they were named.",
+    )
+    async def get_billing_contact(
+        customer_number: CustomerNumber, request: Request, response: Response, principal: CurrentPrincipal
+    ) -> BillingContactOut:
+        await ensure_readable(request, principal, customer_number)
+        contact, version = await handlers.load_billing_contact(runtime_of(request).uow, customer_number)
+        response.headers["ETag"] = etag(version)
+        return BillingContactOut(customer_number=customer_number, version=version, contact=_contact_out(contact))
+
+    @r.put(
+        "/customers/{customer_number}/billing-contact",
+        response_model=BillingContactOut,
+        responses=WRITE,
+        summary="Name the contact person billing matters go to (one of the customer's current contacts), or nobody",
+        description="`contact_id`: a contact person contacts keeps for this customer, current in billing's copy"
+        " (else 422, `field` contact_id); null names nobody." + _CONCURRENCY + _WHO,
+    )
+    async def put_billing_contact(
+        customer_number: CustomerNumber,
+        body: BillingContactIn,
+        request: Request,
+        response: Response,
+        principal: CurrentPrincipal,
+        if_match: IfMatch = None,
+    ) -> BillingContactOut:
+        authority = await authority_for(request, principal, customer_number, body, Operation.CHANGE_BILLING_CONTACT)
+        expected = expected_version(if_match, body.version)
+        rt = runtime_of(request)
+        context = event_context(request, customer_number, principal.actor, **authority.metadata)
+        result = await handlers.change_billing_contact(
+            rt.uow, customer_number, body.contact_id, expected, authority, context
+        )
+        contact, version = await handlers.load_billing_contact(rt.uow, customer_number)
+        response.headers["ETag"] = etag(version)
+        return BillingContactOut(
+            customer_number=customer_number,
+            version=version,
+            contact=_contact_out(contact),
             changed=result.changed,
             decision=decision_out(authority),
         )

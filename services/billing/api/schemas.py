@@ -51,6 +51,12 @@ class InvoiceEmailIn(Edit):
     email: str = Field(min_length=1, max_length=320)
 
 
+class BillingContactIn(Edit):
+    contact_id: uuid.UUID | None = Field(
+        description="One of the customer's current contact persons (contacts' id), or null for nobody"
+    )
+
+
 class BillingAddress(BaseModel):
     recipient: str
     addition: str | None
@@ -110,9 +116,34 @@ class InvoiceEmailOut(BaseModel):
     decision: DecisionOut | None = Field(default=None, description="PUT only")
 
 
+class BillingContact(BaseModel):
+    """The contact person billing matters go to, with their details as billing's copy of contacts has them."""
+
+    contact_id: uuid.UUID
+    name: str | None = Field(description="null only while billing's copy does not know the contact yet")
+    email: str | None
+    phone: str | None
+    organisation: str | None
+    function: str | None
+    left_at: datetime | None = Field(
+        description="When the contact was removed or left the customer: name someone else (the history keeps them)"
+    )
+
+
+class BillingContactOut(BaseModel):
+    customer_number: str
+    version: int
+    contact: BillingContact | None = Field(description="null until one was named, or after naming nobody")
+    changed: bool | None = Field(default=None, description="PUT only: whether this request changed anything")
+    decision: DecisionOut | None = Field(default=None, description="PUT only")
+
+
 class HistoryEntry(BaseModel):
     at: datetime
-    kind: str = Field(description="billing_address_changed | invoice_email_changed | support_request_refused")
+    kind: str = Field(
+        description="billing_address_changed | invoice_email_changed | billing_contact_changed"
+        " | support_request_refused"
+    )
     actor: str = Field(description="Who did it: customer:<n> or staff:<name>")
     requested_by: str | None = Field(description="On whose request")
     on_behalf_of: str | None = Field(description="The requester support named, as looked up")

@@ -40,6 +40,7 @@ class ChangeBasis(StrEnum):
 class Operation(StrEnum):
     CHANGE_BILLING_ADDRESS = "change_billing_address"
     CHANGE_INVOICE_EMAIL = "change_invoice_email"
+    CHANGE_BILLING_CONTACT = "change_billing_contact"
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,8 @@
 shared.errors.DomainError
 ├── InvalidRequest (422)
 │   ├── InvalidBillingAddress   a field of the postal address or the VAT id is not acceptable
-│   └── InvalidInvoiceEmail     not a syntactically valid e-mail address
+│   ├── InvalidInvoiceEmail     not a syntactically valid e-mail address
+│   └── NotACurrentContact      the billing contact named is no current contact of the customer
 └── Forbidden (403)
     └── RequestRefused          support's request on behalf of a requester was refused
 """
@@ -23,6 +24,13 @@ class InvalidBillingAddress(InvalidRequest):
 
 class InvalidInvoiceEmail(InvalidRequest):
     title = "Invalid invoice e-mail address"
+
+
+class NotACurrentContact(InvalidRequest):
+    title = "Not a current contact person"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, field="contact_id")
 
 
 class RequestRefused(Forbidden):

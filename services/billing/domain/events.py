@@ -5,6 +5,7 @@ Streams (all of one customer share the Kafka key, the customer number):
     billing-address-<n>    BillingAddressChanged; its version is what clients send back (If-Match)
     invoice-email-<n>      InvoiceEmailChanged; versioned apart, so that changing one never makes
                            a client's copy of the other stale
+    billing-contact-<n>    BillingContactChanged: which contact person billing matters go to
     billing-refusals-<n>   SupportRequestRefused; recording a refusal never conflicts with an edit
 
 `requested_by` names on whose request the change was made (`customer:<n>` for the account
@@ -52,6 +53,18 @@ class InvoiceEmailChanged(DomainEvent):
     basis: str
 
 
+@registry.register("BillingContactChanged", version=1)
+@dataclass(frozen=True)
+class BillingContactChanged(DomainEvent):
+    """Which of the customer's contact persons (ids of contacts.events) billing matters go to; null: nobody."""
+
+    customer_number: str
+    contact_id: uuid.UUID | None
+    previous_contact_id: uuid.UUID | None
+    requested_by: str
+    basis: str
+
+
 @registry.register("SupportRequestRefused", version=1)
 @dataclass(frozen=True)
 class SupportRequestRefused(DomainEvent):
@@ -62,5 +75,5 @@ class SupportRequestRefused(DomainEvent):
     on_behalf_of: str  # contact_id:<uuid> | email:<normalised> | phone:<E.164>
     action: str  # the scope needed (shared.scopes)
     reasons: tuple[str, ...]  # reason codes of the decision (shared.authorization.ReasonCode)
-    operation: str  # what was asked: change_billing_address | change_invoice_email
+    operation: str  # what was asked: change_billing_address | change_invoice_email | change_billing_contact
     contact_id: uuid.UUID | None = None  # the contact the requester was recognised as, if any

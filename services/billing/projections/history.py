@@ -15,6 +15,7 @@ from shared.envelope import RecordedEvent
 KINDS = {
     "BillingAddressChanged": "billing_address_changed",
     "InvoiceEmailChanged": "invoice_email_changed",
+    "BillingContactChanged": "billing_contact_changed",
     "SupportRequestRefused": "support_request_refused",
 }
 
