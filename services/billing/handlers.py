@@ -10,7 +10,7 @@ change_billing_address / change_invoice_email / change_billing_contact
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -25,7 +25,6 @@ from services.billing.domain.errors import RequestRefused
 from services.billing.domain.events import InvoiceEmailChanged
 from shared.envelope import DomainEvent, EventContext, RecordedEvent
 from shared.errors import ConcurrencyConflict
-from shared.registry import EventRegistry
 from shared.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 ContextFor = Callable[[Mapping[str, Any]], EventContext]
@@ -90,13 +89,32 @@ async def record_refusal(uow: UnitOfWorkFactory, refusal: Refusal, context: Even
     raise ConcurrencyConflict(stream_id, -1)
 
 
-async def _load_at(
-    tx: UnitOfWork, registry: EventRegistry, stream_id: str, expected_version: int
-) -> tuple[int, list[DomainEvent]]:
-    stream = await tx.load(stream_id)
-    if stream.version != expected_version:
-        raise ConcurrencyConflict(stream_id, expected_version, stream.version)
-    return stream.version, [registry.decode(e) for e in stream.events]
+Decide = Callable[[UnitOfWork, list[DomainEvent]], Awaitable[list[DomainEvent]]]
+WithEvents = Callable[[UnitOfWork, Sequence[RecordedEvent]], Awaitable[None]]
+
+
+async def _change(
+    uow: UnitOfWorkFactory,
+    stream_id: str,
+    expected_version: int,
+    decide: Decide,
+    context: EventContext,
+    with_events: WithEvents | None = None,
+) -> Changed:
+    """Load the stream at the version the client read (else 409), decide on its events, append what
+    was decided and whatever `with_events` adds, in one transaction."""
+    async with uow() as tx:
+        stream = await tx.load(stream_id)
+        if stream.version != expected_version:
+            raise ConcurrencyConflict(stream_id, expected_version, stream.version)
+        new = await decide(tx, [uow.store.registry.decode(e) for e in stream.events])
+        if not new:
+            return Changed(stream.version, changed=False)
+        recorded = await tx.append(stream_id, stream.version, new, context)
+        if with_events is not None:
+            await with_events(tx, recorded)
+        await tx.commit()
+    return Changed(recorded[-1].stream_version, changed=True, recorded=tuple(recorded))
 
 
 async def change_billing_address(
@@ -107,16 +125,11 @@ async def change_billing_address(
     authority: Authority,
     context: EventContext,
 ) -> Changed:
-    stream_id = address_domain.stream_id(customer_number)
-    async with uow() as tx:
-        version, events = await _load_at(tx, uow.store.registry, stream_id, expected_version)
+    async def decide(_: UnitOfWork, events: list[DomainEvent]) -> list[DomainEvent]:
         current = address_domain.fold(events)
-        new = address_domain.decide_change_address(customer_number, current, wanted, authority)
-        if not new:
-            return Changed(version, changed=False)
-        recorded = await tx.append(stream_id, version, new, context)
-        await tx.commit()
-    return Changed(recorded[-1].stream_version, changed=True, recorded=tuple(recorded))
+        return address_domain.decide_change_address(customer_number, current, wanted, authority)
+
+    return await _change(uow, address_domain.stream_id(customer_number), expected_version, decide, context)
 
 
 async def change_invoice_email(
@@ -127,17 +140,12 @@ async def change_invoice_email(
     authority: Authority,
     context: EventContext,
 ) -> Changed:
-    stream_id = email_domain.stream_id(customer_number)
-    async with uow() as tx:
-        version, events = await _load_at(tx, uow.store.registry, stream_id, expected_version)
+    async def decide(_: UnitOfWork, events: list[DomainEvent]) -> list[DomainEvent]:
         current = email_domain.fold(events)
-        new = email_domain.decide_change_invoice_email(customer_number, current, wanted, authority)
-        if not new:
-            return Changed(version, changed=False)
-        recorded = await tx.append(stream_id, version, new, context)
-        await _queue_notices(tx, recorded)
-        await tx.commit()
-    return Changed(recorded[-1].stream_version, changed=True, recorded=tuple(recorded))
+        return email_domain.decide_change_invoice_email(customer_number, current, wanted, authority)
+
+    stream_id = email_domain.stream_id(customer_number)
+    return await _change(uow, stream_id, expected_version, decide, context, with_events=_queue_notices)
 
 
 async def change_billing_contact(
@@ -148,17 +156,12 @@ async def change_billing_contact(
     authority: Authority,
     context: EventContext,
 ) -> Changed:
-    stream_id = contact_domain.stream_id(customer_number)
-    async with uow() as tx:
-        version, events = await _load_at(tx, uow.store.registry, stream_id, expected_version)
+    async def decide(tx: UnitOfWork, events: list[DomainEvent]) -> list[DomainEvent]:
         known = await queries.known_contact(tx.connection, customer_number, wanted) if wanted else None
         current = contact_domain.fold(events)
-        new = contact_domain.decide_change_billing_contact(customer_number, current, wanted, known, authority)
-        if not new:
-            return Changed(version, changed=False)
-        recorded = await tx.append(stream_id, version, new, context)
-        await tx.commit()
-    return Changed(recorded[-1].stream_version, changed=True, recorded=tuple(recorded))
+        return contact_domain.decide_change_billing_contact(customer_number, current, wanted, known, authority)
+
+    return await _change(uow, contact_domain.stream_id(customer_number), expected_version, decide, context)
 
 
 _QUEUE_NOTICE = """
