@@ -6,7 +6,7 @@ KAFKA_BOOTSTRAP_SERVERS   the Kafka cluster
 <SERVICE>_PORT            HTTP port (defaults: identity 8101, contacts 8102, billing 8103, domains 8104)
 SERVICE_HOST              interface to bind (127.0.0.1)
 LOG_LEVEL                 INFO
-ACCESS_LOG_PER_S          access log lines per second per route beyond errors and slow answers (100; 0: all)
+ACCESS_LOG_PER_S          access lines per second per route, successes and client errors each (100; 0: all)
 SMTP_HOST / SMTP_PORT     the mail server the service sends through
 PORTAL_URL                the portal's public address, for links in e-mails
 CHECKPOINT_INTERVAL_S     seconds between checkpoints published to <service>.checkpoints (30; 0: none)

@@ -66,7 +66,7 @@ def request_ids(headers: Iterable[tuple[bytes, bytes]]) -> tuple[str, str]:
 
 class RequestMetrics:
     """A service's request counter and latency histogram for each answer, and its access log line
-    (each error and slow answer, others up to `access_lines_per_s` per route: `AccessLogSampler`)."""
+    (each server error and slow answer, others up to `access_lines_per_s` per route: `AccessLogSampler`)."""
 
     def __init__(self, service: str, access_lines_per_s: int = DEFAULT_LINES_PER_S) -> None:
         self.service = service

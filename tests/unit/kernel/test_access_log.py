@@ -39,16 +39,27 @@ def test_above_the_limit_the_next_line_counts_the_answers_without_one() -> None:
     assert sampler.admit("POST", "/check", 200, 0.001) is None
 
 
-def test_errors_and_slow_answers_are_always_logged_and_take_nothing_from_the_allowance() -> None:
+def test_server_errors_and_slow_answers_are_always_logged_and_take_nothing_from_the_allowance() -> None:
     clock = Clock()
     sampler = AccessLogSampler(1, clock)
     assert sampler.admit("POST", "/check", 200, 0.001) == 0
     assert sampler.admit("POST", "/check", 200, 0.001) is None
-    for status in (400, 401, 404, 409, 422, 429, 500, 503):
+    for status in (500, 502, 503, 500):
         assert sampler.admit("POST", "/check", status, 0.001) == 0
     assert sampler.admit("POST", "/check", 200, SLOW_S) == 0
     clock.now += 1.0
     assert sampler.admit("POST", "/check", 200, 0.001) == 1  # only the one fast success went unlogged
+
+
+def test_client_errors_have_an_allowance_of_their_own() -> None:
+    clock = Clock()
+    sampler = AccessLogSampler(2, clock)
+    # A flood of refusals (a guessed token, a scanner) is limited like successes, and counted...
+    assert [sampler.admit("POST", "/check", status, 0.001) for status in (401, 404, 401, 422)] == [0, 0, None, None]
+    # ...without taking the successful answers' lines
+    assert sampler.admit("POST", "/check", 200, 0.001) == 0
+    clock.now += 1.0
+    assert sampler.admit("POST", "/check", 429, 0.001) == 2
 
 
 def test_each_route_and_method_has_its_own_allowance() -> None:
@@ -73,14 +84,14 @@ def test_request_metrics_count_every_answer_and_log_the_allowance() -> None:
     with structlog.testing.capture_logs() as logs:
         for i in range(5):
             request_metrics.observe("POST", "/x/{n}", 200, 0.002, request_id=f"r{i}")
-        request_metrics.observe("POST", "/x/{n}", 404, 0.002, request_id="missing")
+        request_metrics.observe("POST", "/x/{n}", 500, 0.002, request_id="failed")
         clock.now += 1.0
         request_metrics.observe("POST", "/x/{n}", 200, 0.002, request_id="later")
     lines = [entry for entry in logs if entry["event"] == "http_request"]
     assert [(line["request_id"], line["status"], line.get("unlogged")) for line in lines] == [
         ("r0", 200, None),
         ("r1", 200, None),
-        ("missing", 404, None),
+        ("failed", 500, None),
         ("later", 200, 3),
     ]
-    assert counter._value.get() == before + 6  # the metrics count them all
+    assert counter._value.get() == before + 6  # the metrics count every 200, logged or not
