@@ -14,7 +14,7 @@ import pytest
 from services.contacts.service import SPEC as CONTACTS
 from services.identity.adapters.hashing import SecretHasher
 from shared import metrics
-from shared.auth import JwksTokenVerifier
+from shared.auth import JwksTokenVerifier, Role
 from shared.http.hot import HotRouteProtocol
 from shared.infra.smtp_sink import SmtpSink
 from shared.service import create_app
@@ -89,3 +89,31 @@ async def test_a_logout_ends_its_token_at_another_service_and_only_that_session(
             contacts_path = f"/api/contacts/v1/customers/{number}/contacts"
             assert (await fresh.get(contacts_path, headers=bearer(ending))).status_code == 401
             assert (await fresh.get(contacts_path, headers=bearer(staying))).status_code != 401
+
+
+async def test_a_deactivated_staff_users_token_is_refused_by_the_other_services_at_once(
+    pg_server: str, kafka: str, service_topics: object, smtp_sink: SmtpSink, hasher: SecretHasher
+) -> None:
+    """Someone who left: the admin deactivates them, and their support token stops working at
+    contacts although it has minutes to live."""
+    async with identity_over_http(pg_server, kafka, smtp_sink, hasher) as (identity, identity_url):
+        number, _, _ = await identity.customer_with_password()
+        admin = await identity.staff_headers(Role.ADMIN)
+        agent, password = await identity.create_staff(Role.SUPPORT)
+        login = await identity.client.post(
+            "/api/identity/v1/staff-sessions", json={"username": agent, "password": password}
+        )
+        assert login.status_code == 201, login.text
+        support = bearer(login.json())
+        verifier = JwksTokenVerifier(f"{identity_url}/api/identity/.well-known/jwks.json")
+        database = await create_database(pg_server)
+        async with running_service(CONTACTS, database, kafka, verifier=verifier) as (_, contacts):
+            await _status_within(lambda: contacts.get("/api/contacts/readyz"), 200, 15)
+            path = f"/api/contacts/v1/customers/{number}/authorization-history"
+            await _status_within(lambda: contacts.get(path, headers=support), 200, 30)
+
+            gone = await identity.client.post(
+                f"/api/identity/v1/staff-users/{agent}/deactivation", json={"reason": "left"}, headers=admin
+            )
+            assert gone.status_code == 200, gone.text
+            assert await _status_within(lambda: contacts.get(path, headers=support), 401, 10) < 10
