@@ -139,6 +139,11 @@ async def cancel_domain(rt: DomainsRuntime, domain: str, effective_on: date | No
     return await on_domain_direct(rt, domain, context, lambda s: rules.decide_cancel(s, n, effective_on, now))
 
 
+async def withdraw_cancellation(rt: DomainsRuntime, domain: str, context: EventContext) -> Outcome:
+    n, now = context.customer_number, context.occurred_at
+    return await on_domain_direct(rt, domain, context, lambda s: rules.decide_withdraw_cancellation(s, n, now))
+
+
 async def create_vhost(rt: DomainsRuntime, domain: str, vhost: HostName, context: EventContext) -> Outcome:
     n, now = context.customer_number, context.occurred_at
     return await on_domain_direct(rt, domain, context, lambda s: rules.decide_create_vhost(s, n, vhost, now))

@@ -115,4 +115,26 @@ def router() -> APIRouter:
             target=name, change=lambda rt, context: handlers.cancel_domain(rt, name, body.effective_on, context),
         )  # fmt: skip
 
+    @r.delete(
+        "/customers/{customer_number}/domains/{domain}/cancellation",
+        response_model=Changed,
+        responses=WRITE,
+        summary="Withdraw a pending cancellation (up to and on its last day); none pending: nothing changes",
+        description="Needs services:cancel when support acts on a requester's behalf. After the last day of"
+        " service the contract has ended: 409.",
+    )
+    async def withdraw_cancellation(
+        customer_number: CustomerNumber,
+        domain: str,
+        request: Request,
+        principal: CurrentPrincipal,
+        on_behalf_of: OnBehalfOf = None,
+    ) -> Changed:
+        name = parse_domain(domain).ascii
+        return await authorized_change(
+            request, principal, customer_number, on_behalf_of, Scope.CANCEL_SERVICES,
+            operation="withdraw_cancellation", target=name,
+            change=lambda rt, context: handlers.withdraw_cancellation(rt, name, context),
+        )  # fmt: skip
+
     return r

@@ -10,7 +10,8 @@ the new events. Rules:
   customer learns nothing of another's domains) and its contract not to have ended (409).
 * A cancellation takes effect at the end of `effective_on` (UTC): by default the last day of
   the current month; a chosen date may not lie in the past nor more than two years ahead.
-  Until then the domain works as before.
+  Until then the domain works as before, and the cancellation can be withdrawn (up to and on
+  its last day); withdrawing when none is pending changes nothing.
 * Vhosts and redirect sources are the domain itself or its subdomains. Deleting a vhost deletes
   its mailboxes. A redirect must not point at its own source host (every path of the source
   redirects, so that would loop). Setting the redirect a source already has changes nothing.
@@ -26,6 +27,7 @@ from datetime import UTC, date, datetime, timedelta
 from services.domains.domain.errors import AlreadyExists, ContractEnded, DomainUnavailable, InvalidName, UnknownDomain
 from services.domains.domain.events import (
     DomainCancellationRequested,
+    DomainCancellationWithdrawn,
     DomainRegistered,
     FtpCredentialsReissued,
     MailboxCreated,
@@ -97,6 +99,8 @@ def evolve(state: Domain | None, event: DomainEvent) -> Domain | None:
         return None  # nothing else can happen to a name never registered
     if isinstance(event, DomainCancellationRequested):
         return replace(state, cancellation_effective_on=event.effective_on)
+    if isinstance(event, DomainCancellationWithdrawn):
+        return replace(state, cancellation_effective_on=None)
     if isinstance(event, VhostCreated):
         return replace(state, vhosts=state.vhosts | {event.vhost})
     if isinstance(event, VhostDeleted):
@@ -151,6 +155,13 @@ def decide_cancel(
     if wanted > first_possible + MAX_CANCELLATION_LEAD:
         raise InvalidRequest("the effective date lies more than two years ahead")
     return [DomainCancellationRequested(domain.name, customer_number, wanted)]
+
+
+def decide_withdraw_cancellation(state: Domain | None, customer_number: str, now: datetime) -> list[DomainEvent]:
+    domain = in_force(state, customer_number, now)  # (after its last day it is too late: 409)
+    if domain.cancellation_effective_on is None:
+        return []
+    return [DomainCancellationWithdrawn(domain.name, customer_number, domain.cancellation_effective_on)]
 
 
 def decide_create_vhost(

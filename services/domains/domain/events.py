@@ -46,6 +46,16 @@ class DomainCancellationRequested(DomainEvent):
     effective_on: date  # the last day the domain's services run (UTC)
 
 
+@registry.register("DomainCancellationWithdrawn", version=1)
+@dataclass(frozen=True)
+class DomainCancellationWithdrawn(DomainEvent):
+    """The pending cancellation no longer applies: the domain runs on as before."""
+
+    domain: str
+    customer_number: str
+    effective_on: date  # the last day of service the withdrawn cancellation had set
+
+
 @registry.register("VhostCreated", version=1)
 @dataclass(frozen=True)
 class VhostCreated(DomainEvent):

@@ -97,6 +97,12 @@ class ContractsProjection:
                 at,
                 _date(d["effective_on"]),
             )
+        elif kind == "DomainCancellationWithdrawn":
+            await conn.execute(
+                "UPDATE contract_domains SET cancellation_requested_at = NULL, cancellation_effective_on = NULL"
+                " WHERE domain = $1",
+                d["domain"],
+            )
         elif kind == "VhostCreated":
             await conn.execute(
                 "INSERT INTO contract_vhosts (domain, vhost, customer_number, created_at) VALUES ($1, $2, $3, $4)"

@@ -93,6 +93,17 @@ async def test_the_owner_books_everything_and_the_contract_list_shows_it(env: En
     assert booked["vhosts"] == []
     assert booked["redirects"] == []
 
+    # "We changed our minds": withdrawn before the last day, the domain runs on.
+    withdrawn = await env.domains.delete(f"{base}/cancellation", headers=owner)
+    assert withdrawn.status_code == 200, withdrawn.text
+    assert withdrawn.json()["version"] == r.json()["version"] + 1
+    again = await env.domains.delete(f"{base}/cancellation", headers=owner)
+    assert (again.status_code, again.json()["version"]) == (200, withdrawn.json()["version"])  # nothing pending
+    await env.contracts_caught_up()
+    [booked] = (await env.domains.get(env.url(n, "/contracts"), headers=owner)).json()["domains"]
+    assert (booked["status"], booked["cancellation_effective_on"]) == ("active", None)
+    assert (await env.domains.get(base, headers=owner)).json()["status"] == "active"
+
 
 async def test_the_mailbox_owner_sets_the_password_once_through_the_link(env: Env) -> None:
     n = await env.customer()

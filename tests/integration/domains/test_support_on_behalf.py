@@ -50,6 +50,7 @@ async def every_operation(env: Env, n: str, domain: str, headers: dict[str, str]
         ("list_contracts", "GET", env.url(n, "/contracts"), None),
         ("show_domain", "GET", base, None),
         ("cancel_domain", "POST", env.url(n, f"/domains/order-{tag}.de/cancellation"), {}),
+        ("withdraw_cancellation", "DELETE", env.url(n, f"/domains/order-{tag}.de/cancellation"), None),
     ]  # fmt: skip
     answers = {}
     for operation, method, path, body in calls:
@@ -91,6 +92,8 @@ async def test_a_granted_contact_may_until_the_grant_is_revoked(env: Env) -> Non
         "MailboxCreated",
         "RedirectSet",
         "FtpCredentialsReissued",
+        "DomainCancellationRequested",
+        "DomainCancellationWithdrawn",
     }
     for event in [e for e in events if e["actor"] == "staff:sam"]:
         meta = event["metadata"]

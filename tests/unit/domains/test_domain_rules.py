@@ -11,6 +11,7 @@ from services.domains.domain import domains as rules
 from services.domains.domain.errors import AlreadyExists, ContractEnded, DomainUnavailable, InvalidName, UnknownDomain
 from services.domains.domain.events import (
     DomainCancellationRequested,
+    DomainCancellationWithdrawn,
     DomainRegistered,
     FtpCredentialsReissued,
     MailboxCreated,
@@ -76,6 +77,24 @@ def test_cancellation_defaults_to_the_end_of_the_month_and_happens_once() -> Non
     assert event == DomainCancellationRequested("example.de", A, date(2026, 11, 30))
     with pytest.raises(AlreadyExists):
         rules.decide_cancel(registered(event), A, None, NOW)
+
+
+def test_a_pending_cancellation_can_be_withdrawn_until_its_last_day_is_over() -> None:
+    cancelled = DomainCancellationRequested("example.de", A, date(2026, 11, 30))
+    [withdrawn] = rules.decide_withdraw_cancellation(registered(cancelled), A, NOW)
+    assert withdrawn == DomainCancellationWithdrawn("example.de", A, date(2026, 11, 30))
+    state = registered(cancelled, withdrawn)
+    assert state is not None
+    assert state.cancellation_effective_on is None
+    assert not state.ended(NOW + timedelta(days=30))  # runs on
+    assert rules.decide_withdraw_cancellation(state, A, NOW) == []  # none pending: nothing to do
+    assert rules.decide_cancel(state, A, None, NOW) == [cancelled]  # and it can be cancelled again
+    last_minute = datetime(2026, 11, 30, 23, 59, tzinfo=UTC)
+    assert rules.decide_withdraw_cancellation(registered(cancelled), A, last_minute) == [withdrawn]
+    with pytest.raises(ContractEnded):
+        rules.decide_withdraw_cancellation(registered(cancelled), A, datetime(2026, 12, 1, tzinfo=UTC))
+    with pytest.raises(UnknownDomain):
+        rules.decide_withdraw_cancellation(registered(cancelled), B, NOW)
 
 
 @pytest.mark.parametrize(
