@@ -10,7 +10,7 @@ in memory and in that e-mail.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -37,17 +37,26 @@ class InvalidLink(InvalidRequest):
     title = "Invalid link"
 
 
-async def create_mailbox(
-    rt: DomainsRuntime, domain: str, vhost: HostName, local_part: str, owner_email: str, context: EventContext
-) -> tuple[uuid.UUID, str, Outcome]:
-    """Create the mailbox and mail its owner a one-time link to choose the password."""
+def _password_link(
+    rt: DomainsRuntime, domain: str, context: EventContext
+) -> Callable[[UnitOfWork, Sequence[RecordedEvent]], Awaitable[None]]:
+    """What the unit of work does after the event that names the mailbox and the link's recipient
+    (`password_link_sent_to` or `sent_to`): void the mailbox's earlier unused links, store the new
+    link's hash, mail the link."""
     n, now = context.customer_number, context.occurred_at
-    mailbox_id = uuid.uuid4()
     token = new_link_token()
     expires_at = now + rt.settings.password_link_ttl
 
-    async def store_and_send_link(tx: UnitOfWork, recorded: Sequence[RecordedEvent]) -> None:
-        address = str(recorded[-1].data["address"])
+    async def store_and_send(tx: UnitOfWork, recorded: Sequence[RecordedEvent]) -> None:
+        data = recorded[-1].data
+        mailbox_id, address = uuid.UUID(str(data["mailbox_id"])), str(data["address"])
+        to = str(data.get("sent_to") or data["password_link_sent_to"])
+        await tx.connection.execute(
+            "UPDATE mailbox_password_links SET expires_at = $2 WHERE mailbox_id = $1 AND used_at IS NULL"
+            " AND expires_at > $2",
+            mailbox_id,
+            now,
+        )
         await tx.connection.execute(
             "INSERT INTO mailbox_password_links (token_hash, customer_number, domain, mailbox_id, address,"
             " created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -62,23 +71,49 @@ async def create_mailbox(
         await rt.mailer.send(
             mail_texts.mailbox_password_link(
                 sender=rt.settings.mail_from,
-                to=owner_email,
+                to=to,
                 address=address,
                 portal_url=rt.portal_url,
                 token=token,
                 expires_at=expires_at,
             )
         )
+        log.info("mailbox_password_link_sent", mailbox_id=str(mailbox_id), domain=domain)
 
+    return store_and_send
+
+
+async def create_mailbox(
+    rt: DomainsRuntime, domain: str, vhost: HostName, local_part: str, owner_email: str, context: EventContext
+) -> tuple[uuid.UUID, str, Outcome]:
+    """Create the mailbox and mail its owner a one-time link to choose the password."""
+    n, now = context.customer_number, context.occurred_at
+    mailbox_id = uuid.uuid4()
     outcome = await on_domain(
         rt,
         domain,
         context,
         lambda s: rules.decide_create_mailbox(s, n, vhost, local_part, mailbox_id, owner_email, now),
-        store_and_send_link,
+        _password_link(rt, domain, context),
     )
-    log.info("mailbox_password_link_sent", mailbox_id=str(mailbox_id), domain=domain)
     return mailbox_id, f"{local_part}@{vhost.ascii}", outcome
+
+
+async def send_mailbox_password_link(
+    rt: DomainsRuntime, domain: str, vhost: HostName, local_part: str, to: str | None, context: EventContext
+) -> tuple[uuid.UUID, str, Outcome]:
+    """A new one-time link for the mailbox's owner (the first one lost, or the password forgotten);
+    the mailbox's earlier unused links stop working. Returns the mailbox id and where the link went."""
+    n, now = context.customer_number, context.occurred_at
+    outcome = await on_domain(
+        rt,
+        domain,
+        context,
+        lambda s: rules.decide_send_mailbox_password_link(s, n, vhost, local_part, to, now),
+        _password_link(rt, domain, context),
+    )
+    [sent] = outcome.recorded
+    return uuid.UUID(str(sent.data["mailbox_id"])), str(sent.data["sent_to"]), outcome
 
 
 @dataclass(frozen=True, slots=True)

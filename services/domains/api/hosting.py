@@ -19,6 +19,7 @@ from services.domains.api.schemas import (
     FtpReissuedOut,
     MailboxBody,
     MailboxCreatedOut,
+    PasswordLinkBody,
     RedirectBody,
     VhostBody,
 )
@@ -137,6 +138,44 @@ def router() -> APIRouter:
             mailbox_id=mailbox_id,
             address=address,
             password_link_sent_to=str(body.owner_email),
+            version=outcome.version,
+            **authorized(authority).model_dump(),
+        )
+
+    @r.post(
+        "/vhosts/{vhost}/mailboxes/{local_part}/password-link",
+        response_model=MailboxCreatedOut,
+        responses=MAILING,
+        summary="Send the mailbox's owner a new one-time link to choose the password",
+        description="For a first link that got lost or expired, or a password the owner forgot: the new link"
+        " goes to `owner_email` (default: where the last one went), is valid once for 48 hours, and the"
+        " mailbox's earlier unused links stop working. Setting a password through it replaces the one set.",
+    )
+    async def send_password_link(
+        customer_number: CustomerNumber,
+        domain: str,
+        vhost: str,
+        local_part: str,
+        request: Request,
+        principal: CurrentPrincipal,
+        body: PasswordLinkBody | None = None,
+        on_behalf_of: OnBehalfOf = None,
+    ) -> MailboxCreatedOut:
+        name, host = parse_domain(domain).ascii, parse_host(vhost, what="vhost")
+        local = parse_local_part(local_part)
+        authority = await authorize(
+            request, principal, customer_number, Scope.MANAGE_MAILBOXES, on_behalf_of,
+            operation="send_mailbox_password_link", target=f"{local}@{host.ascii}",
+        )  # fmt: skip
+        context = context_for(request, customer_number, authority)
+        to = str(body.owner_email) if body is not None and body.owner_email is not None else None
+        mailbox_id, sent_to, outcome = await credentials.send_mailbox_password_link(
+            domains_runtime(request), name, host, local, to, context
+        )
+        return MailboxCreatedOut(
+            mailbox_id=mailbox_id,
+            address=f"{local}@{host.ascii}",
+            password_link_sent_to=sent_to,
             version=outcome.version,
             **authorized(authority).model_dump(),
         )

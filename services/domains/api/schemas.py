@@ -37,6 +37,12 @@ class MailboxBody(Body):
     )
 
 
+class PasswordLinkBody(Body):
+    owner_email: EmailStr | None = Field(
+        default=None, description="Where the new link goes; default: where the last link for this mailbox went"
+    )
+
+
 class RedirectBody(Body):
     target_url: str = Field(min_length=1, max_length=4096, description="An absolute http:// or https:// URL")
     permanent: bool = Field(default=True, description="301 (permanent) or 302 (temporary)")

@@ -32,6 +32,7 @@ from services.domains.domain.events import (
     FtpCredentialsReissued,
     MailboxCreated,
     MailboxDeleted,
+    MailboxPasswordLinkSent,
     MailboxPasswordSet,
     RedirectRemoved,
     RedirectSet,
@@ -58,6 +59,7 @@ class Mailbox:
     mailbox_id: uuid.UUID
     address: str
     vhost: str
+    link_sent_to: str = ""  # where the last one-time password link went
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +108,10 @@ def evolve(state: Domain | None, event: DomainEvent) -> Domain | None:
     if isinstance(event, VhostDeleted):
         return replace(state, vhosts=state.vhosts - {event.vhost})
     if isinstance(event, MailboxCreated):
-        mailbox = Mailbox(event.mailbox_id, event.address, event.vhost)
+        mailbox = Mailbox(event.mailbox_id, event.address, event.vhost, event.password_link_sent_to)
+        return replace(state, mailboxes={**state.mailboxes, event.address: mailbox})
+    if isinstance(event, MailboxPasswordLinkSent) and event.address in state.mailboxes:
+        mailbox = replace(state.mailboxes[event.address], link_sent_to=event.sent_to)
         return replace(state, mailboxes={**state.mailboxes, event.address: mailbox})
     if isinstance(event, MailboxDeleted):
         return replace(state, mailboxes={a: m for a, m in state.mailboxes.items() if a != event.address})
@@ -215,6 +220,22 @@ def decide_delete_mailbox(
     if mailbox is None:
         raise NotFound("no such mailbox")
     return [MailboxDeleted(domain.name, mailbox.vhost, mailbox.mailbox_id, mailbox.address)]
+
+
+def decide_send_mailbox_password_link(
+    state: Domain | None, customer_number: str, vhost: HostName, local_part: str, to: str | None, now: datetime
+) -> list[DomainEvent]:
+    """A new link for the mailbox's owner, to where the last one went unless `to` says otherwise;
+    before or after a password was set (setting again replaces it)."""
+    domain = in_force(state, customer_number, now)
+    mailbox = domain.mailboxes.get(f"{local_part}@{vhost.ascii}")
+    if mailbox is None:
+        raise NotFound("no such mailbox")
+    return [
+        MailboxPasswordLinkSent(
+            domain.name, mailbox.vhost, mailbox.mailbox_id, mailbox.address, to or mailbox.link_sent_to
+        )
+    ]
 
 
 def decide_set_mailbox_password(

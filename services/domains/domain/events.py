@@ -80,6 +80,19 @@ class MailboxCreated(DomainEvent):
     password_link_sent_to: str  # where the one-time link to set the password went
 
 
+@registry.register("MailboxPasswordLinkSent", version=1)
+@dataclass(frozen=True)
+class MailboxPasswordLinkSent(DomainEvent):
+    """A new one-time link to choose the mailbox's password (a lost first link, or a forgotten password);
+    earlier unused links of the mailbox no longer work."""
+
+    domain: str
+    vhost: str
+    mailbox_id: uuid.UUID
+    address: str
+    sent_to: str
+
+
 @registry.register("MailboxDeleted", version=1)
 @dataclass(frozen=True)
 class MailboxDeleted(DomainEvent):

@@ -198,3 +198,58 @@ async def test_unknown_customers_and_other_tenants_see_nothing(env: Env) -> None
     assert taken.status_code == 409
     assert (await env.domains.get(env.url(b, "/contracts"), headers=env.owner(b))).json()["domains"] == []
     assert (await env.domains.get(env.url(a, "/contracts"))).status_code == 401
+
+
+async def test_a_new_password_link_replaces_the_lost_one_and_later_resets_the_password(env: Env) -> None:
+    n = await env.customer()
+    domain = await env.registered(n)
+    base = env.url(n, f"/domains/{domain}")
+    owner = env.owner(n)
+    assert (await env.domains.post(f"{base}/vhosts", json={"name": domain}, headers=owner)).status_code == 201
+    first_to, later_to = f"joe-{n}@acme.example", f"joe-new-{n}@acme.example"
+    created = await env.domains.post(
+        f"{base}/vhosts/{domain}/mailboxes", json={"local_part": "joe", "owner_email": first_to}, headers=owner
+    )
+    assert created.status_code == 201, created.text
+    mailbox_id = uuid.UUID(created.json()["mailbox_id"])
+    lost = link_token(await env.mail_to(first_to, "Set the password"))
+
+    # The first mail got lost: a new link, to where the first went (no body needed).
+    again = await env.domains.post(f"{base}/vhosts/{domain}/mailboxes/joe/password-link", headers=owner)
+    assert again.status_code == 200, again.text
+    assert (again.json()["mailbox_id"], again.json()["password_link_sent_to"]) == (str(mailbox_id), first_to)
+    mails = [m for m in env.sink.messages if first_to in str(m["To"])]
+    assert len(mails) == 2
+    second = link_token(mails[-1])
+    assert second != lost
+    refused = await env.domains.post(API_PASSWORDS, json={"token": lost, "password": "first lost password!"})
+    assert refused.status_code == 422  # the earlier link no longer works
+    assert (
+        await env.domains.post(API_PASSWORDS, json={"token": second, "password": "joe's first choice"})
+    ).status_code == 204
+
+    # Forgotten later: a link to a new address resets the password.
+    reset = await env.domains.post(
+        f"{base}/vhosts/{domain}/mailboxes/joe/password-link", json={"owner_email": later_to}, headers=owner
+    )
+    assert reset.status_code == 200, reset.text
+    third = link_token(await env.mail_to(later_to, "Set the password"))
+    assert (
+        await env.domains.post(API_PASSWORDS, json={"token": third, "password": "joe's second choice"})
+    ).status_code == 204
+    hashed = await env.pool.fetchval("SELECT password_hash FROM mailbox_passwords WHERE mailbox_id = $1", mailbox_id)
+    hasher = env.domains_app.state.runtime.extras["domains"].hasher
+    assert hasher.verify(hashed, "joe's second choice")
+    types = await env.pool.fetch(
+        "SELECT event_type, data FROM events WHERE stream_id = $1 ORDER BY stream_version", f"domain-{domain}"
+    )
+    sent = [r for r in types if r["event_type"] == "MailboxPasswordLinkSent"]
+    assert len(sent) == 2
+    assert "choice" not in str([r["data"] for r in types])  # passwords never in events
+
+    unknown = await env.domains.post(f"{base}/vhosts/{domain}/mailboxes/nobody/password-link", headers=owner)
+    assert unknown.status_code == 404
+    other = await env.customer()
+    assert (
+        await env.domains.post(f"{base}/vhosts/{domain}/mailboxes/joe/password-link", headers=env.owner(other))
+    ).status_code == 404

@@ -42,6 +42,7 @@ async def every_operation(env: Env, n: str, domain: str, headers: dict[str, str]
         ("register_domain", "POST", env.url(n, "/domains"), {"name": f"order-{tag}.de"}),
         ("create_vhost", "POST", f"{base}/vhosts", {"name": vhost}),
         ("create_mailbox", "POST", f"{base}/vhosts/{vhost}/mailboxes", mailbox),
+        ("send_mailbox_password_link", "POST", f"{base}/vhosts/{vhost}/mailboxes/team/password-link", None),
         ("delete_mailbox", "DELETE", f"{base}/vhosts/{vhost}/mailboxes/team", None),
         ("delete_vhost", "DELETE", f"{base}/vhosts/{vhost}", None),
         ("set_redirect", "PUT", f"{base}/redirects/r{tag}.{domain}", {"target_url": "https://yx.de/"}),

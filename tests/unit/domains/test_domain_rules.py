@@ -16,6 +16,7 @@ from services.domains.domain.events import (
     FtpCredentialsReissued,
     MailboxCreated,
     MailboxDeleted,
+    MailboxPasswordLinkSent,
     MailboxPasswordSet,
     RedirectRemoved,
     RedirectSet,
@@ -212,3 +213,27 @@ def test_ftp_credentials_are_reissued_for_the_domains_login() -> None:
     ]
     with pytest.raises(UnknownDomain):
         rules.decide_reissue_ftp(registered(), B, "account_owner", None, False, NOW)
+
+
+def test_a_new_password_link_goes_where_the_last_went_unless_told_otherwise() -> None:
+    created = MailboxCreated("example.de", "example.de", MAILBOX, "jo@example.de", "jo@acme.example")
+    state = registered(VhostCreated("example.de", "example.de"), created)
+    host = parse_host("example.de")
+    [first] = rules.decide_send_mailbox_password_link(state, A, host, "jo", None, NOW)
+    assert first == MailboxPasswordLinkSent("example.de", "example.de", MAILBOX, "jo@example.de", "jo@acme.example")
+    [moved] = rules.decide_send_mailbox_password_link(state, A, host, "jo", "jo@new.example", NOW)
+    later = rules.fold(
+        [
+            DomainRegistered("example.de", "example.de", A, "example.de"),
+            VhostCreated("example.de", "example.de"),
+            created,
+            moved,
+        ]
+    )
+    [again] = rules.decide_send_mailbox_password_link(later, A, host, "jo", None, NOW)
+    assert isinstance(again, MailboxPasswordLinkSent)
+    assert again.sent_to == "jo@new.example"
+    with pytest.raises(NotFound):
+        rules.decide_send_mailbox_password_link(state, A, host, "nobody", None, NOW)
+    with pytest.raises(UnknownDomain):
+        rules.decide_send_mailbox_password_link(state, B, host, "jo", None, NOW)
