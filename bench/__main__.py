@@ -9,6 +9,7 @@ import asyncio
 import json
 import os
 import platform
+import shutil
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -16,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import kernel
+from bench.support import SERVICE_LOGS
 
 REPO = Path(__file__).resolve().parents[1]
 STATE = REPO / ".state" / "bench"
@@ -97,6 +99,7 @@ async def _audit(dsn: str, bootstrap: str) -> dict[str, float]:
 def main() -> None:
     only = set(sys.argv[1:])
     print(f"bench on {platform.node()} ({os.cpu_count()} cores), {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+    shutil.rmtree(SERVICE_LOGS, ignore_errors=True)  # a run's service logs replace the last run's
     dsn, bootstrap, stop = _start_infra()
     try:
         results = asyncio.run(_run(dsn, bootstrap, only))

@@ -137,7 +137,6 @@ class IdentityStandIn:
 
 
 SERVICE_LOGS = REPO / ".state" / "bench" / "logs"
-_LOGS_THIS_RUN: set[Path] = set()
 
 
 async def spawn_service(service: str, mode: str, env: dict[str, str]) -> asyncio.subprocess.Process:
@@ -145,10 +144,7 @@ async def spawn_service(service: str, mode: str, env: dict[str, str]) -> asyncio
     `ACCESS_LOG_PER_S`), its JSON log lines appended to `.state/bench/logs/<service>-<mode>.log`
     as a log shipper would take them, not into the bench's output; errors on stderr still show."""
     SERVICE_LOGS.mkdir(parents=True, exist_ok=True)
-    path = SERVICE_LOGS / f"{service}-{mode}.log"
-    first = path not in _LOGS_THIS_RUN  # (a run's logs replace the last run's)
-    _LOGS_THIS_RUN.add(path)
-    with path.open("wb" if first else "ab") as log_file:
+    with (SERVICE_LOGS / f"{service}-{mode}.log").open("ab") as log_file:
         return await asyncio.create_subprocess_exec(
             sys.executable, "-m", f"services.{service}", mode, env=env, cwd=REPO, stdout=log_file
         )

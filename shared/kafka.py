@@ -52,3 +52,11 @@ async def topic_partitions(bootstrap: str, topics: Sequence[str]) -> list[TopicP
         return [TopicPartition(t, p) for t in topics for p in sorted(cluster.partitions_for_topic(t) or ())]
     finally:
         await client.close()
+
+
+async def partitions_of(consumer: AIOKafkaConsumer, topics: Sequence[str]) -> list[TopicPartition]:
+    """The partitions of the topics that exist, from fresh metadata through the consumer's own client
+    (its cached metadata knows only topics it was asked about before)."""
+    await consumer._client.set_topics(topics)
+    await consumer._client.force_metadata_update()
+    return [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]

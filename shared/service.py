@@ -23,7 +23,7 @@ from starlette.types import ASGIApp
 
 from shared import db, heap
 from shared.audit.checkpoints import CheckpointPublisher
-from shared.auth.revocations import RevocationGuard, RevokedSessions, SessionRevocationFollower
+from shared.auth.revocations import SessionRevocationFollower
 from shared.auth.verifier import JwksTokenVerifier, TokenVerifier
 from shared.clock import Clock, SystemClock
 from shared.consumer import KafkaConsumerRunner, KafkaProjection
@@ -214,7 +214,7 @@ def create_app(
         runtime = await open_runtime(spec, settings, clock, verifier, runs_workers=with_workers)
         # Tokens of sessions identity has ended are refused from here on, whatever they say.
         assert runtime.verifier is not None
-        runtime.verifier = RevocationGuard(runtime.verifier, revocations.revoked)
+        runtime.verifier = revocations.guard(runtime.verifier)
         revocations.start()
         runtime.producer = idempotent_producer(settings.kafka_bootstrap_servers, f"{spec.name}-api")
         await runtime.producer.start()
@@ -234,9 +234,7 @@ def create_app(
             await revocations.stop()
             await close_pool(runtime.pool)
 
-    revocations = SessionRevocationFollower(
-        settings.kafka_bootstrap_servers, RevokedSessions(), client_id=f"{spec.name}-api-revocations"
-    )
+    revocations = SessionRevocationFollower(settings.kafka_bootstrap_servers, client_id=f"{spec.name}-api-revocations")
 
     async def database_ready() -> None:
         await app.state.runtime.pool.fetchval("SELECT 1")

@@ -37,6 +37,25 @@ class InvalidLink(InvalidRequest):
     title = "Invalid link"
 
 
+@dataclass(frozen=True, slots=True)
+class LinkSent:
+    mailbox_id: uuid.UUID
+    address: str
+    sent_to: str
+    outcome: Outcome
+
+
+def _link_of(recorded: Sequence[RecordedEvent]) -> tuple[uuid.UUID, str, str]:
+    """Mailbox id, address and the link's recipient, from a `MailboxCreated` or `MailboxPasswordLinkSent`."""
+    data = recorded[-1].data
+    sent_to = data["sent_to"] if "sent_to" in data else data["password_link_sent_to"]
+    return uuid.UUID(str(data["mailbox_id"])), str(data["address"]), str(sent_to)
+
+
+def _link_sent(outcome: Outcome) -> LinkSent:
+    return LinkSent(*_link_of(outcome.recorded), outcome)
+
+
 def _password_link(
     rt: DomainsRuntime, domain: str, context: EventContext
 ) -> Callable[[UnitOfWork, Sequence[RecordedEvent]], Awaitable[None]]:
@@ -48,9 +67,7 @@ def _password_link(
     expires_at = now + rt.settings.password_link_ttl
 
     async def store_and_send(tx: UnitOfWork, recorded: Sequence[RecordedEvent]) -> None:
-        data = recorded[-1].data
-        mailbox_id, address = uuid.UUID(str(data["mailbox_id"])), str(data["address"])
-        to = str(data.get("sent_to") or data["password_link_sent_to"])
+        mailbox_id, address, to = _link_of(recorded)
         await tx.connection.execute(
             "UPDATE mailbox_password_links SET expires_at = $2 WHERE mailbox_id = $1 AND used_at IS NULL"
             " AND expires_at > $2",
@@ -85,7 +102,7 @@ def _password_link(
 
 async def create_mailbox(
     rt: DomainsRuntime, domain: str, vhost: HostName, local_part: str, owner_email: str, context: EventContext
-) -> tuple[uuid.UUID, str, Outcome]:
+) -> LinkSent:
     """Create the mailbox and mail its owner a one-time link to choose the password."""
     n, now = context.customer_number, context.occurred_at
     mailbox_id = uuid.uuid4()
@@ -96,14 +113,14 @@ async def create_mailbox(
         lambda s: rules.decide_create_mailbox(s, n, vhost, local_part, mailbox_id, owner_email, now),
         _password_link(rt, domain, context),
     )
-    return mailbox_id, f"{local_part}@{vhost.ascii}", outcome
+    return _link_sent(outcome)
 
 
 async def send_mailbox_password_link(
     rt: DomainsRuntime, domain: str, vhost: HostName, local_part: str, to: str | None, context: EventContext
-) -> tuple[uuid.UUID, str, Outcome]:
+) -> LinkSent:
     """A new one-time link for the mailbox's owner (the first one lost, or the password forgotten);
-    the mailbox's earlier unused links stop working. Returns the mailbox id and where the link went."""
+    the mailbox's earlier unused links stop working."""
     n, now = context.customer_number, context.occurred_at
     outcome = await on_domain(
         rt,
@@ -112,8 +129,7 @@ async def send_mailbox_password_link(
         lambda s: rules.decide_send_mailbox_password_link(s, n, vhost, local_part, to, now),
         _password_link(rt, domain, context),
     )
-    [sent] = outcome.recorded
-    return uuid.UUID(str(sent.data["mailbox_id"])), str(sent.data["sent_to"]), outcome
+    return _link_sent(outcome)
 
 
 @dataclass(frozen=True, slots=True)

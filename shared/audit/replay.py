@@ -32,7 +32,7 @@ from aiokafka.record.memory_records import MemoryRecords
 from shared.audit.events import RecordDecoder
 from shared.audit.model import AuditModel, bulk_load
 from shared.cloudevents import MalformedCloudEvent
-from shared.kafka import SERVICES, topic_for
+from shared.kafka import SERVICES, partitions_of, topic_for
 
 READ_UNCOMMITTED = 0
 # Errors after which fresh metadata (a new leader) usually helps: unknown topic or partition,
@@ -84,18 +84,8 @@ class TopicReader:
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False)
         await consumer.start()
         try:
-            partitions = [
-                TopicPartition(t, p) for t in self.topics for p in sorted(consumer.partitions_for_topic(t) or ())
-            ]
+            partitions = await partitions_of(consumer, self.topics)
             missing = [t for t in self.topics if not any(tp.topic == t for tp in partitions)]
-            if missing:
-                # partitions_for_topic answers from cached metadata; ask once more for the rest.
-                await consumer._client.set_topics(self.topics)
-                await consumer._client.force_metadata_update()
-                partitions = [
-                    TopicPartition(t, p) for t in self.topics for p in sorted(consumer.partitions_for_topic(t) or ())
-                ]
-                missing = [t for t in self.topics if not any(tp.topic == t for tp in partitions)]
             if missing:
                 raise ReplayError(f"no such topic: {', '.join(missing)}")
             start = await consumer.beginning_offsets(partitions)

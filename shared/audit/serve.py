@@ -16,7 +16,7 @@ from aiokafka.client import AIOKafkaClient
 from fastapi import FastAPI
 
 from shared.audit.api import AuditState, compliance_router
-from shared.auth.revocations import RevocationGuard, RevokedSessions, SessionRevocationFollower
+from shared.auth.revocations import SessionRevocationFollower
 from shared.auth.verifier import JwksTokenVerifier, TokenVerifier
 from shared.http.access_log import DEFAULT_LINES_PER_S
 from shared.http.health import health_router
@@ -32,7 +32,7 @@ def create_compliance_app(
     bootstrap: str, verifier: TokenVerifier, access_lines_per_s: int = DEFAULT_LINES_PER_S
 ) -> FastAPI:
     state = AuditState(bootstrap)
-    revocations = SessionRevocationFollower(bootstrap, RevokedSessions(), client_id=f"{SERVICE}-api-revocations")
+    revocations = SessionRevocationFollower(bootstrap, client_id=f"{SERVICE}-api-revocations")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -60,7 +60,7 @@ def create_compliance_app(
         lifespan=lifespan,
         telemetry={"tracing": False, "metrics": False, "logs": False},  # Prometheus + structlog instead
     )
-    app.state.runtime = SimpleNamespace(verifier=RevocationGuard(verifier, revocations.revoked))
+    app.state.runtime = SimpleNamespace(verifier=revocations.guard(verifier))
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=64 * 1024)
     app.add_middleware(RequestContextMiddleware, metrics=RequestMetrics(SERVICE, access_lines_per_s))

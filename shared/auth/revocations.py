@@ -26,7 +26,7 @@ from shared import metrics
 from shared.auth.principal import Principal
 from shared.auth.verifier import ACCESS_TOKEN_MAX_LIFETIME, LEEWAY_S, InvalidToken, TokenVerifier
 from shared.cloudevents import MalformedCloudEvent, from_kafka
-from shared.kafka import topic_for
+from shared.kafka import partitions_of, topic_for
 
 log = structlog.get_logger(__name__)
 
@@ -104,17 +104,19 @@ def revocations_in(records: Iterable[ConsumerRecord[bytes, bytes]]) -> list[tupl
 
 
 class SessionRevocationFollower:
-    """Follows identity.events into a `RevokedSessions`, in the background of an API process."""
+    """Follows identity.events into its `RevokedSessions`, in the background of an API process;
+    `guard` wraps the process's verifier around them."""
 
-    def __init__(
-        self, bootstrap: str, revoked: RevokedSessions, *, client_id: str, topic: str = topic_for("identity")
-    ) -> None:
+    def __init__(self, bootstrap: str, *, client_id: str, topic: str = topic_for("identity")) -> None:
         self.bootstrap = bootstrap
-        self.revoked = revoked
+        self.revoked = RevokedSessions()
         self.topic = topic
         self.client_id = client_id
         self.caught_up = asyncio.Event()  # read what the topic held when following began
         self._task: asyncio.Task[None] | None = None
+
+    def guard(self, verifier: TokenVerifier) -> RevocationGuard:
+        return RevocationGuard(verifier, self.revoked)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="session-revocations")
@@ -145,11 +147,8 @@ class SessionRevocationFollower:
     async def _partitions(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
         """The topic's partitions, waiting for the topic to exist (before identity first ran)."""
         while True:
-            await consumer._client.set_topics([self.topic])
-            await consumer._client.force_metadata_update()
-            partitions = consumer.partitions_for_topic(self.topic)
-            if partitions:
-                return [TopicPartition(self.topic, p) for p in sorted(partitions)]
+            if partitions := await partitions_of(consumer, [self.topic]):
+                return partitions
             self.caught_up.set()  # no topic yet: nothing was ever revoked
             await asyncio.sleep(2)
 

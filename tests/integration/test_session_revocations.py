@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.auth.revocations import REMEMBER, RevokedSessions, SessionRevocationFollower
+from shared.auth.revocations import REMEMBER, SessionRevocationFollower
 from shared.cloudevents import to_kafka
 from shared.envelope import Actor, ActorKind, RecordedEvent
 from shared.infra.kafka import TopicSpec, ensure_topics
@@ -74,8 +74,8 @@ async def test_the_follower_reads_back_what_can_still_matter_then_follows(kafka:
         _identity_event("LoginSucceeded", now, session_id=str(logged_in), subject="100001"),
         malformed=True,
     )
-    revoked = RevokedSessions()
-    follower = SessionRevocationFollower(kafka, revoked, client_id="revocation-test", topic=topic)
+    follower = SessionRevocationFollower(kafka, client_id="revocation-test", topic=topic)
+    revoked = follower.revoked
     follower.start()
     try:
         with pytest.raises(RuntimeError):
@@ -96,8 +96,8 @@ async def test_the_follower_reads_back_what_can_still_matter_then_follows(kafka:
 
 async def test_before_identity_created_its_topic_nothing_is_revoked_and_the_process_is_ready(kafka: str) -> None:
     topic = f"identity-not-yet-{uuid.uuid4().hex[:8]}"
-    revoked = RevokedSessions()
-    follower = SessionRevocationFollower(kafka, revoked, client_id="revocation-test", topic=topic)
+    follower = SessionRevocationFollower(kafka, client_id="revocation-test", topic=topic)
+    revoked = follower.revoked
     follower.start()
     try:
         await asyncio.wait_for(follower.caught_up.wait(), 15)

@@ -24,6 +24,7 @@ from services.domains.api.schemas import (
     VhostBody,
 )
 from services.domains.api.views import authorized
+from services.domains.domain.authority import Authority
 from services.domains.domain.names import parse_domain, parse_host, parse_local_part
 from services.domains.domain.urls import parse_target_url
 from services.domains.runtime import domains_runtime
@@ -71,6 +72,16 @@ def redirect_command(customer_number: str, domain: str, source_host: str, body: 
         )  # fmt: skip
 
     return HotCommand(run)
+
+
+def _link_out(sent: credentials.LinkSent, authority: Authority) -> MailboxCreatedOut:
+    return MailboxCreatedOut(
+        mailbox_id=sent.mailbox_id,
+        address=sent.address,
+        password_link_sent_to=sent.sent_to,
+        version=sent.outcome.version,
+        **authorized(authority).model_dump(),
+    )
 
 
 def router() -> APIRouter:
@@ -131,16 +142,10 @@ def router() -> APIRouter:
             target=f"{local_part}@{host.ascii}",
         )  # fmt: skip
         context = context_for(request, customer_number, authority)
-        mailbox_id, address, outcome = await credentials.create_mailbox(
+        sent = await credentials.create_mailbox(
             domains_runtime(request), name, host, local_part, str(body.owner_email), context
         )
-        return MailboxCreatedOut(
-            mailbox_id=mailbox_id,
-            address=address,
-            password_link_sent_to=str(body.owner_email),
-            version=outcome.version,
-            **authorized(authority).model_dump(),
-        )
+        return _link_out(sent, authority)
 
     @r.post(
         "/vhosts/{vhost}/mailboxes/{local_part}/password-link",
@@ -169,16 +174,8 @@ def router() -> APIRouter:
         )  # fmt: skip
         context = context_for(request, customer_number, authority)
         to = str(body.owner_email) if body is not None and body.owner_email is not None else None
-        mailbox_id, sent_to, outcome = await credentials.send_mailbox_password_link(
-            domains_runtime(request), name, host, local, to, context
-        )
-        return MailboxCreatedOut(
-            mailbox_id=mailbox_id,
-            address=f"{local}@{host.ascii}",
-            password_link_sent_to=sent_to,
-            version=outcome.version,
-            **authorized(authority).model_dump(),
-        )
+        sent = await credentials.send_mailbox_password_link(domains_runtime(request), name, host, local, to, context)
+        return _link_out(sent, authority)
 
     @r.delete(
         "/vhosts/{vhost}/mailboxes/{local_part}", response_model=Changed, responses=WRITE, summary="Delete a mailbox"

@@ -169,9 +169,9 @@ def _looks_latin(letter: str) -> bool:
     return any(h["c"].isascii() and h["c"].isalnum() for entry in found for h in entry["homoglyphs"])
 
 
-def _whole_script_lookalike(name: HostName) -> str | None:
+def _whole_script_lookalike(name: HostName) -> tuple[str, str] | None:
     """The label (under the public suffix) written in one non-Latin script whose every letter looks
-    like a Latin one, unless the TLD is of that script's countries or written in it."""
+    like a Latin one, and the script; unless the TLD is of that script's countries or written in it."""
     if name.unicode.isascii():
         return None
     label, _, suffix = name.unicode.partition(".")
@@ -183,7 +183,7 @@ def _whole_script_lookalike(name: HostName) -> str | None:
     if script not in _SCRIPT_COUNTRIES or tld in _SCRIPT_COUNTRIES[script] or scripts_of(tld) == scripts:
         return None
     letters = {c for c in label if unicodedata.category(c)[0] == "L"}
-    return label if all(_looks_latin(c) for c in letters) else None
+    return (label, script) if all(_looks_latin(c) for c in letters) else None
 
 
 def parse_registrable_domain(raw: str) -> HostName:
@@ -198,9 +198,10 @@ def parse_registrable_domain(raw: str) -> HostName:
             raise InvalidName(f"the label {mixed!r} mixes scripts ({scripts}): such names imitate others")
         lookalike = _whole_script_lookalike(name)
         if lookalike is not None:
+            label, script = lookalike
             raise InvalidName(
-                f"the label {lookalike!r} is written in {next(iter(scripts_of(lookalike))).title()} letters that"
-                " all look Latin: such names imitate others"
+                f"the label {label!r} is written in {script.title()} letters that all look Latin: such names"
+                " imitate others"
             )
         return name
     if registrable is not None:
