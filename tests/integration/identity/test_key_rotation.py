@@ -10,6 +10,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -98,6 +99,14 @@ async def test_after_the_switch_old_tokens_verify_until_the_old_key_is_retired(i
 
     later = identity.clock.now() + timedelta(minutes=30)
     assert [k.kid for k in await signing.retire(identity.runtime.pool, later)] == [first]
+    # Its private half is gone from the table (nothing could sign with it again); its public half stays.
+    stored = {
+        r["kid"]: r for r in await identity.runtime.pool.fetch("SELECT kid, private_key, public_jwk FROM signing_keys")
+    }
+    assert stored[first]["private_key"] is None and stored[first]["public_jwk"]
+    assert stored[key.kid]["private_key"] is not None
+    with pytest.raises(asyncpg.CheckViolationError):  # nor can a retirement by hand keep it
+        await identity.runtime.pool.execute("UPDATE signing_keys SET retired_at = now() WHERE kid = $1", key.kid)
     assert await _reload(identity)
     assert await _published(identity) == [key.kid]
     # The signing key stays, however long after: retiring never leaves no key.
