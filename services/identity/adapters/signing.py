@@ -6,7 +6,8 @@ is the key's RFC 7638 thumbprint. Several replicas starting at once generate one
 (an advisory lock serialises the check-and-create, and rotations and retirements too).
 
 `rotate` adds a key that signs only after `PUBLISH_AHEAD`, `retire` withdraws keys superseded
-long enough ago and destroys their private halves (the public ones stay, for audits) (`domain/signing_keys.py` has the rules); each API process reloads the key set
+long enough ago and erases their private halves (the public ones stay, for audits);
+`domain/signing_keys.py` has the rules. Each API process reloads the key set
 every `IDENTITY_SIGNING_KEYS_RELOAD_S` (`follow_signing_keys`), so neither needs a restart.
 """
 
@@ -122,12 +123,14 @@ async def rotate(pool: Pool, now: datetime, publish_ahead: timedelta = PUBLISH_A
 
 
 async def retire(pool: Pool, now: datetime, after: timedelta = RETIRE_AFTER) -> list[SigningKey]:
-    """Withdraw the keys superseded at least `after` ago, their private halves destroyed; the ones withdrawn."""
+    """Withdraw the keys superseded at least `after` ago, their private halves erased; the ones withdrawn."""
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", _KEYGEN_LOCK)
         done = retirable(await load_signing_keys(conn), now, after)
         await conn.execute(
-            "UPDATE signing_keys SET retired_at = $2, private_key = NULL WHERE kid = ANY($1::text[])", [k.kid for k in done], now
+            "UPDATE signing_keys SET retired_at = $2, private_key = NULL WHERE kid = ANY($1::text[])",
+            [k.kid for k in done],
+            now,
         )
     for key in done:
         log.info("signing_key_retired", kid=key.kid)
