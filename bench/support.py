@@ -14,13 +14,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 
-from shared import db
 from shared.auth.principal import PrincipalKind, Role
 from shared.auth.testing import TestTokenIssuer
-from shared.settings import with_database
+from shared.infra.postgres import new_database
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -88,20 +86,7 @@ async def run_wrk_at_rate(
 
 async def fresh_database(server_dsn: str, name: str, *, kernel_schema: bool = False) -> str:
     """Drop and create database `name`; with `kernel_schema`, apply the kernel's migrations."""
-    conn = await asyncpg.connect(server_dsn)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    url = with_database(server_dsn, name)
-    if kernel_schema:
-        migrator = await db.connect(url)
-        try:
-            await db.migrate(migrator, db.kernel_migrations())
-        finally:
-            await migrator.close()
-    return url
+    return await new_database(server_dsn, name, replace=True, kernel_schema=kernel_schema)
 
 
 class IdentityStandIn:

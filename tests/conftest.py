@@ -15,11 +15,10 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 from shared import db
-from shared.settings import with_database
+from shared.infra.postgres import new_database
 
 
 @pytest.fixture(scope="session")
@@ -58,24 +57,12 @@ def kafka(state_dir: Path) -> Iterator[str]:
 
 
 async def create_database(server_dsn: str) -> str:
-    name = f"test_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(server_dsn)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return with_database(server_dsn, name)
+    return await new_database(server_dsn, f"test_{uuid.uuid4().hex[:12]}")
 
 
 async def fresh_database(server_dsn: str) -> str:
     """A new, empty database with the kernel's migrations applied."""
-    url = await create_database(server_dsn)
-    conn = await db.connect(url)
-    try:
-        await db.migrate(conn, db.kernel_migrations())
-    finally:
-        await conn.close()
-    return url
+    return await new_database(server_dsn, f"test_{uuid.uuid4().hex[:12]}", kernel_schema=True)
 
 
 async def fresh_pool(server_dsn: str, max_size: int = 60) -> db.Pool:

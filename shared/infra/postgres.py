@@ -29,6 +29,7 @@ from pathlib import Path
 import asyncpg
 import structlog
 
+from shared import db
 from shared.infra.errors import StartupFailed, StateConflict, ToolNotFound
 from shared.infra.processes import (
     as_user,
@@ -42,6 +43,7 @@ from shared.infra.processes import (
     stop_process_group,
     wait_for_child,
 )
+from shared.settings import with_database
 
 log = structlog.get_logger(__name__)
 
@@ -273,6 +275,28 @@ async def ensure_databases_async(server_dsn: str, names: Sequence[str]) -> None:
             log.info("database_created", database=name)
     finally:
         await connection.close()
+
+
+async def new_database(server_dsn: str, name: str, *, replace: bool = False, kernel_schema: bool = False) -> str:
+    """Create database `name` (with `replace`, dropping one of that name first) and return its
+    URL; with `kernel_schema`, the kernel's migrations applied (tests and benchmarks)."""
+    if not _DATABASE_NAME.match(name):
+        raise ValueError(f"not a plain lower-case database name: {name!r}")
+    connection = await asyncpg.connect(server_dsn)
+    try:
+        if replace:
+            await connection.execute(f'drop database if exists "{name}" with (force)')
+        await connection.execute(f'create database "{name}"')
+    finally:
+        await connection.close()
+    url = with_database(server_dsn, name)
+    if kernel_schema:
+        migrator = await db.connect(url)
+        try:
+            await db.migrate(migrator, db.kernel_migrations())
+        finally:
+            await migrator.close()
+    return url
 
 
 def ensure_databases(server_dsn: str, names: Sequence[str]) -> None:
