@@ -46,6 +46,11 @@ class KafkaProjection(Protocol):
     async def apply(self, conn: Connection, event: RecordedEvent) -> None: ...
 
 
+def consumer_group(service: str, projection: str) -> str:
+    """The consumer group (and `consumer_offsets.consumer`) of a service's Kafka projection."""
+    return f"{service}.{projection}"
+
+
 async def claim_stream_version(conn: Connection, consumer: str, event: RecordedEvent) -> bool:
     """Record that `consumer` applies this event; False when it (or a later one) was applied."""
     row = await conn.fetchval(

@@ -9,6 +9,7 @@
     │   ├── Conflict             the request contradicts the current state (HTTP 409)
     │   └── InvalidRequest       well-formed but semantically invalid input (HTTP 422)
     └── InfrastructureError      a dependency (database, broker) is unavailable (HTTP 503)
+        └── TemporarilyRefused   a known, temporary state refuses the request (503, told why)
 
 The mapping to HTTP lives in one place: `shared.http.problems`.
 """
@@ -67,3 +68,14 @@ class InvalidRequest(DomainError):
 
 class InfrastructureError(KernelError):
     """A dependency failed; the message is for logs, never for callers."""
+
+
+class TemporarilyRefused(InfrastructureError):
+    """The service refuses this request until a known state passes (say, a copy catching up);
+    unlike other infrastructure errors, `detail` is meant for the caller, with a Retry-After."""
+
+    def __init__(self, detail: str, *, retry_after_s: int, **extensions: object) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.retry_after_s = retry_after_s
+        self.extensions = extensions

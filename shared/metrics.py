@@ -42,3 +42,13 @@ REVOKED_SESSIONS = Gauge(
 TOKENS_OF_ENDED_SESSIONS = Counter(
     "tokens_of_ended_sessions_refused_total", "Valid access tokens refused because identity ended their session"
 )
+AUTHORIZATION_COPY_BEHIND = Gauge(
+    "authorization_copy_behind_seconds",
+    "How long this service's copy of contacts' authorizations has been behind the topic (0: current)",
+    ["consumer"],
+)
+SUPPORT_REQUESTS_DEFERRED = Counter(
+    "support_requests_deferred_total",
+    "Support requests on behalf of someone refused (503) while the authorization copy was not current",
+    ["consumer"],
+)

@@ -25,8 +25,10 @@ from shared import db, heap
 from shared.audit.checkpoints import CheckpointPublisher
 from shared.auth.revocations import SessionRevocationFollower
 from shared.auth.verifier import JwksTokenVerifier, TokenVerifier
+from shared.authorization.freshness import RUNTIME_KEY as COPY_FRESHNESS
+from shared.authorization.freshness import CopyFreshness
 from shared.clock import Clock, SystemClock
-from shared.consumer import KafkaConsumerRunner, KafkaProjection
+from shared.consumer import KafkaConsumerRunner, KafkaProjection, consumer_group
 from shared.contracts import openapi as openapi_contract
 from shared.eventstore.postgres import PostgresEventStore
 from shared.http.app import KernelApp
@@ -81,6 +83,9 @@ class ServiceSpec:
     http_middleware: Sequence[Callable[[ASGIApp], ASGIApp]] = ()
     # Synchronous reads answered in the HTTP protocol itself, before ASGI (`shared.http.hot`).
     hot_routes: Sequence[HotRoute] = ()
+    # The name of the Kafka projection that is the service's copy of contacts' authorizations:
+    # support acts on it only while it is current (`shared.authorization.freshness`).
+    authorization_copy: str | None = None
     description: str = ""
 
     @property
@@ -160,7 +165,7 @@ class Workers:
                 pool=rt.pool,
                 bootstrap=rt.settings.kafka_bootstrap_servers,
                 projection=kp,
-                group_id=f"{rt.spec.name}.{kp.name}",
+                group_id=consumer_group(rt.spec.name, kp.name),
             )
             self.consumers.append(consumer)
             self._tasks.append(asyncio.create_task(consumer.run(self.stop), name=f"consumer:{kp.name}"))
@@ -218,6 +223,10 @@ def create_app(
         revocations.start()
         runtime.producer = idempotent_producer(settings.kafka_bootstrap_servers, f"{spec.name}-api")
         await runtime.producer.start()
+        freshness = _copy_freshness(spec, settings, runtime.pool)
+        if freshness is not None:
+            runtime.extras[COPY_FRESHNESS] = freshness
+            freshness.start()
         app.state.runtime = runtime
         workers = Workers(runtime) if with_workers else None
         if workers is not None:
@@ -232,6 +241,8 @@ def create_app(
                 await workers.close()
             await runtime.producer.stop()
             await revocations.stop()
+            if freshness is not None:
+                await freshness.stop()
             await close_pool(runtime.pool)
 
     revocations = SessionRevocationFollower(settings.kafka_bootstrap_servers, client_id=f"{spec.name}-api-revocations")
@@ -262,11 +273,30 @@ def create_app(
     )
     install_problem_handlers(app)
     readiness = {"database": database_ready, "kafka": kafka_ready, "session_revocations": revocations.ready}
+    if spec.authorization_copy is not None:
+
+        async def authorization_copy_ready() -> None:
+            await app.state.runtime.extras[COPY_FRESHNESS].ready()
+
+        readiness["authorization_copy"] = authorization_copy_ready
     app.include_router(health_router(spec.name, readiness))
     for router in spec.routes():
         app.include_router(router)
     openapi_contract.install(app)
     return app
+
+
+def _copy_freshness(spec: ServiceSpec, settings: ServiceSettings, pool: db.Pool) -> CopyFreshness | None:
+    if spec.authorization_copy is None:
+        return None
+    return CopyFreshness(
+        pool,
+        settings.kafka_bootstrap_servers,
+        consumer=consumer_group(spec.name, spec.authorization_copy),
+        topic=topic_for("contacts"),
+        max_lag_s=settings.authorization_copy_max_lag_s,
+        client_id=f"{spec.name}-api-copy-freshness",
+    )
 
 
 def main(spec: ServiceSpec, argv: Sequence[str]) -> None:

@@ -52,6 +52,9 @@ class ServiceSettings(BaseModel):
     identity_jwks_url: str = "http://127.0.0.1:8101/api/identity/.well-known/jwks.json"
     checkpoint_interval_s: float = 30.0  # tamper-evidence checkpoints (shared.audit); 0 disables
     api_processes: int = 1  # processes serving the API on one port (`api` mode only; shared.http.serving)
+    # Support acts on a copy of contacts' authorizations only while it is at most this far behind
+    # (billing, domains; shared.authorization.freshness).
+    authorization_copy_max_lag_s: float = 10.0
 
     @classmethod
     def from_env(cls, service: str) -> ServiceSettings:
@@ -79,4 +82,5 @@ class ServiceSettings(BaseModel):
             identity_jwks_url=env.get("IDENTITY_JWKS_URL", "http://127.0.0.1:8101/api/identity/.well-known/jwks.json"),
             checkpoint_interval_s=float(env.get("CHECKPOINT_INTERVAL_S", 30.0)),
             api_processes=int(env.get(f"{upper}_API_PROCESSES", env.get("API_PROCESSES", 1))),
+            authorization_copy_max_lag_s=float(env.get("AUTHORIZATION_COPY_MAX_LAG_S", 10.0)),
         )

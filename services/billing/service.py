@@ -30,6 +30,7 @@ SPEC = ServiceSpec(
     migrations_dir=Path(__file__).parent / "migrations",
     projections=(BillingHistoryProjection(),),
     kafka_projections=(CustomerAccountsProjection(), BillingAuthorizationProjection()),
+    authorization_copy=BillingAuthorizationProjection.name,
     routes=routers,
     on_startup=(_start_api,),
     on_worker_startup=(_start_notifier,),

@@ -28,6 +28,7 @@ SPEC = ServiceSpec(
         NotifyingAuthorizationProjection(),
         CustomerAccountsProjection(),
     ),
+    authorization_copy=NotifyingAuthorizationProjection.name,
     routes=routers,
     http_middleware=(FastCommands,),
     on_startup=(start,),

@@ -4,7 +4,7 @@ DomainError subclasses -> 403 / 404 / 409 / 422 (see STATUS_FOR)
 ConcurrencyConflict    -> 409, with the stream's expected version
 RequestValidationError -> 400 for a body that is not JSON at all, 422 for wrong fields
 HTTPException          -> its own status (404 for unknown routes, 405, 401, ...)
-InfrastructureError    -> 503, details only in the log
+InfrastructureError    -> 503, details only in the log (TemporarilyRefused: its detail, Retry-After)
 anything else          -> 500, details only in the log
 """
 
@@ -29,6 +29,7 @@ from shared.errors import (
     InfrastructureError,
     InvalidRequest,
     NotFound,
+    TemporarilyRefused,
 )
 
 log = structlog.get_logger(__name__)
@@ -130,6 +131,11 @@ async def _http(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _infrastructure(request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, TemporarilyRefused):
+        log.warning("temporarily_refused", detail=exc.detail)
+        return problem_response(
+            503, exc.detail, headers={"Retry-After": str(exc.retry_after_s)}, extensions=exc.extensions
+        )
     log.error("infrastructure_error", error=repr(exc))
     return problem_response(503, "A dependency is unavailable; try again shortly.")
 

@@ -24,6 +24,7 @@ from services.billing.domain.authority import (
 )
 from shared.auth.dependencies import ensure_customer_access
 from shared.auth.principal import Principal, Role
+from shared.authorization.freshness import ensure_copy_current
 from shared.authorization.identifiers import InvalidIdentifier, Requester
 from shared.customers import ensure_known_customer
 from shared.envelope import EventContext
@@ -60,6 +61,7 @@ async def authority_for(
         requester = Requester.heard(kind, raw)
     except InvalidIdentifier as exc:
         raise InvalidRequest(f"on_behalf_of: {exc}") from None
+    ensure_copy_current(rt)
     support = SupportRequest(str(principal.actor), OnBehalfOf(requester, raw), operation, body.ticket_reference)
     copy: AuthorizationCopy = rt.extras["authorization_copy"]
 

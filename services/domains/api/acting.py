@@ -29,11 +29,12 @@ from services.domains.domain.events import SupportRequestRefused
 from services.domains.runtime import DomainsRuntime, domains_runtime
 from shared.auth.principal import Principal, PrincipalKind, Role
 from shared.authorization.decision import decide
+from shared.authorization.freshness import ensure_copy_current
 from shared.authorization.identifiers import InvalidIdentifier, Requester, RequesterKind
 from shared.db import Connection
 from shared.envelope import EventContext
 from shared.errors import Forbidden, InvalidRequest, NotFound
-from shared.http.context import event_context
+from shared.http.context import event_context, runtime_of
 from shared.scopes import Scope
 
 log = structlog.get_logger(__name__)
@@ -106,6 +107,7 @@ async def authorize(
             " (contact_id:<uuid>, email:<address> or phone:<number>)"
         )
     requester = parse_requester(on_behalf_of)
+    ensure_copy_current(runtime_of(request))
     now = rt.clock.now()
     view = await rt.authorizations.view(customer_number, requester, now, conn)
     decision = decide(view, scope.value, now)

@@ -12,6 +12,7 @@ import asyncio
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -175,8 +176,8 @@ async def records_with_ids(kafka: str, topic: str, event_ids: Collection[str], t
     return list({find_header(r, "ce_id"): r for r in records if find_header(r, "ce_id") in event_ids}.values())
 
 
-@pytest.fixture(scope="module")
-async def env(pg_server: str, kafka: str, service_topics: object) -> AsyncIterator[BillingEnv]:
+@asynccontextmanager
+async def billing_env(pg_server: str, kafka: str, **settings: Any) -> AsyncIterator[BillingEnv]:
     sink = SmtpSink()
     port = sink.start()
     issuer = TestTokenIssuer()
@@ -186,8 +187,14 @@ async def env(pg_server: str, kafka: str, service_topics: object) -> AsyncIterat
     try:
         async with (
             running_service(CONTACTS, contacts_db, kafka, **common) as (contacts_app, contacts),
-            running_service(BILLING, billing_db, kafka, **common) as (billing_app, billing),
+            running_service(BILLING, billing_db, kafka, **common, **settings) as (billing_app, billing),
         ):
             yield BillingEnv(billing_app, billing, contacts_app, contacts, issuer, clock, sink, kafka)
     finally:
         sink.stop()
+
+
+@pytest.fixture(scope="module")
+async def env(pg_server: str, kafka: str, service_topics: object) -> AsyncIterator[BillingEnv]:
+    async with billing_env(pg_server, kafka) as env:
+        yield env

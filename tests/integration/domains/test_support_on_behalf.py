@@ -7,6 +7,7 @@ recorded as SupportRequestRefused). Best knowledge, strict mode and the edges of
 
 from __future__ import annotations
 
+import asyncio
 import random
 import uuid
 from datetime import timedelta
@@ -17,6 +18,7 @@ import orjson
 import pytest
 
 from shared.auth.principal import Role
+from shared.authorization.freshness import RUNTIME_KEY as COPY_FRESHNESS
 from shared.scopes import Scope
 from tests.integration.domains.conftest import Env, mailed_password
 
@@ -237,3 +239,38 @@ async def test_the_kept_authorizations_let_go_of_a_customer_at_each_change(env: 
     refused = await env.domains.put(path, json={"target_url": "https://c.example/"}, headers=heard)
     assert refused.status_code == 403, refused.text
     assert [r["code"] for r in refused.json()["reasons"]] == ["revoked", "no_official_instruction"]
+
+
+async def test_support_waits_while_domains_copy_lags_behind_contacts(env: Env) -> None:
+    n = await env.customer()
+    ada = await env.add_contact(n, "ada.lag@acme.example")
+    await env.grant(n, ada, [Scope.VIEW_CONTRACTS.value])
+    on_behalf = env.support(f"contact_id:{ada}")
+    assert (await env.domains.get(env.url(n, "/contracts"), headers=on_behalf)).status_code == 200
+
+    freshness = env.domains_app.state.runtime.extras[COPY_FRESHNESS]
+    [consumer] = [c for c in env.domains_app.state.workers.consumers if c.projection.name == "authorization"]
+    limit, freshness.max_lag_s = freshness.max_lag_s, 1.0  # (the default's 10 s, shortened for the test)
+    try:
+        async with consumer.processing:  # domains' copy stops applying contacts.events
+            r = await env.contacts.post(
+                f"/api/contacts/v1/customers/{n}/contacts",
+                json={"name": "Bob", "email": "bob.lag@acme.example"},
+                headers=env.owner(n),
+            )
+            assert r.status_code == 201, r.text
+            deadline = asyncio.get_running_loop().time() + 20
+            while (lag := freshness.lag_s()) is None or lag <= 1.0:
+                assert asyncio.get_running_loop().time() < deadline, "domains never saw its copy lag"
+                await asyncio.sleep(0.05)
+            r = await env.domains.get(env.url(n, "/contracts"), headers=on_behalf)
+            assert r.status_code == 503, r.text
+            assert r.headers["content-type"].startswith("application/problem+json")
+            assert "the domains service's copy of the authorizations is" in r.json()["detail"]
+            assert "retry-after" in r.headers
+            # The owner needs no copy.
+            assert (await env.domains.get(env.url(n, "/contracts"), headers=env.owner(n))).status_code == 200
+    finally:
+        freshness.max_lag_s = limit
+    await env.until("SELECT 1 FROM authz_contacts WHERE email = $1", "bob.lag@acme.example")
+    assert (await env.domains.get(env.url(n, "/contracts"), headers=on_behalf)).status_code == 200
