@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 
 async def wait_any(*events: asyncio.Event, timeout: float) -> None:
@@ -29,3 +30,11 @@ class Backoff:
     async def wait(self, stop: asyncio.Event) -> None:
         await wait_any(stop, timeout=self._next)
         self._next = min(self._limit, self._next * 2)
+
+
+async def cancel_and_wait(task: asyncio.Task[None] | None) -> None:
+    """Stop a background task of a process: cancel it and wait until it has ended."""
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -13,7 +13,6 @@ waits until the process has read what the topic held when it started.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -27,6 +26,7 @@ from shared.auth.principal import Principal
 from shared.auth.verifier import ACCESS_TOKEN_MAX_LIFETIME, LEEWAY_S, InvalidToken, TokenVerifier
 from shared.cloudevents import MalformedCloudEvent, from_kafka
 from shared.kafka import partitions_of, topic_for
+from shared.waiting import cancel_and_wait
 
 log = structlog.get_logger(__name__)
 
@@ -122,10 +122,7 @@ class SessionRevocationFollower:
         self._task = asyncio.create_task(self._run(), name="session-revocations")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
     async def ready(self) -> None:
         """For readiness: raises until the revocations recorded before the start have been read."""

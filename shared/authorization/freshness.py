@@ -34,6 +34,7 @@ from shared import metrics
 from shared.db import Pool
 from shared.errors import TemporarilyRefused
 from shared.kafka import partitions_of
+from shared.waiting import cancel_and_wait
 
 if TYPE_CHECKING:
     from shared.service import Runtime
@@ -98,10 +99,7 @@ class CopyFreshness:
         self._task = asyncio.create_task(self._run(), name=f"copy-freshness:{self.consumer}")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
     async def ready(self) -> None:
         """For readiness: raises until a first round has read both sides (about a second)."""

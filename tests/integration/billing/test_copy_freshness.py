@@ -35,13 +35,19 @@ def _copy_consumer(env: BillingEnv) -> KafkaConsumerRunner:
     return runner
 
 
-async def test_support_waits_for_a_lagging_copy_and_then_sees_the_revocation(env: BillingEnv) -> None:
+async def _granted_contact(env: BillingEnv, email: str) -> tuple[str, str, str]:
+    """A new customer with a contact granted billing:manage, known to billing's copy."""
     n = await env.open_account(new_customer())
-    ada, _ = await env.add_contact(n, "ada@example.org")
+    contact, _ = await env.add_contact(n, email)
     env.tick()
-    grant_id, granted = await env.grant(n, ada, ["billing:manage"])
+    grant_id, granted = await env.grant(n, contact, ["billing:manage"])
     await env.billing_knows(n, granted)
     env.tick()
+    return n, contact, grant_id
+
+
+async def test_support_waits_for_a_lagging_copy_and_then_sees_the_revocation(env: BillingEnv) -> None:
+    n, ada, grant_id = await _granted_contact(env, "ada@example.org")
     on_behalf = {"on_behalf_of": {"contact_id": ada}, "ticket_reference": "T-7"}
     r = await env.put(n, "billing-address", {**ADDRESS, **on_behalf}, env.support(), version=0)
     assert r.status_code == 200, r.text
@@ -95,13 +101,8 @@ async def test_support_waits_for_a_lagging_copy_and_then_sees_the_revocation(env
 
 
 async def test_a_current_copy_is_not_in_the_way(env: BillingEnv) -> None:
-    n = await env.open_account(new_customer())
-    bob, _ = await env.add_contact(n, "bob@example.org")
-    env.tick()
-    _, granted = await env.grant(n, bob, ["billing:manage"])
-    await env.billing_knows(n, granted)
+    n, bob, _ = await _granted_contact(env, "bob@example.org")
     await asyncio.sleep(2 * MAX_LAG_S)  # idle for longer than the limit: current is current
-    env.tick()
     body = {"email": "invoices@bob.example", "on_behalf_of": {"contact_id": bob}}
     r = await env.put(n, "invoice-email", body, env.support(), version=0)
     assert r.status_code == 200, r.text
