@@ -15,7 +15,8 @@ _DESCRIPTIONS = {
     409: "Stale version: the resource changed since you read it (`expected_version` in the body)",
     413: "Body too large",
     422: "Invalid fields (`errors`), or a rule of the domain (`field` names which one)",
-    503: "A dependency is unavailable",
+    503: "A dependency is unavailable, or (support on behalf of someone) billing's copy of the authorizations"
+    " is behind contacts (`copy_lag_s`; Retry-After)",
 }
 
 

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request, Response
 
 from services.domains import credentials, handlers
 from services.domains.api.acting import OnBehalfOf, authorize, authorized_change, context_for
-from services.domains.api.problems import MAILING, WRITE
+from services.domains.api.problems import WRITE
 from services.domains.api.schemas import (
     Changed,
     FtpReissuedOut,
@@ -121,7 +121,7 @@ def router() -> APIRouter:
         "/vhosts/{vhost}/mailboxes",
         status_code=201,
         response_model=MailboxCreatedOut,
-        responses=MAILING,
+        responses=WRITE,
         summary="Create a mailbox; its owner gets a one-time link to choose the password",
         description="Nobody but the mailbox's owner ever sees the password: the link goes to `owner_email`"
         " and is valid once, for 48 hours.",
@@ -150,7 +150,7 @@ def router() -> APIRouter:
     @r.post(
         "/vhosts/{vhost}/mailboxes/{local_part}/password-link",
         response_model=MailboxCreatedOut,
-        responses=MAILING,
+        responses=WRITE,
         summary="Send the mailbox's owner a new one-time link to choose the password",
         description="For a first link that got lost or expired, or a password the owner forgot: the new link"
         " goes to `owner_email` (default: where the last one went), is valid once for 48 hours, and the"
@@ -233,7 +233,7 @@ def router() -> APIRouter:
     @r.post(
         "/ftp-credentials",
         response_model=FtpReissuedOut,
-        responses=MAILING,
+        responses=WRITE,
         summary="Issue new FTP credentials, mailed to the requester",
         description="The new password goes only into an e-mail: to the account owner's reference address, or"
         " (support on behalf of a contact holding a grant for credentials:request) to the contact's address on"

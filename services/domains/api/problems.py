@@ -15,14 +15,14 @@ _DESCRIPTIONS = {
     409: "Conflict with the current state (registered already, contract ended, exists already)",
     413: "Body too large",
     422: "Invalid fields: names, hosts, URLs, dates, On-Behalf-Of",
-    503: "Mail could not be delivered (nothing was recorded) or a dependency is down",
+    503: "Mail could not be delivered (nothing was recorded), a dependency is down, or (support on behalf of"
+    " someone) domains' copy of the authorizations is behind contacts (`copy_lag_s`; Retry-After)",
 }
 
 
 def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {c: {"model": Problem, "description": _DESCRIPTIONS[c]} for c in (401, 403, 404, 422, *codes)}
+    return {c: {"model": Problem, "description": _DESCRIPTIONS[c]} for c in sorted({401, 403, 404, 422, 503, *codes})}
 
 
 READ = problems()
 WRITE = problems(400, 409, 413)
-MAILING = problems(400, 409, 413, 503)
