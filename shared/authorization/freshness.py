@@ -133,17 +133,23 @@ class CopyFreshness:
         )
 
     async def _run(self) -> None:
+        failing = False  # (logged once per outage, not every second of it)
         while True:
             kafka = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, group_id=None, client_id=self._client_id)
             try:
                 await kafka.start()
                 while True:
                     await self.round(kafka)
+                    if failing:
+                        failing = False
+                        log.info("authorization_copy_check_recovered", consumer=self.consumer)
                     await asyncio.sleep(self._every_s)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("authorization_copy_check_failed", consumer=self.consumer, error=repr(exc))
+                if not failing:
+                    failing = True
+                    log.warning("authorization_copy_check_failed", consumer=self.consumer, error=repr(exc))
                 await asyncio.sleep(self._every_s)
             finally:
                 with contextlib.suppress(Exception):
