@@ -92,6 +92,10 @@ class RecordedAuthority:
     ticket_reference: str | None
     decided_at: str | None
     implied: bool = False  # the grant was not recorded but is implied by the rules (contacts)
+    # How far the acting service's copy of contacts' authorizations was when it decided (stream,
+    # version; ("", 0): it had applied nothing of the customer): billing records it
+    # (`authorization_version`, null for nothing); None where nothing says.
+    copy_version: tuple[str, int] | None = None
 
     @property
     def on_behalf(self) -> bool:
@@ -187,7 +191,22 @@ def classify(event: AuditEvent) -> RecordedAuthority:
         ticket_reference=_text(_first(source, "ticket_reference", "ticket")),
         decided_at=_text(m.get("decided_at")),
         implied=implied,
+        copy_version=_copy_version(m),
     )
+
+
+def _copy_version(metadata: Mapping[str, Any]) -> tuple[str, int] | None:
+    if "authorization_version" not in metadata:
+        return None
+    recorded = metadata["authorization_version"]
+    if recorded is None:
+        return "", 0
+    if not isinstance(recorded, Mapping):
+        return None
+    stream_id, version = recorded.get("stream_id"), recorded.get("stream_version")
+    if not isinstance(stream_id, str) or not isinstance(version, int) or isinstance(version, bool):
+        return None
+    return stream_id, version
 
 
 def _recorded_outcome(basis: Basis, outcome: str | None, reasons: tuple[str, ...]) -> str | None:

@@ -253,9 +253,14 @@ def _print_authority(a: questions.AuthorityAnswer) -> None:
     console.print(a.summary)
     console.print(f"[bold]{a.explanation}[/bold]")
     console.print(f"when {a.event.occurred_at.isoformat()}, recorded by {a.event.actor}, read at {a.event.source}")
+    verdicts = {True: "[green]agrees[/green]", False: "[red]DISAGREES[/red]", None: "nothing to compare"}
     if a.replayed is not None:
-        verdict = {True: "[green]agrees[/green]", False: "[red]DISAGREES[/red]", None: "nothing to compare"}[a.agrees]
-        console.print(f"replayed decision as of {a.replayed.at.isoformat()}: {a.replayed.outcome} ({verdict})")
+        at = a.replayed.at.isoformat()
+        console.print(f"replayed decision as of {at}: {a.replayed.outcome} ({verdicts[a.agrees]})")
+    if a.copy_replayed is not None:
+        console.print(
+            f"replayed on the service's copy as it stood: {a.copy_replayed.outcome} ({verdicts[a.agrees_with_copy]})"
+        )
     if a.discrepancy:
         console.print(f"[red]{a.discrepancy}[/red]")
     if a.checks_before:

@@ -28,6 +28,7 @@ from shared.audit.facts import contact_names, grant_by_id
 from shared.audit.model import AuditModel
 from shared.authorization import contract
 from shared.authorization.decision import Decision, decide
+from shared.authorization.memory import AuthorizationMemory
 from shared.authorization.model import AuthorizationsAt, GrantRecord, InstructionState
 
 DEFAULT_LOOKBACK = timedelta(days=1)  # how long before an action a check still counts as "before acting"
@@ -147,6 +148,10 @@ class AuthorityAnswer:
     recorded_reasons: list[str]
     replayed: ReplayedDecision | None  # the shared rules over the replayed authorizations, as of then
     agrees: bool | None  # whether the replay reaches the recorded outcome (None: nothing to compare)
+    # The same rules over contacts' stream only up to the version the acting service's copy had
+    # applied when it decided (where it recorded one: billing): what the service could know.
+    copy_replayed: ReplayedDecision | None
+    agrees_with_copy: bool | None
     discrepancy: str | None
     checks_before: list[CheckOut]
     explanation: str
@@ -344,6 +349,43 @@ def _replay_decision(model: AuditModel, event: AuditEvent, authority: RecordedAu
     return decide(view, authority.scope, at)
 
 
+def _replay_on_copy(model: AuditModel, event: AuditEvent, authority: RecordedAuthority) -> Decision | None:
+    """The decision over contacts' stream up to the version the service's copy had applied."""
+    requester = authority.requester
+    if authority.copy_version is None or requester is None or authority.scope is None:
+        return None
+    stream_id, upto = authority.copy_version
+    changes = model.history(event.customer_number).authorization_changes()
+    copy = AuthorizationMemory()
+    for change in sorted((e for e in changes if e.stream_id == stream_id), key=lambda e: e.stream_version):
+        if change.stream_version > upto:
+            break
+        copy.apply(change.to_recorded())
+    at = _decision_instant(event, authority)
+    return decide(copy.view(event.customer_number, requester, at), authority.scope, at)
+
+
+def _agrees(replayed: Decision | None, authority: RecordedAuthority) -> bool | None:
+    """Whether a replayed decision reaches the recorded outcome (and grant, where both name one)."""
+    if replayed is None or authority.recorded_outcome is None:
+        return None
+    if replayed.outcome.value != authority.recorded_outcome:
+        return False
+    return authority.grant_id is None or replayed.grant_id is None or str(replayed.grant_id) == authority.grant_id
+
+
+def _replayed_out(decision: Decision | None) -> ReplayedDecision | None:
+    if decision is None:
+        return None
+    return ReplayedDecision(
+        decision.at,
+        decision.outcome.value,
+        str(decision.grant_id) if decision.grant_id else None,
+        list(decision.codes),
+        [r.message for r in decision.reasons],
+    )
+
+
 def _matches_requester(check: CheckOut, authority: RecordedAuthority) -> bool:
     if authority.contact_id and check.contact_id == authority.contact_id:
         return True
@@ -403,6 +445,19 @@ def _explain(event: AuditEvent, a: RecordedAuthority, grant: GrantRecord | None,
     return f"Recorded by {doer}; the event names no authority the audit can read."
 
 
+def _copy_explanation(authority: RecordedAuthority, agrees_with_copy: bool | None) -> str:
+    if authority.copy_version is None or agrees_with_copy is None:
+        return "The service decided on its own copy of contacts.events, which may have lagged behind."
+    stream_id, version = authority.copy_version
+    had = f"{stream_id} up to version {version}" if version else "nothing of the customer"
+    if agrees_with_copy:
+        return (
+            f"The service's copy had applied {had}, and on that it decided by the rules: contacts'"
+            " later change had not reached it yet (its copy lagged)."
+        )
+    return f"Even on its copy as recorded ({had}) the rules say otherwise: the service did not decide by them."
+
+
 def answer_authority(model: AuditModel, event: AuditEvent, lookback: timedelta = DEFAULT_LOOKBACK) -> AuthorityAnswer:
     history = model.history(event.customer_number)
     authority = model.authority(event)
@@ -415,21 +470,19 @@ def answer_authority(model: AuditModel, event: AuditEvent, lookback: timedelta =
     elif authority.basis is Basis.GRANT and replayed is not None and replayed.grant_id is not None:
         grant = grant_by_id(history.timeline, str(replayed.grant_id))
         grant_source = "replayed"
-    agrees: bool | None = None
+    agrees = _agrees(replayed, authority)
+    on_copy = _replay_on_copy(model, event, authority)
+    agrees_with_copy = _agrees(on_copy, authority)
     discrepancy = None
-    if replayed is not None and authority.recorded_outcome is not None:
-        agrees = replayed.outcome.value == authority.recorded_outcome
-        if agrees and authority.grant_id is not None and replayed.grant_id is not None:
-            agrees = str(replayed.grant_id) == authority.grant_id
-        if not agrees:
-            discrepancy = (
-                f"recorded {authority.recorded_outcome}"
-                + (f" on grant {authority.grant_id}" if authority.grant_id else "")
-                + f"; the replay as of {replayed.at.isoformat()} says {replayed.outcome.value}"
-                + (f" on grant {replayed.grant_id}" if replayed.grant_id else "")
-                + f" ({', '.join(replayed.codes)}). The service decided on its own copy of contacts.events,"
-                " which may have lagged behind."
-            )
+    if replayed is not None and agrees is False:
+        discrepancy = (
+            f"recorded {authority.recorded_outcome}"
+            + (f" on grant {authority.grant_id}" if authority.grant_id else "")
+            + f"; the replay as of {replayed.at.isoformat()} says {replayed.outcome.value}"
+            + (f" on grant {replayed.grant_id}" if replayed.grant_id else "")
+            + f" ({', '.join(replayed.codes)}). "
+            + _copy_explanation(authority, agrees_with_copy)
+        )
     names = contact_names(history.timeline)
     contact = names.get(authority.contact_id) if authority.contact_id else None
     who = f"{contact.name} <{contact.email}>" if contact is not None else None
@@ -447,16 +500,10 @@ def answer_authority(model: AuditModel, event: AuditEvent, lookback: timedelta =
         grant_source=grant_source,
         recorded_outcome=authority.recorded_outcome,
         recorded_reasons=list(authority.reasons),
-        replayed=ReplayedDecision(
-            replayed.at,
-            replayed.outcome.value,
-            str(replayed.grant_id) if replayed.grant_id else None,
-            list(replayed.codes),
-            [r.message for r in replayed.reasons],
-        )
-        if replayed is not None
-        else None,
+        replayed=_replayed_out(replayed),
         agrees=agrees,
+        copy_replayed=_replayed_out(on_copy),
+        agrees_with_copy=agrees_with_copy,
         discrepancy=discrepancy,
         checks_before=checks_before(model, event, authority, lookback),
         explanation=_explain(event, authority, grant, who),

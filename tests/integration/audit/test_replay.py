@@ -161,14 +161,18 @@ async def test_as_of_answers_equal_the_contacts_services_own(
 
 
 async def test_support_decisions_agree_with_the_replay(world: World) -> None:
-    compared = 0
+    """As of the action, or (billing's generated copy lags now and then) on what its copy had."""
+    compared = lagged = 0
     for n in world.model.customer_numbers:
         for event in world.model.history(n).actions:
             answer = questions.answer_authority(world.model, event)
             if answer.agrees is not None:
                 compared += 1
-                assert answer.agrees, answer.discrepancy
+                if not answer.agrees:
+                    lagged += 1
+                    assert answer.agrees_with_copy is True, answer.discrepancy
     assert compared > 1000
+    assert lagged < compared / 10
 
 
 async def test_the_replay_is_deterministic_whatever_the_partitioning(world: World, kafka: str) -> None:

@@ -221,6 +221,11 @@ async def test_on_whose_authority_support_acted(scenario: Scenario) -> None:
     assert best.replayed is not None
     assert best.replayed.outcome == "best_knowledge"
     assert best.agrees is True
+    # Billing recorded how far its copy was; replayed on exactly that, the same decision.
+    assert best.copy_replayed is not None
+    assert best.copy_replayed.outcome == "best_knowledge"
+    assert best.agrees_with_copy is True
+    assert mailbox.copy_replayed is None  # (domains records no copy version)
 
     refused = [
         a

@@ -359,6 +359,21 @@ class HistoryGenerator:
             stream = f"support-requests-{c.number}"
         self._append("domains", stream, [event], self._context(c.number, agent, **metadata))
 
+    def _billing_copy(self, c: _Customer) -> tuple[AuthorizationMemory, billing_authority.AuthorizationVersion | None]:
+        """Billing's copy of the customer's authorizations as it decides: usually current, now and
+        then one or two of contacts' latest events short (a copy that lags), and its version."""
+        stream = contacts.stream_id(c.number)
+        upto = max(0, self.versions.get(stream, 0) - self.rng.choice((0, 0, 0, 1, 2)))
+        copy = AuthorizationMemory()
+        last: RecordedEvent | None = None
+        for service, recorded in self.recorded:
+            if service == "contacts" and recorded.stream_id == stream and recorded.stream_version <= upto:
+                copy.apply(recorded)
+                last = recorded
+        if last is None:
+            return copy, None
+        return copy, billing_authority.AuthorizationVersion(stream, last.stream_version, last.occurred_at)
+
     def _billing(self, c: _Customer) -> None:
         email = f"invoices{self.rng.randint(1, 99)}@{c.number}.example"
         if self.rng.random() < 0.3:
@@ -376,8 +391,9 @@ class HistoryGenerator:
                 billing_authority.Operation.CHANGE_INVOICE_EMAIL,
                 f"T-{self.rng.randint(1000, 9999)}",
             )
-            decision = decide(self.memory.view(c.number, who, self.now), Scope.MANAGE_BILLING.value, self.now)
-            verdict = billing_authority.on_behalf(c.number, request, decision, None)
+            copy, version = self._billing_copy(c)
+            decision = decide(copy.view(c.number, who, self.now), Scope.MANAGE_BILLING.value, self.now)
+            verdict = billing_authority.on_behalf(c.number, request, decision, version)
             if isinstance(verdict, billing_authority.Refusal):
                 self._append(
                     "billing",
