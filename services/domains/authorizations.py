@@ -46,9 +46,10 @@ _MARKER = "synced:"
 
 
 class AuthorizationCache:
-    def __init__(self, pool: Pool, dsn: str, *, limit: int = 200_000) -> None:
+    def __init__(self, pool: Pool, dsn: str, *, consumer: str | None = None, limit: int = 200_000) -> None:
         self._pool = pool
         self._dsn = dsn
+        self._consumer = consumer  # the copy's consumer: its applied stream versions are read too
         self._limit = limit
         self._customers: OrderedDict[str, CustomerAuthorizations] = OrderedDict()
         self._changes = 0  # notifications seen; a load overlapping one is not kept
@@ -63,19 +64,23 @@ class AuthorizationCache:
         self, customer_number: str, requester: Requester, at: datetime, conn: Connection | None = None
     ) -> AuthorizationView:
         """`conn`: the request's connection if it holds one; else one is borrowed, only on a miss."""
+        return (await self.customer(customer_number, conn)).view(requester, at)
+
+    async def customer(self, customer_number: str, conn: Connection | None = None) -> CustomerAuthorizations:
+        """The customer's model as kept (its `version`: the stream version its rows reflect)."""
         kept = self._customers.get(customer_number)
         if kept is None:
             changes, listening = self._changes, self._listening
             if conn is None:
                 async with self._pool.acquire() as borrowed:
-                    kept = await load_customer(borrowed, customer_number)
+                    kept = await load_customer(borrowed, customer_number, self._consumer)
             else:
-                kept = await load_customer(conn, customer_number)
+                kept = await load_customer(conn, customer_number, self._consumer)
             if listening and self._listening and changes == self._changes:
                 self._keep(customer_number, kept)
         else:
             self._customers.move_to_end(customer_number)
-        return kept.view(requester, at)
+        return kept
 
     def holds(self, customer_number: str) -> bool:
         return customer_number in self._customers

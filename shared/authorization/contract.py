@@ -33,6 +33,13 @@ from shared.authorization.identifiers import InvalidIdentifier, normalise_phone
 from shared.authorization.model import GrantRecord, InstructionState
 from shared.envelope import RecordedEvent
 
+
+def stream_of(customer_number: str) -> str:
+    """The stream all of a customer's authorization events belong to (their `stream_id`; a copy
+    that records how far it is names this stream and the version it applied last)."""
+    return f"customer-contacts-{customer_number}"
+
+
 CONTACT_ADDED = "ContactAdded"
 CONTACT_DETAILS_CHANGED = "ContactDetailsChanged"
 CONTACT_REMOVED = "ContactRemoved"

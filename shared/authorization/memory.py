@@ -56,6 +56,9 @@ class CustomerAuthorizations:
     # Each contact's grants, in `grant_order` (kept so on every change: checks need not sort).
     grants_by_contact: dict[uuid.UUID, list[GrantRecord]] = field(default_factory=dict)
     instructions: list[InstructionState] = field(default_factory=list)
+    # Read from a copy's tables (`queries.load_customer` with its consumer): the version of the
+    # customer's authorization stream the rows reflect (0: none applied).
+    version: int = 0
 
     def instruction_at(self, at: datetime) -> InstructionState:
         state = NO_INSTRUCTION

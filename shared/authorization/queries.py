@@ -19,6 +19,7 @@ from typing import Protocol
 
 import asyncpg
 
+from shared.authorization.contract import stream_of
 from shared.authorization.identifiers import Requester, RequesterKind
 from shared.authorization.memory import CustomerAuthorizations, Span
 from shared.authorization.model import (
@@ -143,14 +144,20 @@ WHERE customer_number = $1 ORDER BY changed_at, stream_version
 """
 
 
-async def load_customer(conn: Connection, customer_number: str) -> CustomerAuthorizations:
-    """Every row of one customer, read in one repeatable-read snapshot (a consistent whole)."""
+_APPLIED_VERSION = "SELECT stream_version FROM consumer_stream_versions WHERE consumer = $1 AND stream_id = $2"
+
+
+async def load_customer(conn: Connection, customer_number: str, consumer: str | None = None) -> CustomerAuthorizations:
+    """Every row of one customer, read in one repeatable-read snapshot (a consistent whole);
+    with the copy's `consumer`, also the stream version those rows reflect (its consumer records
+    it in the same transaction as the rows: `consumer_stream_versions`)."""
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         contacts = await conn.fetch(_CUSTOMER_CONTACTS, customer_number)
         identifiers = await conn.fetch(_CUSTOMER_IDENTIFIERS, customer_number)
         grants = await conn.fetch(_CUSTOMER_GRANTS, customer_number)
         instructions = await conn.fetch(_CUSTOMER_INSTRUCTIONS, customer_number)
-    kept = CustomerAuthorizations(customer_number)
+        version = await conn.fetchval(_APPLIED_VERSION, consumer, stream_of(customer_number)) if consumer else 0
+    kept = CustomerAuthorizations(customer_number, version=version or 0)
     kept.contacts = {row["contact_id"]: contact_from_row(row) for row in contacts}
     for row in identifiers:
         spans = kept.identifiers.setdefault((row["kind"], row["value"]), [])

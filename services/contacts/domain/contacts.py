@@ -29,6 +29,7 @@ from services.contacts.domain.events import (
     OfficialInstructionIssued,
     OfficialInstructionWithdrawn,
 )
+from shared.authorization import contract
 from shared.authorization.contract import OrganisationKind, RemovalReason
 from shared.authorization.identifiers import InvalidIdentifier, normalise_email, normalise_phone
 from shared.envelope import DomainEvent
@@ -36,7 +37,7 @@ from shared.scopes import Scope, covers
 
 
 def stream_id(customer_number: str) -> str:
-    return f"customer-contacts-{customer_number}"
+    return contract.stream_of(customer_number)
 
 
 @dataclass(frozen=True)

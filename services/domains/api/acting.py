@@ -23,11 +23,12 @@ from fastapi import Header, Request
 from services.domains import handlers
 from services.domains.api.schemas import Changed
 from services.domains.api.views import authorized
-from services.domains.domain.authority import ActingKind, Authority, Refusal, judge, requester_label
+from services.domains.domain.authority import ActingKind, Authority, CopyVersion, Refusal, judge, requester_label
 from services.domains.domain.errors import RequestRefused
 from services.domains.domain.events import SupportRequestRefused
 from services.domains.runtime import DomainsRuntime, domains_runtime
 from shared.auth.principal import Principal, PrincipalKind, Role
+from shared.authorization import contract
 from shared.authorization.decision import decide
 from shared.authorization.freshness import ensure_copy_current
 from shared.authorization.identifiers import InvalidIdentifier, Requester, RequesterKind
@@ -109,9 +110,10 @@ async def authorize(
     requester = parse_requester(on_behalf_of)
     ensure_copy_current(runtime_of(request))
     now = rt.clock.now()
-    view = await rt.authorizations.view(customer_number, requester, now, conn)
-    decision = decide(view, scope.value, now)
-    verdict = judge(principal.actor, requester, scope, decision)
+    kept = await rt.authorizations.customer(customer_number, conn)
+    decision = decide(kept.view(requester, now), scope.value, now)
+    copy_version = CopyVersion(contract.stream_of(customer_number), kept.version)
+    verdict = judge(principal.actor, requester, scope, decision, copy_version)
     if isinstance(verdict, Refusal):
         await _record_refusal(request, principal, customer_number, requester, verdict, operation, target, conn)
         raise RequestRefused(
@@ -152,6 +154,7 @@ async def _record_refusal(
         on_behalf_of=label,
         authorization="denied",
         scope=refusal.scope.value,
+        authorization_version=refusal.copy_version.as_dict() if refusal.copy_version is not None else None,
     )
     await handlers.record_support_event(domains_runtime(request).uow, context, event, conn)
     log.info(

@@ -49,12 +49,25 @@ def requester_label(requester: Requester) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class CopyVersion:
+    """The contacts stream and version domains' copy had applied for the customer when it
+    decided (0: none), recorded with the decision so that compliance can replay it on exactly that."""
+
+    stream_id: str
+    stream_version: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"stream_id": self.stream_id, "stream_version": self.stream_version}
+
+
+@dataclass(frozen=True, slots=True)
 class Authority:
     acting: ActingKind
     actor: Actor  # who did it: the customer, or the support agent
     scope: Scope
     on_behalf_of: Requester | None = None  # who asked (support only)
     decision: Decision | None = None  # the shared decision support relied on
+    copy_version: CopyVersion | None = None  # how far domains' copy was when it decided
 
     @classmethod
     def account_owner(cls, actor: Actor, scope: Scope) -> Authority:
@@ -85,6 +98,8 @@ class Authority:
             facts["contact_id"] = str(self.contact_id) if self.contact_id else None
             facts["grant_id"] = str(self.grant_id) if self.grant_id else None
             facts["reasons"] = list(self.decision.codes)
+        if self.copy_version is not None:
+            facts["authorization_version"] = self.copy_version.as_dict()
         return facts
 
 
@@ -94,17 +109,20 @@ class Refusal:
     decision: Decision
     codes: tuple[str, ...]
     messages: tuple[str, ...]
+    copy_version: CopyVersion | None = None
 
 
-def judge(actor: Actor, requester: Requester, scope: Scope, decision: Decision) -> Authority | Refusal:
+def judge(
+    actor: Actor, requester: Requester, scope: Scope, decision: Decision, copy_version: CopyVersion | None = None
+) -> Authority | Refusal:
     """Whether support may do an operation needing `scope` at `requester`'s request."""
     if decision.outcome is Outcome.ALLOWED or (
         decision.outcome is Outcome.BEST_KNOWLEDGE and scope not in SCOPES_NEEDING_A_GRANT
     ):
-        return Authority(ActingKind.SUPPORT_ON_BEHALF, actor, scope, requester, decision)
+        return Authority(ActingKind.SUPPORT_ON_BEHALF, actor, scope, requester, decision, copy_version)
     codes = decision.codes
     messages = tuple(r.message for r in decision.reasons)
     if decision.outcome is Outcome.BEST_KNOWLEDGE:
         codes = (GRANT_REQUIRED, *codes)
         messages = (GRANT_REQUIRED_MESSAGE, *messages)
-    return Refusal(scope, decision, codes, messages)
+    return Refusal(scope, decision, codes, messages, copy_version)

@@ -225,7 +225,10 @@ async def test_on_whose_authority_support_acted(scenario: Scenario) -> None:
     assert best.copy_replayed is not None
     assert best.copy_replayed.outcome == "best_knowledge"
     assert best.agrees_with_copy is True
-    assert mailbox.copy_replayed is None  # (domains records no copy version)
+    # Domains too: the mailbox on Ada's grant, replayed on domains' copy as it recorded it.
+    assert mailbox.copy_replayed is not None
+    assert mailbox.copy_replayed.grant_id == scenario.grant
+    assert mailbox.agrees_with_copy is True
 
     refused = [
         a
@@ -233,6 +236,7 @@ async def test_on_whose_authority_support_acted(scenario: Scenario) -> None:
         if a.basis == "refused"
     ]
     assert [(a.event.service, a.scope, a.agrees) for a in refused] == [("domains", "mailboxes:manage", True)]
+    assert refused[0].agrees_with_copy is True  # its copy had the revocation: the refusal names it
     assert refused[0].replayed is not None
     assert "revoked" in refused[0].replayed.reasons
 

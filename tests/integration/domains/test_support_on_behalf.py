@@ -103,6 +103,8 @@ async def test_a_granted_contact_may_until_the_grant_is_revoked(env: Env) -> Non
         assert meta["acting"] == "support_on_behalf", event
         assert meta["on_behalf_of"] == f"email:ada-{n}@example.org"
         assert (meta["contact_id"], meta["grant_id"], meta["authorization"]) == (ada, grant, "allowed")
+        # How far domains' copy was: contacts' stream of the customer, up to the grant (version 2)
+        assert meta["authorization_version"] == {"stream_id": f"customer-contacts-{n}", "stream_version": 2}
     provided = [e for e in events if e["event_type"] == "ContractListProvided"]
     assert provided[0]["data"]["grant_id"] == grant
 
@@ -134,6 +136,8 @@ async def test_a_granted_contact_may_until_the_grant_is_revoked(env: Env) -> Non
     assert first["reasons"] == ["revoked", "no_official_instruction"]
     assert first["contact_id"] == ada
     assert {e["data"]["action"] for e in recorded} == {s.value for s in NEEDED}
+    # Refused on a copy that had the revocation (version 3).
+    assert {e["metadata"]["authorization_version"]["stream_version"] for e in recorded} == {3}
 
 
 async def test_an_expired_grant_refuses_every_operation(env: Env) -> None:

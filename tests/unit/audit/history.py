@@ -297,7 +297,9 @@ class HistoryGenerator:
             self.now += timedelta(seconds=30)
         agent = Actor(ActorKind.STAFF, self.rng.choice(AGENTS))
         decision = decide(self.memory.view(c.number, who, self.now), scope.value, self.now)
-        verdict = domains_authority.judge(agent, who, scope, decision)
+        contacts_stream = contacts.stream_id(c.number)  # domains' generated copy is current
+        copy = domains_authority.CopyVersion(contacts_stream, self.versions.get(contacts_stream, 0))
+        verdict = domains_authority.judge(agent, who, scope, decision, copy)
         if isinstance(verdict, domains_authority.Refusal):
             label = domains_authority.requester_label(who)
             refused = DomainsRefused(
@@ -315,6 +317,7 @@ class HistoryGenerator:
                 "on_behalf_of": label,
                 "authorization": "denied",
                 "scope": scope.value,
+                "authorization_version": copy.as_dict(),
             }
             self._append(
                 "domains", f"support-requests-{c.number}", [refused], self._context(c.number, agent, **metadata)

@@ -84,7 +84,7 @@ def test_every_recorded_support_decision_agrees_with_the_replay(history: History
         for event in model.history(n).actions:
             answer = questions.answer_authority(model, event)
             bases.add(answer.basis)
-            if event.service == "billing" and answer.basis not in ("account_owner", "unknown"):
+            if event.service in ("billing", "domains") and answer.basis not in ("account_owner", "unknown"):
                 assert answer.agrees_with_copy is True, (event, answer.discrepancy)
                 assert answer.copy_replayed is not None
             if answer.agrees is not None:
