@@ -31,6 +31,7 @@ _WHO = {
     "contact_grant": "by our support team, at the request of a contact person authorized to manage billing data",
     "best_knowledge": "by our support team, to its best knowledge, at the request of a person who asked by phone"
     " or e-mail (no official instruction naming authorized persons is on file)",
+    "written_instruction": "by our support team, carrying out your written instruction",
 }
 
 

@@ -20,6 +20,7 @@ from services.billing.domain.authority import (
     Operation,
     SupportRequest,
     account_owner,
+    owners_written_instruction,
     reasons_as_dicts,
 )
 from shared.auth.dependencies import ensure_customer_access
@@ -48,13 +49,19 @@ async def authority_for(
     rt = runtime_of(request)
     await ensure_known_customer(rt.pool, customer_number)
     if principal.is_customer(customer_number):
-        if body.on_behalf_of is not None:
-            raise InvalidRequest("on_behalf_of is for support acting at someone's request")
+        if body.on_behalf_of is not None or body.written_instruction is not None:
+            raise InvalidRequest("on_behalf_of and written_instruction are for support acting at someone's request")
         return account_owner(customer_number)
+    if body.written_instruction is not None:
+        if body.on_behalf_of is not None:
+            raise InvalidRequest("give on_behalf_of or written_instruction, not both")
+        if not (reference := body.written_instruction.strip()):
+            raise InvalidRequest("written_instruction: give the reference of the owner's document")
+        return owners_written_instruction(customer_number, reference, body.ticket_reference)
     if body.on_behalf_of is None:
         raise InvalidRequest(
             "support changes billing data on behalf of the person who asked: give on_behalf_of"
-            " (contact_id, or email / phone as heard)"
+            " (contact_id, or email / phone as heard), or the account owner's written_instruction"
         )
     kind, raw = body.on_behalf_of.as_heard()
     try:
@@ -76,6 +83,7 @@ def decision_out(authority: Authority) -> DecisionOut:
         basis=authority.basis.value,
         requested_by=authority.requested_by,
         on_behalf_of=authority.metadata.get("on_behalf_of"),
+        document_reference=authority.metadata.get("document_reference"),
     )
     if (decision := authority.decision) is not None:
         out.outcome = decision.outcome.value

@@ -32,6 +32,13 @@ class Edit(Body):
         " when billing's copy of the authorizations says this contact holds billing:manage now; with no"
         " official instruction in force, support may act to its best knowledge (recorded as such).",
     )
+    written_instruction: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="Staff only, instead of on_behalf_of: the reference of the account owner's written instruction"
+        " (a signed letter or form support received) that this change carries out; recorded with it.",
+    )
     ticket_reference: str | None = Field(default=None, max_length=100, description="Support's ticket, if any")
 
 
@@ -87,7 +94,7 @@ class ReasonOut(BaseModel):
 class DecisionOut(BaseModel):
     """On whose request and on what authority the change was made (recorded in the event's metadata)."""
 
-    basis: str = Field(description="portal_account_owner | contact_grant | best_knowledge")
+    basis: str = Field(description="portal_account_owner | contact_grant | best_knowledge | written_instruction")
     requested_by: str = Field(description="customer:<n> | contact:<uuid> | email:<...> | phone:<...>")
     on_behalf_of: str | None = None
     outcome: str | None = Field(default=None, description="allowed | best_knowledge (support only)")
@@ -97,6 +104,9 @@ class DecisionOut(BaseModel):
     decided_at: datetime | None = None
     authorization_version: AuthorizationVersionOut | None = Field(
         default=None, description="The version of billing's authorization copy the decision was taken on"
+    )
+    document_reference: str | None = Field(
+        default=None, description="The account owner's written instruction carried out (written_instruction)"
     )
 
 
@@ -147,7 +157,7 @@ class HistoryEntry(BaseModel):
     actor: str = Field(description="Who did it: customer:<n> or staff:<name>")
     requested_by: str | None = Field(description="On whose request")
     on_behalf_of: str | None = Field(description="The requester support named, as looked up")
-    basis: str | None = Field(description="portal_account_owner | contact_grant | best_knowledge")
+    basis: str | None = Field(description="portal_account_owner | contact_grant | best_knowledge | written_instruction")
     outcome: str | None = Field(description="allowed | best_knowledge | denied (support only)")
     grant_id: uuid.UUID | None
     authorization_version: int | None

@@ -35,6 +35,7 @@ class ChangeBasis(StrEnum):
     ACCOUNT_OWNER = "portal_account_owner"  # the owner, in the portal
     CONTACT_GRANT = "contact_grant"  # support, for a contact holding billing:manage
     BEST_KNOWLEDGE = "best_knowledge"  # support, no official instruction in force, nothing against it
+    WRITTEN_INSTRUCTION = "written_instruction"  # support, carrying out the account owner's signed instruction
 
 
 class Operation(StrEnum):
@@ -106,6 +107,23 @@ def account_owner(customer_number: str) -> Authority:
     requested_by = f"customer:{customer_number}"
     basis = ChangeBasis.ACCOUNT_OWNER
     return Authority(requested_by, basis, {"basis": basis.value, "requested_by": requested_by})
+
+
+def owners_written_instruction(
+    customer_number: str, document_reference: str, ticket_reference: str | None
+) -> Authority:
+    """Support carrying out the account owner's written instruction (a signed letter or form it
+    received): the owner's own authority, no contact's grant and no copy of the authorizations
+    involved; the document's reference is recorded so that compliance can find the paper."""
+    requested_by = f"customer:{customer_number}"
+    basis = ChangeBasis.WRITTEN_INSTRUCTION
+    metadata = {
+        "basis": basis.value,
+        "requested_by": requested_by,
+        "document_reference": document_reference,
+        "ticket_reference": ticket_reference,
+    }
+    return Authority(requested_by, basis, metadata)
 
 
 def _decision_metadata(

@@ -160,3 +160,43 @@ async def test_best_knowledge_without_an_official_instruction_and_refusal_with_o
     )
     refusals = [e for e in (await env.history(n))["entries"] if e["kind"] == "support_request_refused"]
     assert [e["on_behalf_of"] for e in refusals] == ["email:boss@example.org", f"contact_id:{bob}"]
+
+
+async def test_support_carries_out_the_owners_written_instruction(env: BillingEnv) -> None:
+    n = await env.open_account(new_customer())
+    strict_version = await env.issue_instruction(n, "SCAN-2026-7")  # strict: no requester would do
+    await env.billing_knows(n, strict_version)
+    env.tick()
+    letter = {**ADDRESS, "city": "Leipzig", "written_instruction": " LETTER-2026-0815 ", "ticket_reference": "T-9"}
+    r = await env.put(n, "billing-address", letter, env.support("sam"), version=0)
+    assert r.status_code == 200, r.text
+    decision = r.json()["decision"]
+    assert decision["basis"] == "written_instruction"
+    assert decision["requested_by"] == f"customer:{n}"
+    assert decision["document_reference"] == "LETTER-2026-0815"
+    assert decision["outcome"] is None  # the owner's own authority: nothing to decide on a copy
+    assert decision["on_behalf_of"] is None
+    event = (await env.billing_app.state.runtime.store.load(f"billing-address-{n}")).events[0]
+    assert str(event.actor) == "staff:sam"
+    assert event.data["basis"] == "written_instruction"
+    assert event.data["requested_by"] == f"customer:{n}"
+    assert event.metadata["document_reference"] == "LETTER-2026-0815"
+    assert event.metadata["ticket_reference"] == "T-9"
+    [entry] = [e for e in (await env.history(n))["entries"] if e["kind"] == "billing_address_changed"]
+    assert (entry["basis"], entry["actor"], entry["requested_by"]) == (
+        "written_instruction",
+        "staff:sam",
+        f"customer:{n}",
+    )
+
+    # Not both at once, not blank, and not for the owner (who acts in the portal itself).
+    both = {**letter, "on_behalf_of": {"email": "boss@example.org"}}
+    for body, headers in (
+        (both, env.support()),
+        ({**letter, "written_instruction": "  "}, env.support()),
+        (letter, env.owner(n)),
+    ):
+        r = await env.put(n, "billing-address", body, headers)
+        assert r.status_code == 422, r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
+    assert (await env.billing.get(env.url(n, "billing-address"), headers=env.owner(n))).json()["version"] == 1

@@ -86,6 +86,14 @@ def test_billing_and_domains_words() -> None:
     )
     assert billing.requester is not None
     assert billing.requester.value == "a@b.de"
+    letter = classify(
+        event(
+            "billing",
+            "BillingAddressChanged",
+            {"basis": "written_instruction", "requested_by": "customer:100001", "document_reference": "LETTER-1"},
+        )
+    )
+    assert (letter.basis, letter.on_behalf_of, letter.recorded_outcome) == (Basis.WRITTEN_INSTRUCTION, None, None)
     best = classify(
         event(
             "domains",

@@ -46,3 +46,10 @@ def test_the_new_address_is_told_why_invoices_arrive() -> None:
 
 def test_masking_keeps_the_domain() -> None:
     assert masked("ada@example.org") == "a***@example.org"
+
+
+def test_a_change_on_the_owners_written_instruction_says_so() -> None:
+    letter = {**row("previous", "old@example.org"), "payload": {**PAYLOAD, "basis": "written_instruction"}}
+    text = compose(letter, "Billing <billing@example.net>").get_content()
+    assert "carrying out your written instruction" in text
+    assert "take over" in text  # who did not write it should still call at once
