@@ -20,7 +20,7 @@ from services.domains import queries
 from services.domains.adapters import mail_texts
 from services.domains.adapters.secrets import new_ftp_password, new_link_token, token_digest
 from services.domains.domain import domains as rules
-from services.domains.domain.authority import ActingKind, Authority
+from services.domains.domain.authority import Authority
 from services.domains.domain.domains import Domain
 from services.domains.domain.names import HostName
 from services.domains.handlers import Outcome, on_domain
@@ -143,7 +143,7 @@ class FtpRecipients:
 
 async def _ftp_recipients(rt: DomainsRuntime, customer_number: str, authority: Authority) -> FtpRecipients:
     owner_email = await reference_email(rt.pool, customer_number)
-    if authority.acting is ActingKind.ACCOUNT_OWNER:
+    if authority.for_the_owner:  # (credentials on the owner's letter go to the owner, never to support)
         if owner_email is None:
             raise Conflict("there is no reference e-mail address on file to send the credentials to")
         return FtpRecipients(owner_email, "account_owner", None, owner_email, None)

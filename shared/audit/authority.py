@@ -125,7 +125,7 @@ def _label(on_behalf_of: Any, contact_id: str | None) -> str | None:
     if text is None:
         return None
     kind, colon, value = text.partition(":")
-    if colon and kind in _REQUESTER_KINDS:
+    if colon and (kind in _REQUESTER_KINDS or kind == "customer"):  # (customer: the owner, in writing)
         return f"{kind}:{value}"
     try:
         return f"{RequesterKind.CONTACT_ID.value}:{uuid.UUID(text)}"

@@ -46,10 +46,15 @@ OnBehalfOf = Annotated[
         alias="On-Behalf-Of",
         max_length=400,
         description="Support only: who asked, as `contact_id:<uuid>`, `email:<address>` or `phone:<number>`"
-        " (as heard). The operation then needs that requester's authorization for its scope.",
+        " (as heard). The operation then needs that requester's authorization for its scope. Or"
+        " `written_instruction:<document reference>`: support carries out the account owner's written"
+        " instruction (the owner's own authority; recorded with the reference).",
         examples=["email:ada@example.org"],
     ),
 ]
+
+
+WRITTEN_INSTRUCTION = ActingKind.WRITTEN_INSTRUCTION.value
 
 
 def parse_requester(raw: str) -> Requester:
@@ -105,8 +110,14 @@ async def authorize(
     if on_behalf_of is None:
         raise InvalidRequest(
             "support acts at a requester's request: name them in the On-Behalf-Of header"
-            " (contact_id:<uuid>, email:<address> or phone:<number>)"
+            " (contact_id:<uuid>, email:<address> or phone:<number>, or written_instruction:<reference>"
+            " for the account owner's written instruction)"
         )
+    kind, _, reference = on_behalf_of.partition(":")
+    if kind.strip().lower() == WRITTEN_INSTRUCTION:
+        if not reference.strip():
+            raise InvalidRequest("On-Behalf-Of: written_instruction needs the reference of the owner's document")
+        return Authority.owners_written_instruction(principal.actor, scope, reference.strip())
     requester = parse_requester(on_behalf_of)
     ensure_copy_current(runtime_of(request))
     now = rt.clock.now()

@@ -39,12 +39,12 @@ def router() -> APIRouter:
         rt = domains_runtime(request)
         now = rt.clock.now()
         rows = await queries.contracts(rt.pool, customer_number, today(now))
-        if authority.acting is ActingKind.SUPPORT_ON_BEHALF:
-            assert authority.on_behalf_of is not None
+        if authority.acting in (ActingKind.SUPPORT_ON_BEHALF, ActingKind.WRITTEN_INSTRUCTION):
+            asked = authority.on_behalf_of
             event = ContractListProvided(
                 customer_number=customer_number,
                 agent=str(authority.actor),
-                on_behalf_of=requester_label(authority.on_behalf_of),
+                on_behalf_of=requester_label(asked) if asked is not None else f"customer:{customer_number}",
                 contact_id=authority.contact_id,
                 authorization=authority.basis,
                 grant_id=authority.grant_id,

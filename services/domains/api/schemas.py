@@ -56,7 +56,9 @@ class MailboxPasswordBody(Body):
 class Authorized(BaseModel):
     """How the command was authorized (also recorded in the events' metadata)."""
 
-    authorization: str = Field(description="account_owner, allowed (a grant) or best_knowledge")
+    authorization: str = Field(
+        description="account_owner, allowed (a grant), best_knowledge or written_instruction (the owner's, by support)"
+    )
     grant_id: uuid.UUID | None = None
     reasons: list[str] = Field(default_factory=list)
 

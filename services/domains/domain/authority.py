@@ -42,6 +42,7 @@ class ActingKind(StrEnum):
     ACCOUNT_OWNER = "account_owner"
     SUPPORT_ON_BEHALF = "support_on_behalf"
     STAFF_REVIEW = "staff_review"  # compliance reading, for itself (no command, no requester)
+    WRITTEN_INSTRUCTION = "written_instruction"  # support carrying out the owner's signed instruction
 
 
 def requester_label(requester: Requester) -> str:
@@ -68,6 +69,7 @@ class Authority:
     on_behalf_of: Requester | None = None  # who asked (support only)
     decision: Decision | None = None  # the shared decision support relied on
     copy_version: CopyVersion | None = None  # how far domains' copy was when it decided
+    document_reference: str | None = None  # the owner's written instruction carried out
 
     @classmethod
     def account_owner(cls, actor: Actor, scope: Scope) -> Authority:
@@ -76,6 +78,16 @@ class Authority:
     @classmethod
     def staff_review(cls, actor: Actor, scope: Scope) -> Authority:
         return cls(ActingKind.STAFF_REVIEW, actor, scope)
+
+    @classmethod
+    def owners_written_instruction(cls, actor: Actor, scope: Scope, document_reference: str) -> Authority:
+        """Support carrying out the account owner's written instruction: the owner's own authority."""
+        return cls(ActingKind.WRITTEN_INSTRUCTION, actor, scope, document_reference=document_reference)
+
+    @property
+    def for_the_owner(self) -> bool:
+        """The owner's own authority (in the portal, or in writing through support)."""
+        return self.acting in (ActingKind.ACCOUNT_OWNER, ActingKind.WRITTEN_INSTRUCTION)
 
     @property
     def contact_id(self) -> uuid.UUID | None:
@@ -100,6 +112,8 @@ class Authority:
             facts["reasons"] = list(self.decision.codes)
         if self.copy_version is not None:
             facts["authorization_version"] = self.copy_version.as_dict()
+        if self.document_reference is not None:
+            facts["document_reference"] = self.document_reference
         return facts
 
 

@@ -164,5 +164,5 @@ class ContractListProvided(DomainEvent):
     agent: str
     on_behalf_of: str
     contact_id: uuid.UUID | None
-    authorization: str  # allowed | best_knowledge
+    authorization: str  # allowed | best_knowledge | written_instruction (then on_behalf_of is customer:<n>)
     grant_id: uuid.UUID | None

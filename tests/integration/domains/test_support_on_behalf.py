@@ -278,3 +278,37 @@ async def test_support_waits_while_domains_copy_lags_behind_contacts(env: Env) -
         freshness.max_lag_s = limit
     await env.until("SELECT 1 FROM authz_contacts WHERE email = $1", "bob.lag@acme.example")
     assert (await env.domains.get(env.url(n, "/contracts"), headers=on_behalf)).status_code == 200
+
+
+async def test_support_carries_out_the_owners_written_instruction(env: Env) -> None:
+    n = await env.customer()
+    domain = await env.registered(n)
+    await env.issue_instruction(n)  # strict, and no contact at all: only the owner's own authority helps
+    letter = env.support("written_instruction: LETTER-2026-0815 ")
+    done = await every_operation(env, n, domain, letter)
+    for operation, answer in done.items():
+        assert answer.status_code in (200, 201), (operation, answer.text)
+    assert done["set_redirect"].json()["authorization"] == "written_instruction"
+    # The credentials the owner asked for in writing go to the owner, never to support.
+    ftp = done["reissue_ftp_credentials"].json()
+    assert ftp["sent_to"] == "account_owner"
+    mailed_password(await env.mail_to(f"owner-{n}@acme.example", "New FTP credentials"))
+
+    events = [e for e in await domain_events(env, n) if e["actor"] == "staff:sam"]
+    assert len(events) >= len(done) - 1
+    for event in events:
+        meta = event["metadata"]
+        assert (meta["acting"], meta["authorization"]) == ("written_instruction", "written_instruction"), event
+        assert meta["document_reference"] == "LETTER-2026-0815"
+        assert "on_behalf_of" not in meta
+    provided = [e for e in events if e["event_type"] == "ContractListProvided"]
+    assert provided[0]["data"]["on_behalf_of"] == f"customer:{n}"
+
+    # A reference is needed, and the owner itself has no use for one.
+    base = env.url(n, f"/domains/{domain}")
+    blank = await env.domains.put(f"{base}/redirects/x.{domain}", json={"target_url": "https://yx.de/"},
+                                  headers=env.support("written_instruction:  "))  # fmt: skip
+    assert blank.status_code == 422, blank.text
+    owner = {**env.owner(n), "On-Behalf-Of": "written_instruction:LETTER-1"}
+    r = await env.domains.put(f"{base}/redirects/x.{domain}", json={"target_url": "https://yx.de/"}, headers=owner)
+    assert r.status_code == 422, r.text

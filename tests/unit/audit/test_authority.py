@@ -94,6 +94,15 @@ def test_billing_and_domains_words() -> None:
         )
     )
     assert (letter.basis, letter.on_behalf_of, letter.recorded_outcome) == (Basis.WRITTEN_INSTRUCTION, None, None)
+    listed = classify(
+        event(
+            "domains",
+            "ContractListProvided",
+            {"acting": "written_instruction", "authorization": "written_instruction", "document_reference": "L-2"},
+            {"agent": "staff:sam", "on_behalf_of": "customer:100001", "authorization": "written_instruction"},
+        )
+    )
+    assert (listed.basis, listed.on_behalf_of, listed.requester) == (Basis.WRITTEN_INSTRUCTION, "customer:100001", None)
     best = classify(
         event(
             "domains",
