@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from services.billing import queries
 from services.billing.authorization import AuthorizationCopy
 from services.billing.domain import address as address_domain
 from services.billing.domain import billing_contact as contact_domain
@@ -23,6 +22,8 @@ from services.billing.domain import invoice_email as email_domain
 from services.billing.domain.authority import Authority, Refusal, SupportRequest, on_behalf, reasons_as_dicts
 from services.billing.domain.errors import RequestRefused
 from services.billing.domain.events import InvoiceEmailChanged
+from shared.authorization.model import ContactDetails
+from shared.authorization.queries import contact_details
 from shared.envelope import DomainEvent, EventContext, RecordedEvent
 from shared.errors import ConcurrencyConflict
 from shared.unit_of_work import UnitOfWork, UnitOfWorkFactory
@@ -157,7 +158,7 @@ async def change_billing_contact(
     context: EventContext,
 ) -> Changed:
     async def decide(tx: UnitOfWork, events: list[DomainEvent]) -> list[DomainEvent]:
-        known = await queries.known_contact(tx.connection, customer_number, wanted) if wanted else None
+        known = await contact_details(tx.connection, customer_number, wanted) if wanted else None
         current = contact_domain.fold(events)
         return contact_domain.decide_change_billing_contact(customer_number, current, wanted, known, authority)
 
@@ -213,12 +214,12 @@ async def load_invoice_email(uow: UnitOfWorkFactory, customer_number: str) -> tu
 
 async def load_billing_contact(
     uow: UnitOfWorkFactory, customer_number: str
-) -> tuple[contact_domain.KnownContact | uuid.UUID | None, int]:
+) -> tuple[ContactDetails | uuid.UUID | None, int]:
     """The billing contact as billing's copy knows them (only the id, if the copy does not), and
     the stream's version."""
     stream = await uow.store.load(contact_domain.stream_id(customer_number))
     contact_id = contact_domain.fold(uow.store.registry.decode(e) for e in stream.events)
     if contact_id is None:
         return None, stream.version
-    known = await queries.known_contact(uow.pool, customer_number, contact_id)
+    known = await contact_details(uow.pool, customer_number, contact_id)
     return known or contact_id, stream.version

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
-from services.billing.domain.billing_contact import KnownContact
-from shared.db import Connection, Pool
+from shared.db import Pool
 from shared.pagination import after, encode_cursor
 
 _HISTORY = """
@@ -28,15 +26,3 @@ async def billing_history(
     entries = [dict(r) for r in rows[:limit]]
     next_cursor = encode_cursor(entries[-1]["at"], entries[-1]["entry_key"]) if len(rows) > limit else None
     return entries, next_cursor
-
-
-_CONTACT = """
-SELECT contact_id, name, email, phone, organisation, function, removed_at
-FROM authz_contacts WHERE customer_number = $1 AND contact_id = $2
-"""
-
-
-async def known_contact(db: Pool | Connection, customer_number: str, contact_id: uuid.UUID) -> KnownContact | None:
-    """A contact person of the customer as billing's copy of contacts.events has them, if any."""
-    row = await db.fetchrow(_CONTACT, customer_number, contact_id)
-    return KnownContact(**dict(row)) if row is not None else None

@@ -6,6 +6,7 @@ import uuid
 from datetime import date
 from typing import Any
 
+from shared.authorization.queries import contact_details
 from shared.db import Pool
 
 
@@ -21,12 +22,8 @@ async def customer_contacts(pool: Pool, customer_number: str) -> list[dict[str, 
 
 async def current_contact(pool: Pool, customer_number: str, contact_id: uuid.UUID) -> tuple[str, str] | None:
     """(name, e-mail) of a current contact, from domains' copy of the authorization model."""
-    row = await pool.fetchrow(
-        "SELECT name, email FROM authz_contacts WHERE customer_number = $1 AND contact_id = $2 AND removed_at IS NULL",
-        customer_number,
-        contact_id,
-    )
-    return None if row is None else (row["name"], row["email"])
+    contact = await contact_details(pool, customer_number, contact_id)
+    return (contact.name, contact.email) if contact is not None and contact.current else None
 
 
 def status_of(effective_on: date | None, today: date) -> str:

@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 import structlog
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from shared import metrics
 from shared.db import Pool
@@ -40,6 +40,9 @@ if TYPE_CHECKING:
     from shared.service import Runtime
 
 log = structlog.get_logger(__name__)
+
+
+PARTITIONS_EVERY_S = 60.0  # how often the topic's partitions are looked up again (they rarely change)
 
 
 class LagWatch:
@@ -93,6 +96,8 @@ class CopyFreshness:
         self._clock = clock
         self.watch = LagWatch()
         self.checked_at: float | None = None  # the last round that read both sides
+        self._known_partitions: list[TopicPartition] = []
+        self._partitions_at = 0.0
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -136,6 +141,7 @@ class CopyFreshness:
         failing = False  # (logged once per outage, not every second of it)
         while True:
             kafka = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, group_id=None, client_id=self._client_id)
+            self._known_partitions = []  # (a new client knows no topic yet)
             try:
                 await kafka.start()
                 while True:
@@ -156,7 +162,7 @@ class CopyFreshness:
                     await asyncio.wait_for(kafka.stop(), timeout=5)
 
     async def round(self, kafka: AIOKafkaConsumer) -> None:
-        partitions = await partitions_of(kafka, [self.topic])
+        partitions = await self._partitions(kafka)
         ends = await kafka.end_offsets(partitions) if partitions else {}
         rows = await self._pool.fetch(
             "SELECT partition, next_offset FROM consumer_offsets WHERE consumer = $1 AND topic = $2",
@@ -168,6 +174,15 @@ class CopyFreshness:
         self.checked_at = now
         since = self.watch.behind_since()
         metrics.AUTHORIZATION_COPY_BEHIND.labels(self.consumer).set(0.0 if since is None else now - since)
+
+    async def _partitions(self, kafka: AIOKafkaConsumer) -> list[TopicPartition]:
+        """The topic's partitions: asked for again only every `PARTITIONS_EVERY_S` (a metadata
+        request each round would double the round's requests), or while the topic has none."""
+        now = self._clock()
+        if not self._known_partitions or now - self._partitions_at >= PARTITIONS_EVERY_S:
+            self._known_partitions = await partitions_of(kafka, [self.topic])
+            self._partitions_at = now
+        return self._known_partitions
 
 
 RUNTIME_KEY = "authorization_copy_freshness"  # where the service's runtime keeps its watcher

@@ -49,6 +49,24 @@ class ContactRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class ContactDetails:
+    """A contact person as a copy of contacts.events shows them (whom billing matters go to, to
+    whom domains mails credentials); `removed_at`: when they were removed or left, if so."""
+
+    contact_id: uuid.UUID
+    name: str
+    email: str
+    phone: str | None
+    organisation: str | None
+    function: str | None
+    removed_at: datetime | None
+
+    @property
+    def current(self) -> bool:
+        return self.removed_at is None
+
+
+@dataclass(frozen=True, slots=True)
 class GrantRecord:
     grant_id: uuid.UUID
     contact_id: uuid.UUID

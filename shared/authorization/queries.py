@@ -26,6 +26,7 @@ from shared.authorization.model import (
     NO_INSTRUCTION,
     AuthorizationsAt,
     AuthorizationView,
+    ContactDetails,
     ContactRecord,
     GrantRecord,
     InstructionState,
@@ -142,6 +143,18 @@ _CUSTOMER_INSTRUCTIONS = """
 SELECT in_force, document_reference, changed_at, changed_by FROM authz_instructions
 WHERE customer_number = $1 ORDER BY changed_at, stream_version
 """
+
+
+_CONTACT_DETAILS = """
+SELECT contact_id, name, email, phone, organisation, function, removed_at
+FROM authz_contacts WHERE customer_number = $1 AND contact_id = $2
+"""
+
+
+async def contact_details(db: Pool | Connection, customer_number: str, contact_id: uuid.UUID) -> ContactDetails | None:
+    """A contact person of the customer as the copy has them (removed ones too), if any."""
+    row = await db.fetchrow(_CONTACT_DETAILS, customer_number, contact_id)
+    return ContactDetails(**dict(row)) if row is not None else None
 
 
 _APPLIED_VERSION = "SELECT stream_version FROM consumer_stream_versions WHERE consumer = $1 AND stream_id = $2"

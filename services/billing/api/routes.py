@@ -25,8 +25,8 @@ from services.billing.api.schemas import (
 )
 from services.billing.domain import address as address_domain
 from services.billing.domain.authority import Operation
-from services.billing.domain.billing_contact import KnownContact
 from shared.auth.dependencies import CurrentPrincipal
+from shared.authorization.model import ContactDetails
 from shared.http.context import CustomerNumber, event_context, runtime_of
 from shared.http.versions import etag, expected_version
 
@@ -62,7 +62,7 @@ def _address_out(address: address_domain.BillingAddress | None) -> BillingAddres
     )
 
 
-def _contact_out(contact: KnownContact | uuid.UUID | None) -> BillingContact | None:
+def _contact_out(contact: ContactDetails | uuid.UUID | None) -> BillingContact | None:
     if contact is None:
         return None
     if isinstance(contact, uuid.UUID):  # named, but not (yet) in billing's copy of contacts

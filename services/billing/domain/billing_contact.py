@@ -12,34 +12,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import datetime
 
 from services.billing.domain.authority import Authority
 from services.billing.domain.errors import NotACurrentContact
 from services.billing.domain.events import BillingContactChanged
+from shared.authorization.model import ContactDetails
 from shared.envelope import DomainEvent
 
 
 def stream_id(customer_number: str) -> str:
     return f"billing-contact-{customer_number}"
-
-
-@dataclass(frozen=True, slots=True)
-class KnownContact:
-    """A contact person as billing's copy of contacts knows them."""
-
-    contact_id: uuid.UUID
-    name: str
-    email: str
-    phone: str | None
-    organisation: str | None
-    function: str | None
-    removed_at: datetime | None
-
-    @property
-    def current(self) -> bool:
-        return self.removed_at is None
 
 
 def fold(events: Iterable[DomainEvent]) -> uuid.UUID | None:
@@ -54,7 +36,7 @@ def decide_change_billing_contact(
     customer_number: str,
     current: uuid.UUID | None,
     wanted: uuid.UUID | None,
-    known: KnownContact | None,
+    known: ContactDetails | None,
     authority: Authority,
 ) -> list[DomainEvent]:
     """`known`: what billing's copy knows of `wanted` (None: nothing, or nobody was wanted)."""

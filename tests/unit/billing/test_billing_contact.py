@@ -8,17 +8,18 @@ from datetime import UTC, datetime
 import pytest
 
 from services.billing.domain.authority import account_owner
-from services.billing.domain.billing_contact import KnownContact, decide_change_billing_contact, fold
+from services.billing.domain.billing_contact import decide_change_billing_contact, fold
 from services.billing.domain.errors import NotACurrentContact
 from services.billing.domain.events import BillingContactChanged
+from shared.authorization.model import ContactDetails
 
 OWNER = account_owner("100001")
 ADA = uuid.uuid4()
 
 
-def known(contact_id: uuid.UUID, *, left: bool = False) -> KnownContact:
+def known(contact_id: uuid.UUID, *, left: bool = False) -> ContactDetails:
     removed = datetime(2026, 11, 1, tzinfo=UTC) if left else None
-    return KnownContact(contact_id, "Ada", "ada@example.org", None, None, "accounting", removed)
+    return ContactDetails(contact_id, "Ada", "ada@example.org", None, None, "accounting", removed)
 
 
 def test_naming_a_current_contact_records_it_with_the_one_before() -> None:
