@@ -520,12 +520,7 @@ def authority_of_event(
 def authority_of_object(
     model: AuditModel, obj: str, *, customer_number: str | None = None, lookback: timedelta = DEFAULT_LOOKBACK
 ) -> list[AuthorityAnswer]:
-    events = model.events_about(obj)
-    return [
-        answer_authority(model, e, lookback)
-        for e in events
-        if customer_number is None or e.customer_number == customer_number
-    ]
+    return [answer_authority(model, e, lookback) for e in model.events_about(obj, customer_number)]
 
 
 def _actions(model: AuditModel, customer_number: str | None) -> Iterable[AuditEvent]:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from shared.audit import questions
 from shared.audit.events import AuditEvent
-from shared.audit.model import AuditModel
+from shared.audit.model import AuditModel, objects_of
 from shared.authorization.memory import AuthorizationMemory
 from tests.unit.audit.history import HistoryGenerator, generate
 
@@ -157,3 +157,35 @@ def test_actions_are_found_by_object(history: HistoryGenerator) -> None:
     assert len(domain) > 1
     assert domain[0].event.event_type == "DomainRegistered"
     assert domain[0].basis == "account_owner"
+
+
+def _action(n: int, raw_data: bytes) -> AuditEvent:
+    return AuditEvent(
+        f"00000000-0000-4000-8000-{n:012d}", "domains", "MailboxCreated", 1, f"mailbox-{n}", 1, "20000999",
+        datetime(2026, 1, 1, tzinfo=UTC), "customer:20000999", f"00000000-0000-4000-9000-{n:012d}", None,
+        raw_data, None,
+    )  # fmt: skip
+
+
+def test_the_object_search_finds_exactly_what_the_objects_name(history: HistoryGenerator) -> None:
+    """The raw-byte search skips an action only when none of its objects can be the name asked for:
+    checked against every object of every action, and on JSON that is not plain ASCII."""
+    odd = [
+        _action(1, '{"address": "BÜRO@Beispiel.de"}'.encode()),  # non-ASCII upper case
+        _action(2, b'{"address": "b\\u00fcro@beispiel.de"}'),  # an escaped character
+        _action(3, '{"address": "\u212aunde@beispiel.de"}'.encode()),  # KELVIN SIGN lower-cases to k
+        _action(4, b'{"address": "info\\/x@beispiel.de"}'),  # an escaped solidus
+    ]
+    model = model_of(audit_events(history) + odd)
+    assert [e.event_id for e in model.events_about("büro@beispiel.de")] == [odd[0].event_id, odd[1].event_id]
+    assert [e.event_id for e in model.events_about("KUNDE@beispiel.de")] == [odd[2].event_id]
+    assert [e.event_id for e in model.events_about("info/x@beispiel.de")] == [odd[3].event_id]
+    actions = [e for n in model.customer_numbers for e in model.history(n).actions]
+    names = sorted({name for e in actions for name in objects_of(e)})
+    rng = random.Random(5)
+    for name in [*rng.sample(names, 200), "nothing@nowhere.example"]:
+        expected = sorted((e for e in actions if name in objects_of(e)), key=lambda e: e.sort_key)
+        assert model.events_about(name.upper()) == expected, name
+    some = odd[0]
+    assert model.events_about("büro@beispiel.de", customer_number="20000999") == [some, odd[1]]
+    assert model.events_about("büro@beispiel.de", customer_number=CUSTOMERS[0]) == []
