@@ -92,6 +92,11 @@ class ServiceSpec:
     def topic(self) -> str:
         return topic_for(self.name)
 
+    @property
+    def authorization_copy_consumer(self) -> str | None:
+        """The consumer keeping the copy (its offsets and applied stream versions are read)."""
+        return consumer_group(self.name, self.authorization_copy) if self.authorization_copy else None
+
 
 def service_migrations(spec: ServiceSpec) -> list[tuple[str, str]]:
     """The kernel's migrations and the service's own, in the order they apply."""
@@ -287,12 +292,13 @@ def create_app(
 
 
 def _copy_freshness(spec: ServiceSpec, settings: ServiceSettings, pool: db.Pool) -> CopyFreshness | None:
-    if spec.authorization_copy is None:
+    consumer = spec.authorization_copy_consumer
+    if consumer is None:
         return None
     return CopyFreshness(
         pool,
         settings.kafka_bootstrap_servers,
-        consumer=consumer_group(spec.name, spec.authorization_copy),
+        consumer=consumer,
         topic=topic_for("contacts"),
         max_lag_s=settings.authorization_copy_max_lag_s,
         client_id=f"{spec.name}-api-copy-freshness",

@@ -12,7 +12,6 @@ from services.domains.authorizations import AuthorizationCache
 from services.domains.settings import DomainsSettings
 from services.domains.states import DomainStates
 from shared.clock import Clock
-from shared.consumer import consumer_group
 from shared.customers import ensure_known_customer
 from shared.db import Connection, Pool
 from shared.http.context import runtime_of
@@ -69,9 +68,7 @@ def start(runtime: Runtime) -> None:
         known_customers=KnownCustomers(),
         states=DomainStates(runtime.spec.registry),
         authorizations=AuthorizationCache(
-            runtime.pool,
-            runtime.settings.database_url,
-            consumer=consumer_group(runtime.spec.name, runtime.spec.authorization_copy or "authorization"),
+            runtime.pool, runtime.settings.database_url, consumer=runtime.spec.authorization_copy_consumer
         ),
         appends=GroupAppender(runtime.pool, runtime.store),
     )

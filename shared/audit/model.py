@@ -256,11 +256,10 @@ class AuditModel:
         """
         name = obj.strip().lower()
         needle = name.encode()
+        histories: Iterable[CustomerHistory] = self._customers.values()
         if customer_number is not None:
             known = self._customers.get(customer_number)
             histories = [known] if known is not None else []
-        else:
-            histories = list(self._customers.values())
         found = []
         for history in histories:
             for event in history.actions:
