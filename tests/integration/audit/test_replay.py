@@ -137,7 +137,9 @@ async def test_as_of_answers_equal_the_contacts_services_own(
 ) -> None:
     client, compliance = contacts_api
     rng = random.Random(99)
-    contacts_events = [e for e in world.model.events() if e.service == "contacts"]
+    # The replay's reading order interleaves the partitions differently from run to run: sample from
+    # the canonical order so that every run compares the same instants (and the same holders).
+    contacts_events = sorted((e for e in world.model.events() if e.service == "contacts"), key=lambda e: e.sort_key)
     grants = [e for e in contacts_events if e.event_type == "ContactAuthorized"]
     compared = holders = 0
     started = time.monotonic()
@@ -156,7 +158,7 @@ async def test_as_of_answers_equal_the_contacts_services_own(
         compared += 1
         holders += len(ours["holders"])
     assert compared == 300
-    assert holders > 150
+    assert holders > 150, holders
     assert time.monotonic() - started < 60
 
 
