@@ -7,7 +7,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: venv run test test-unit lint format bench jars clean-state
+.PHONY: venv run test test-unit lint format bench replay jars clean-state
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,12 @@ format: venv
 bench: venv jars
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(PY) -m bench
+
+## Replay every event topic of the running system from offset 0 into the audit model (compliance):
+## events per type, duplicates, malformed records, the state hash. Kafka: KAFKA_BOOTSTRAP_SERVERS,
+## else make run's 127.0.0.1:19092. The other audit commands: `$(PY) -m shared.audit --help`.
+replay: venv
+	$(PY) -m shared.audit replay
 
 ## Resolve the Kafka broker's jars from Maven Central into the cache (once).
 jars: venv

@@ -166,6 +166,28 @@ def test_the_compliance_api_answers_auditors_only(system: RunningSystem) -> None
     assert anonymous.status_code == 401
 
 
+def test_make_replay_reads_what_the_system_published(system: RunningSystem) -> None:
+    kafka = f"127.0.0.1:{system.env['INFRA_KAFKA_PORT']}"  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 30
+    while True:  # the seed's account is published by identity's relay moments after the start
+        replay = subprocess.run(
+            ["make", "-s", "replay"],
+            cwd=REPO,
+            env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka, "COLUMNS": "200"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert replay.returncode == 0, replay.stdout + replay.stderr
+        if "CustomerAccountOpened" in replay.stdout:
+            break
+        assert time.monotonic() < deadline, replay.stdout
+        time.sleep(0.5)
+    assert re.search(r"state hash [0-9a-f]{64}", replay.stdout), replay.stdout
+    assert re.search(r"malformed records\W+0\b", replay.stdout), replay.stdout
+
+
 def test_a_second_run_says_one_is_running(system: RunningSystem) -> None:
     second = subprocess.run(
         [sys.executable, "-m", "shared.infra.run"],
