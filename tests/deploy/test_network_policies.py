@@ -2,13 +2,15 @@
 
 `admits` implements the Kubernetes ingress rules (a pod selected by no policy accepts
 everything; a selected pod accepts a connection when some selecting policy has a rule whose
-peers and ports both match; a peer's pod and namespace selectors are ANDed) over the pods the
-overlays render, so each test asks the question an operator would: can X open a connection to Y
-on this port?
+peers and ports both match; a peer's pod and namespace selectors are ANDed), `lets_out` the same
+rules for egress (ipBlock peers included, for addresses outside the cluster), and `connects`
+both, over the pods the overlays render, so each test asks the question an operator would: can
+X open a connection to Y on this port?
 """
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +18,7 @@ import pytest
 
 from shared.settings import DEFAULT_PORTS
 from tests.deploy.rendering import Resource
-from tests.deploy.test_manifests import NAMESPACES, containers, named, of_kind, workloads
+from tests.deploy.test_manifests import NAMESPACES, config_data, containers, named, of_kind, workloads
 
 SERVICES = tuple(DEFAULT_PORTS)
 GATEWAY_NAMESPACE = "gateway-system"
@@ -24,6 +26,8 @@ MONITORING_NAMESPACE = "monitoring"
 CNPG_NAMESPACE = "cnpg-system"
 POSTGRES_PORT = 5432
 CNPG_STATUS_PORT = 8000
+KAFKA_PORTS = (9092, 9093)
+MAIL_SENDERS = SERVICES  # the four services send mail (identity, contacts, billing, domains)
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,7 @@ class Pod:
     namespace: str
     labels: dict[str, str]
     ports: dict[str, int] = field(default_factory=dict)  # named container ports
+    address: str | None = None  # set for a host outside the cluster (no namespace, no labels)
 
 
 def _matches(selector: dict[str, Any], labels: dict[str, str]) -> bool:
@@ -38,44 +43,72 @@ def _matches(selector: dict[str, Any], labels: dict[str, str]) -> bool:
     return all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items())
 
 
-def _peer_matches(peer: dict[str, Any], policy_namespace: str, source: Pod) -> bool:
-    assert "ipBlock" not in peer, "ipBlock peers are not evaluated here"
-    namespace_labels = {"kubernetes.io/metadata.name": source.namespace}
+def _peer_matches(peer: dict[str, Any], policy_namespace: str, other: Pod) -> bool:
+    if "ipBlock" in peer:
+        block = peer["ipBlock"]
+        if other.address is None:
+            return False  # (how a CNI treats pod IPs in an ipBlock varies; the policies do not rely on it)
+        address = ipaddress.ip_address(other.address)
+        networks = [ipaddress.ip_network(block["cidr"]), *map(ipaddress.ip_network, block.get("except", []))]
+        inside = [address.version == n.version and address in n for n in networks]
+        return inside[0] and not any(inside[1:])
+    if other.address is not None:
+        return False  # selectors name pods; a host outside the cluster is none
+    namespace_labels = {"kubernetes.io/metadata.name": other.namespace}
     if "namespaceSelector" in peer:
         in_namespace = _matches(peer["namespaceSelector"], namespace_labels)
     else:
-        in_namespace = source.namespace == policy_namespace
-    return in_namespace and _matches(peer.get("podSelector", {}), source.labels)
+        in_namespace = other.namespace == policy_namespace
+    return in_namespace and _matches(peer.get("podSelector", {}), other.labels)
 
 
-def _port_matches(rule_ports: list[dict[str, Any]] | None, target: Pod, port: int) -> bool:
+def _port_matches(rule_ports: list[dict[str, Any]] | None, target: Pod, port: int, protocol: str) -> bool:
     if not rule_ports:
         return True
     for p in rule_ports:
         wanted = p["port"]
         number = target.ports.get(wanted) if isinstance(wanted, str) else wanted
-        if number == port:
+        if number == port and p.get("protocol", "TCP") == protocol:
             return True
     return False
 
 
-def admits(policies: list[Resource], target: Pod, source: Pod, port: int) -> bool:
+def _allowed(
+    policies: list[Resource], direction: str, selected: Pod, other: Pod, target: Pod, port: int, protocol: str
+) -> bool:
+    """Whether `selected`'s policies of `direction` let a connection with `other` through."""
+    kind, key, peers_key = ("Ingress", "ingress", "from") if direction == "in" else ("Egress", "egress", "to")
     selecting = [
         p
         for p in policies
-        if p["metadata"]["namespace"] == target.namespace
-        and "Ingress" in p["spec"].get("policyTypes", ["Ingress"])
-        and _matches(p["spec"]["podSelector"], target.labels)
+        if selected.address is None
+        and p["metadata"]["namespace"] == selected.namespace
+        and kind in p["spec"].get("policyTypes", ["Ingress"])
+        and _matches(p["spec"]["podSelector"], selected.labels)
     ]
     if not selecting:
         return True
     for policy in selecting:
-        for rule in policy["spec"].get("ingress", []):
-            peers = rule.get("from")
-            peer_ok = not peers or any(_peer_matches(x, policy["metadata"]["namespace"], source) for x in peers)
-            if peer_ok and _port_matches(rule.get("ports"), target, port):
+        for rule in policy["spec"].get(key, []):
+            peers = rule.get(peers_key)
+            peer_ok = not peers or any(_peer_matches(x, policy["metadata"]["namespace"], other) for x in peers)
+            if peer_ok and _port_matches(rule.get("ports"), target, port, protocol):
                 return True
     return False
+
+
+def admits(policies: list[Resource], target: Pod, source: Pod, port: int, protocol: str = "TCP") -> bool:
+    """`target`'s ingress policies accept `source` on `port`."""
+    return _allowed(policies, "in", target, source, target, port, protocol)
+
+
+def lets_out(policies: list[Resource], source: Pod, target: Pod, port: int, protocol: str = "TCP") -> bool:
+    """`source`'s egress policies let it connect to `target` on `port`."""
+    return _allowed(policies, "out", source, target, target, port, protocol)
+
+
+def connects(policies: list[Resource], source: Pod, target: Pod, port: int, protocol: str = "TCP") -> bool:
+    return lets_out(policies, source, target, port, protocol) and admits(policies, target, source, port, protocol)
 
 
 def pods(resources: list[Resource]) -> dict[str, Pod]:
@@ -178,3 +211,83 @@ def test_a_database_is_reached_by_its_own_service_only(
     others = [s for s in SERVICES if s != service]
     assert not admits(policies, database, database_pod(namespace, others[0]), POSTGRES_PORT)
     assert not admits(policies, database, outside(GATEWAY_NAMESPACE, app="envoy"), POSTGRES_PORT)
+
+
+def kafka_broker(namespace: str, cluster: str = "accounts") -> Pod:
+    # Strimzi's labels on the broker pods of a Kafka cluster.
+    return Pod(namespace, {"strimzi.io/cluster": cluster, "strimzi.io/broker-role": "true"})
+
+
+DNS = Pod("kube-system", {"k8s-app": "kube-dns"})
+ANYWHERE = Pod("", {}, address="203.0.113.25")  # a host on the internet (TEST-NET-3)
+
+
+def _service_of(pod: Pod) -> str:
+    return pod.labels["app.kubernetes.io/name"]
+
+
+def test_every_pod_of_the_system_reaches_dns_kafka_and_the_jwks(
+    setup: tuple[list[Resource], dict[str, Pod], str], rendered: dict[str, list[Resource]], overlay: str
+) -> None:
+    policies, workload_pods, namespace = setup
+    (kafka,) = of_kind(rendered[overlay], "Kafka")
+    brokers = kafka_broker(namespace, kafka["metadata"]["name"])
+    identity = workload_pods["identity-api"]
+    for name, pod in workload_pods.items():
+        assert connects(policies, pod, DNS, 53, "UDP"), f"{name} cannot resolve names"
+        assert connects(policies, pod, DNS, 53, "TCP"), name
+        for port in KAFKA_PORTS:  # (the brokers' ingress is Strimzi's own policies' business)
+            assert lets_out(policies, pod, brokers, port), f"{name} cannot reach Kafka on {port}"
+        assert connects(policies, pod, identity, identity.ports["http"]), f"{name} cannot fetch the JWKS"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_a_services_pods_reach_its_own_database_and_no_other(
+    setup: tuple[list[Resource], dict[str, Pod], str], service: str
+) -> None:
+    policies, workload_pods, namespace = setup
+    own = {name: pod for name, pod in workload_pods.items() if _service_of(pod) == service}
+    for name, pod in own.items():
+        assert connects(policies, pod, database_pod(namespace, service), POSTGRES_PORT), name
+        for other in SERVICES:
+            if other != service:  # refused on the way out already, not only by the database's ingress
+                assert not lets_out(policies, pod, database_pod(namespace, other), POSTGRES_PORT), (name, other)
+
+
+def test_nothing_else_goes_out(setup: tuple[list[Resource], dict[str, Pod], str]) -> None:
+    policies, workload_pods, namespace = setup
+    contacts_api = workload_pods["contacts-api"]
+    for name, pod in workload_pods.items():
+        assert not lets_out(policies, pod, ANYWHERE, 443), f"{name} may send data to the internet"
+        assert not lets_out(policies, pod, ANYWHERE, 53, "UDP"), f"{name} may use any name server"
+        assert not lets_out(policies, pod, DNS, 443), name
+        assert not lets_out(policies, pod, kafka_broker(namespace), 9094), name
+        assert not lets_out(policies, pod, outside("payments", app="consumer"), 8080), name
+        if name != "contacts-api":  # only identity's API is called by the others
+            assert not lets_out(policies, pod, contacts_api, contacts_api.ports["http"]), name
+    compliance = workload_pods["compliance-api"]
+    for service in SERVICES:  # the compliance API reads the topics only
+        assert not lets_out(policies, compliance, database_pod(namespace, service), POSTGRES_PORT), service
+
+
+def test_mail_goes_out_on_the_configured_smtp_port_only(
+    setup: tuple[list[Resource], dict[str, Pod], str], rendered: dict[str, list[Resource]], overlay: str
+) -> None:
+    policies, workload_pods, _ = setup
+    smtp_port = int(config_data(rendered[overlay])["SMTP_PORT"])
+    relay_in_cluster = outside("mail", app="relay")
+    for name, pod in workload_pods.items():
+        sends = _service_of(pod) in MAIL_SENDERS
+        assert lets_out(policies, pod, ANYWHERE, smtp_port) == sends, name
+        assert lets_out(policies, pod, relay_in_cluster, smtp_port) == sends, name
+        for port in {25, 465, 587} - {smtp_port}:
+            assert not lets_out(policies, pod, ANYWHERE, port), (name, port)
+
+
+def test_the_operators_pods_are_not_limited_on_the_way_out(setup: tuple[list[Resource], dict[str, Pod], str]) -> None:
+    """CloudNativePG's instances and Strimzi's brokers talk to the API server, to each other and
+    to backup storage; their egress is left to their operators."""
+    policies, _, namespace = setup
+    for pod in (database_pod(namespace, "contacts"), kafka_broker(namespace)):
+        assert lets_out(policies, pod, ANYWHERE, 443)
+        assert lets_out(policies, pod, database_pod(namespace, "billing"), POSTGRES_PORT)
