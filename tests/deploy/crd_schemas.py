@@ -2,7 +2,8 @@
 
 kubernetes-validate bundles only built-in kinds. For the operators' kinds these schemas check what
 their CRDs require (as of Strimzi 1.2 `kafka.strimzi.io/v1`, CloudNativePG 1.30
-`postgresql.cnpg.io/v1`, Gateway API 1.6 `gateway.networking.k8s.io/v1`) and the types and enums of
+`postgresql.cnpg.io/v1`, its Barman Cloud plugin 0.16 `barmancloud.cnpg.io/v1`, Gateway API 1.6
+`gateway.networking.k8s.io/v1`) and the types and enums of
 the fields this project sets; they are written here from those CRDs' required lists, not copied.
 Where a field's neighbours are known (from the CRD), `propertyNames` lists them all, so a typo is
 an error here as it would be for the API server's strict field validation; the fields this
@@ -24,6 +25,7 @@ _CPU_MEMORY = {
     },
 }
 _NAME = {"type": "string", "pattern": r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", "maxLength": 253}
+_COMPRESSIONS = ["bzip2", "gzip", "lz4", "snappy", "xz", "zstd"]
 
 
 def _only(*names: str) -> Schema:
@@ -273,6 +275,19 @@ CNPG_CLUSTER = _resource(
                 },
             },
             "resources": _CPU_MEMORY,
+            "plugins": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    **_only("enabled", "isWALArchiver", "name", "parameters"),
+                    "required": ["name"],
+                    "properties": {
+                        "name": {"type": "string", "minLength": 1},
+                        "isWALArchiver": {"type": "boolean"},
+                        "parameters": {"type": "object", "additionalProperties": {"type": "string"}},
+                    },
+                },
+            },
             "affinity": {
                 "type": "object",
                 **_only(
@@ -361,7 +376,94 @@ HTTP_ROUTE = _resource(
     },
 )
 
+_SECRET_KEY = {
+    "type": "object",
+    **_only("key", "name"),
+    "required": ["key", "name"],
+    "properties": {"name": _NAME, "key": {"type": "string", "minLength": 1}},
+}
+
+BARMAN_OBJECT_STORE = _resource(
+    "barmancloud.cnpg.io/v1",
+    "ObjectStore",
+    {
+        "type": "object",
+        **_only("configuration", "instanceSidecarConfiguration", "retentionPolicy"),
+        "required": ["configuration"],
+        "properties": {
+            "retentionPolicy": {"type": "string", "pattern": r"^[1-9][0-9]*[dwm]$"},
+            "configuration": {
+                "type": "object",
+                **_only(
+                    "azureCredentials",
+                    "data",
+                    "destinationPath",
+                    "endpointCA",
+                    "endpointURL",
+                    "googleCredentials",
+                    "historyTags",
+                    "s3Credentials",
+                    "serverName",
+                    "tags",
+                    "wal",
+                ),
+                "required": ["destinationPath"],
+                # The plugin's CRD forbids serverName here: the Cluster's plugin parameters name it.
+                "not": {"required": ["serverName"]},
+                "properties": {
+                    "destinationPath": {"type": "string", "minLength": 1},
+                    "s3Credentials": {
+                        "type": "object",
+                        **_only("accessKeyId", "inheritFromIAMRole", "region", "secretAccessKey", "sessionToken"),
+                        "properties": {"accessKeyId": _SECRET_KEY, "secretAccessKey": _SECRET_KEY},
+                    },
+                    "wal": {"type": "object", "properties": {"compression": {"enum": _COMPRESSIONS}}},
+                    "data": {"type": "object", "properties": {"compression": {"enum": _COMPRESSIONS}}},
+                },
+            },
+        },
+    },
+)
+
+CNPG_SCHEDULED_BACKUP = _resource(
+    "postgresql.cnpg.io/v1",
+    "ScheduledBackup",
+    {
+        "type": "object",
+        **_only(
+            "backupOwnerReference",
+            "cluster",
+            "immediate",
+            "method",
+            "online",
+            "onlineConfiguration",
+            "pluginConfiguration",
+            "schedule",
+            "suspend",
+            "target",
+        ),
+        "required": ["cluster", "schedule"],
+        "properties": {
+            # Six fields, seconds first (robfig/cron with seconds), as the operator parses it.
+            "schedule": {"type": "string", "pattern": r"^\S+( \S+){5}$"},
+            "cluster": {"type": "object", "required": ["name"], "properties": {"name": _NAME}},
+            "method": {"enum": ["barmanObjectStore", "volumeSnapshot", "plugin"]},
+            "pluginConfiguration": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}},
+            "target": {"enum": ["primary", "prefer-standby"]},
+            "backupOwnerReference": {"enum": ["none", "self", "cluster"]},
+        },
+    },
+)
+
 BY_KIND: dict[tuple[str, str], Schema] = {
     (schema["properties"]["apiVersion"]["const"], schema["properties"]["kind"]["const"]): schema
-    for schema in (KAFKA, KAFKA_NODE_POOL, KAFKA_TOPIC, CNPG_CLUSTER, HTTP_ROUTE)
+    for schema in (
+        KAFKA,
+        KAFKA_NODE_POOL,
+        KAFKA_TOPIC,
+        CNPG_CLUSTER,
+        CNPG_SCHEDULED_BACKUP,
+        BARMAN_OBJECT_STORE,
+        HTTP_ROUTE,
+    )
 }

@@ -141,7 +141,8 @@ def test_builtin_resources_validate_against_kubernetes_schemas(
 def test_custom_resources_have_their_required_fields(rendered: dict[str, list[Resource]], overlay: str) -> None:
     custom = [r for r in rendered[overlay] if not is_builtin(r["apiVersion"])]
     kinds = {r["kind"] for r in custom}
-    assert kinds == {"Kafka", "KafkaNodePool", "KafkaTopic", "Cluster", "HTTPRoute"}
+    backups = {"ScheduledBackup", "ObjectStore"} if overlay == "prod" else set()
+    assert kinds == {"Kafka", "KafkaNodePool", "KafkaTopic", "Cluster", "HTTPRoute", *backups}
     errors = []
     for resource in custom:
         schema = crd_schemas.BY_KIND.get((resource["apiVersion"], resource["kind"]))
@@ -597,6 +598,38 @@ def test_prod_is_bigger_spread_and_guarded(rendered: dict[str, list[Resource]]) 
     assert {c["spec"]["instances"] for c in of_kind(prod, "Cluster")} == {3}
     assert {c["spec"]["affinity"]["podAntiAffinityType"] for c in of_kind(prod, "Cluster")} == {"required"}
     assert sum(p["spec"]["replicas"] for p in of_kind(prod, "KafkaNodePool")) >= 3
+
+
+BARMAN_PLUGIN = "barman-cloud.cloudnative-pg.io"
+
+
+def test_prod_archives_and_backs_up_every_database(rendered: dict[str, list[Resource]]) -> None:
+    prod = rendered["prod"]
+    stores = {s["metadata"]["name"]: s for s in of_kind(prod, "ObjectStore")}
+    schedules = {b["spec"]["cluster"]["name"]: b for b in of_kind(prod, "ScheduledBackup")}
+    clusters = of_kind(prod, "Cluster")
+    assert {c["metadata"]["name"] for c in clusters} == {f"{s}-db" for s in SERVICES}
+    for cluster in clusters:
+        name = cluster["metadata"]["name"]
+        (archiver,) = [p for p in cluster["spec"].get("plugins", []) if p.get("isWALArchiver")]
+        assert archiver["name"] == BARMAN_PLUGIN, name
+        store = stores[archiver["parameters"]["barmanObjectName"]]  # the object store exists
+        # Each cluster's backups go under its own name, which the store must not fix for all.
+        assert "serverName" not in store["spec"]["configuration"]
+        assert "serverName" not in archiver["parameters"], name
+        schedule = schedules[name]
+        assert schedule["spec"]["method"] == "plugin", name
+        assert schedule["spec"]["pluginConfiguration"]["name"] == BARMAN_PLUGIN, name
+    assert len(schedules) == len(clusters)
+    assert len({b["spec"]["schedule"] for b in schedules.values()}) == len(schedules), "uploads not staggered"
+    for store in stores.values():
+        credentials = store["spec"]["configuration"]["s3Credentials"]
+        for ref in credentials.values():  # from a Secret of the environment, never a literal
+            assert set(ref) == {"name", "key"}
+        assert not of_kind(prod, "Secret")
+        assert store["spec"]["retentionPolicy"] == "30d"
+    assert not of_kind(rendered["dev"], "ScheduledBackup")
+    assert not any("plugins" in c["spec"] for c in of_kind(rendered["dev"], "Cluster"))
 
 
 # --- the manifests agree with the code ---------------------------------------------------------
