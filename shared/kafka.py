@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.client import AIOKafkaClient
 
+from shared.kafka_security import client_options
+
 SERVICES = ("identity", "contacts", "billing", "domains")
 
 
@@ -21,6 +23,7 @@ def idempotent_producer(bootstrap: str, client_id: str) -> AIOKafkaProducer:
     return AIOKafkaProducer(
         bootstrap_servers=bootstrap,
         client_id=client_id,
+        **client_options(),
         enable_idempotence=True,
         acks="all",
         linger_ms=2,
@@ -36,6 +39,7 @@ def manual_commit_consumer(bootstrap: str, group_id: str, *topics: str) -> AIOKa
         bootstrap_servers=bootstrap,
         group_id=group_id,
         client_id=group_id,
+        **client_options(),
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         max_poll_records=1000,
@@ -45,7 +49,7 @@ def manual_commit_consumer(bootstrap: str, group_id: str, *topics: str) -> AIOKa
 
 async def topic_partitions(bootstrap: str, topics: Sequence[str]) -> list[TopicPartition]:
     """All partitions of the topics, from a fresh metadata request."""
-    client = AIOKafkaClient(bootstrap_servers=bootstrap)
+    client = AIOKafkaClient(bootstrap_servers=bootstrap, **client_options())
     await client.bootstrap()
     try:
         cluster = await client.fetch_all_metadata()

@@ -23,6 +23,7 @@ from shared.db import Connection, Pool
 from shared.envelope import RecordedEvent
 from shared.eventstore.postgres import PostgresEventStore
 from shared.kafka import topic_partitions
+from shared.kafka_security import client_options
 from shared.projections import BulkProjection, Projection
 
 
@@ -59,7 +60,9 @@ async def events_from_topics(bootstrap: str, topics: Sequence[str]) -> AsyncIter
     partitions = await topic_partitions(bootstrap, topics)
     if not partitions:
         return
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None, **client_options()
+    )
     await consumer.start()
     try:
         consumer.assign(partitions)

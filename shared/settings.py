@@ -10,6 +10,9 @@ ACCESS_LOG_PER_S          access lines per second per route, successes and clien
 SMTP_HOST / SMTP_PORT     the mail server the service sends through
 PORTAL_URL                the portal's public address, for links in e-mails
 CHECKPOINT_INTERVAL_S     seconds between checkpoints published to <service>.checkpoints (30; 0: none)
+KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD,
+KAFKA_SSL_CA_FILE         how the Kafka clients authenticate (shared.kafka_security; plain text
+                          when unset), checked here so that a wrong setting stops the start
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import os
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel
+
+from shared.kafka_security import KafkaSecurity
 
 DEFAULT_PORTS = {"identity": 8101, "contacts": 8102, "billing": 8103, "domains": 8104}
 
@@ -66,6 +71,7 @@ class ServiceSettings(BaseModel):
             if server is None:
                 raise RuntimeError(f"set {upper}_DATABASE_URL or DATABASE_URL")
             url = database_url_for(service, server)
+        KafkaSecurity.from_env(env)  # raises KafkaSecurityError, naming the setting
         return cls(
             service=service,
             database_url=url,

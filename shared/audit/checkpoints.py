@@ -47,6 +47,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from shared.cloudevents import SPEC_VERSION, TYPE_PREFIX, source_for
 from shared.db import Connection, Pool
 from shared.eventstore.cursor import EMPTY_SNAPSHOT
+from shared.kafka_security import client_options
 from shared.waiting import Backoff
 
 log = structlog.get_logger(__name__)
@@ -399,7 +400,9 @@ async def read_checkpoint_log(
 ) -> CheckpointLog:
     """Every checkpoint published for `service` (of `store`), from offset 0 of its topic, folded."""
     name = topic or checkpoint_topic(service)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, **client_options()
+    )
     await consumer.start()
     messages: list[dict[str, Any]] = []
     try:

@@ -41,6 +41,7 @@ from shared.audit.events import RecordDecoder
 from shared.audit.model import AuditModel, bulk_load
 from shared.cloudevents import MalformedCloudEvent
 from shared.kafka import SERVICES, partitions_of, topic_for
+from shared.kafka_security import client_options
 
 READ_UNCOMMITTED = 0
 # Errors after which fresh metadata (a new leader) usually helps: unknown topic or partition,
@@ -89,7 +90,9 @@ class TopicReader:
         self._decoder = RecordDecoder()
 
     async def _offsets(self) -> tuple[dict[TopicPartition, int], dict[TopicPartition, int]]:
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False, **client_options()
+        )
         await consumer.start()
         try:
             partitions = await partitions_of(consumer, self.topics)
@@ -110,7 +113,7 @@ class TopicReader:
             self.positions[tp] = max(self.positions.get(tp, first), first)
         report = ReplayReport(end_offsets={f"{tp.topic}/{tp.partition}": end[tp] for tp in end})
         total = sum(max(0, end[tp] - self.positions[tp]) for tp in end)
-        client = AIOKafkaClient(bootstrap_servers=self.bootstrap, client_id="audit-replay")
+        client = AIOKafkaClient(bootstrap_servers=self.bootstrap, client_id="audit-replay", **client_options())
         await client.bootstrap()
         try:
             await client.set_topics(self.topics)

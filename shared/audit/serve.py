@@ -22,6 +22,7 @@ from shared.http.access_log import DEFAULT_LINES_PER_S
 from shared.http.health import health_router
 from shared.http.middleware import BodySizeLimitMiddleware, RequestContextMiddleware, RequestMetrics
 from shared.http.problems import install_problem_handlers
+from shared.kafka_security import client_options
 from shared.logging_setup import configure_logging
 
 SERVICE = "compliance"
@@ -44,7 +45,7 @@ def create_compliance_app(
             await revocations.stop()
 
     async def kafka_ready() -> None:
-        client = AIOKafkaClient(bootstrap_servers=bootstrap)
+        client = AIOKafkaClient(bootstrap_servers=bootstrap, **client_options())
         try:
             await client.bootstrap()
         finally:

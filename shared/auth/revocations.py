@@ -26,6 +26,7 @@ from shared.auth.principal import Principal
 from shared.auth.verifier import ACCESS_TOKEN_MAX_LIFETIME, LEEWAY_S, InvalidToken, TokenVerifier
 from shared.cloudevents import MalformedCloudEvent, from_kafka
 from shared.kafka import partitions_of, topic_for
+from shared.kafka_security import client_options
 from shared.waiting import cancel_and_wait
 
 log = structlog.get_logger(__name__)
@@ -151,7 +152,11 @@ class SessionRevocationFollower:
 
     async def _follow(self) -> None:
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False, client_id=self.client_id
+            bootstrap_servers=self.bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            client_id=self.client_id,
+            **client_options(),
         )
         await consumer.start()
         try:

@@ -34,6 +34,7 @@ from shared import metrics
 from shared.db import Pool
 from shared.errors import TemporarilyRefused
 from shared.kafka import partitions_of
+from shared.kafka_security import client_options
 from shared.waiting import cancel_and_wait
 
 if TYPE_CHECKING:
@@ -140,7 +141,9 @@ class CopyFreshness:
     async def _run(self) -> None:
         failing = False  # (logged once per outage, not every second of it)
         while True:
-            kafka = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, group_id=None, client_id=self._client_id)
+            kafka = AIOKafkaConsumer(
+                bootstrap_servers=self._bootstrap, group_id=None, client_id=self._client_id, **client_options()
+            )
             self._known_partitions = []  # (a new client knows no topic yet)
             try:
                 await kafka.start()

@@ -41,6 +41,7 @@ from shared.infra.processes import (
     stop_server,
     wait_for_child,
 )
+from shared.kafka_security import client_options
 
 log = structlog.get_logger(__name__)
 
@@ -65,6 +66,23 @@ class TopicSpec:
     configs: Mapping[str, str] = field(default_factory=lambda: dict(EVENT_TOPIC_CONFIGS))
 
 
+@dataclass(frozen=True)
+class BrokerSecurity:
+    """The client listener as a cluster with authentication would run it: SASL_SSL, SCRAM-SHA-512
+    users created when the storage is formatted, and Kafka's ACL authorizer (nothing is allowed
+    that no ACL allows, except to the super user). For tests of the clients' security settings
+    (`shared.kafka_security`); `make run` stays in plain text."""
+
+    keystore_pem: str  # the broker's private key (unencrypted PKCS#8) and certificate chain, PEM
+    truststore_pem: str  # the CA that signed it (the broker connects to itself as a client too)
+    users: Mapping[str, str]  # SCRAM user -> password
+    super_user: str = "admin"  # one of `users`; the broker's own connections use it too
+
+    @property
+    def listener(self) -> str:
+        return "SASL_SSL"
+
+
 class EmbeddedKafka:
     """One KRaft broker+controller whose state lives in `<state_dir>/kafka/`."""
 
@@ -78,10 +96,12 @@ class EmbeddedKafka:
         heap: str = "512m",
         startup_timeout: float = 60.0,
         pom: Path = KAFKA_POM,
+        security: BrokerSecurity | None = None,
     ) -> None:
         self.root = state_dir.absolute() / "kafka"
         self.port = port
         self.controller_port = controller_port
+        self.security = security
         self.pom = pom
         self.version = kafka_version(pom)
         self.libs_dir = libs_dir_for(self.version, jars_cache)
@@ -166,9 +186,13 @@ class EmbeddedKafka:
     def _running_pid(self) -> int | None:
         return alive_pid_from_file(self.pid_file, must_contain=_BROKER_MARKER)
 
+    @property
+    def _client_listener(self) -> str:
+        return self.security.listener if self.security is not None else "PLAINTEXT"
+
     def _check_ports_of_running_broker(self) -> None:
         written = _read_properties(self.server_properties)
-        expected = f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}"
+        expected = f"{self._client_listener}://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}"
         if written.get("listeners") != expected:
             raise StateConflict(
                 f"Kafka for {self.root} already runs with listeners {written.get('listeners')}, "
@@ -182,11 +206,11 @@ class EmbeddedKafka:
             # A static voter list rather than a formatted dynamic quorum: it is re-read on every
             # start, so the same state directory keeps working if the controller port changes.
             "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
-            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            "listeners": f"{self._client_listener}://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+            "advertised.listeners": f"{self._client_listener}://127.0.0.1:{self.port}",
             "controller.listener.names": "CONTROLLER",
-            "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name": self._client_listener,
+            "listener.security.protocol.map": f"{self._client_listener}:{self._client_listener},CONTROLLER:PLAINTEXT",
             "log.dirs": str(self.data_dir),
             "auto.create.topics.enable": "false",
             "num.partitions": "1",
@@ -209,10 +233,42 @@ class EmbeddedKafka:
             "num.network.threads": "2",
             "num.io.threads": "4",
         }
+        if self.security is not None:
+            properties.update(self._security_properties(self.security))
         self.server_properties.write_text("".join(f"{key}={value}\n" for key, value in properties.items()))
         (self.root / "log4j2.properties").write_text(_LOG4J2_TEMPLATE.format(log_file=self.server_log))
 
+    def _security_properties(self, security: BrokerSecurity) -> dict[str, str]:
+        keystore = self.root / "broker-keystore.pem"
+        keystore.write_text(security.keystore_pem)
+        keystore.chmod(0o600)
+        truststore = self.root / "broker-truststore.pem"
+        truststore.write_text(security.truststore_pem)
+        admin_password = security.users[security.super_user]
+        prefix = f"listener.name.{security.listener.lower()}"
+        return {
+            "sasl.enabled.mechanisms": "SCRAM-SHA-512",
+            "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
+            f"{prefix}.scram-sha-512.sasl.jaas.config": (
+                "org.apache.kafka.common.security.scram.ScramLoginModule required "
+                f'username="{security.super_user}" password="{admin_password}";'
+            ),
+            "ssl.keystore.type": "PEM",
+            "ssl.keystore.location": str(keystore),
+            "ssl.truststore.type": "PEM",
+            "ssl.truststore.location": str(truststore),
+            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            # The controller listener is plain text inside the one JVM; its principal is ANONYMOUS.
+            "super.users": f"User:{security.super_user};User:ANONYMOUS",
+            "allow.everyone.if.no.acl.found": "false",
+        }
+
     def _format_storage(self, java: str) -> None:
+        scram = [
+            arg
+            for name, password in (self.security.users.items() if self.security is not None else ())
+            for arg in ("--add-scram", f"SCRAM-SHA-512=[name={name},password={password}]")
+        ]
         command = [
             java, "-cp", f"{self.libs_dir}/*",
             f"-Dlog4j2.configurationFile={self.root / 'log4j2.properties'}",
@@ -220,6 +276,7 @@ class EmbeddedKafka:
             "--cluster-id", _new_cluster_id(),
             "--config", str(self.server_properties),
             "--ignore-formatted",
+            *scram,
         ]  # fmt: skip
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode != 0:
@@ -266,7 +323,7 @@ async def wait_for_broker(bootstrap: str, *, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None
     while time.monotonic() < deadline:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000, **client_options())
         try:
             await admin.start()
             cluster = await admin.describe_cluster()
@@ -286,7 +343,7 @@ async def ensure_topics(bootstrap: str, topics: Sequence[TopicSpec]) -> None:
     Existing topics are left as they are: changing partitions or configs of a live topic is a
     migration for a human, not something a launcher should do behind everyone's back.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_options())
     await admin.start()
     try:
         existing = set(await admin.list_topics())
