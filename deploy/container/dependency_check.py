@@ -20,6 +20,7 @@ import sys
 import asyncpg
 from aiokafka.client import AIOKafkaClient
 
+from shared.kafka_security import client_options
 from shared.settings import ServiceSettings
 
 TIMEOUT_S = 4.0
@@ -38,6 +39,7 @@ async def _kafka(settings: ServiceSettings) -> None:
         bootstrap_servers=settings.kafka_bootstrap_servers,
         client_id=f"{settings.service}-readiness",
         request_timeout_ms=int(TIMEOUT_S * 1000),
+        **client_options(),
     )
     try:
         await asyncio.wait_for(client.bootstrap(), TIMEOUT_S)

@@ -26,6 +26,19 @@ _CPU_MEMORY = {
 }
 _NAME = {"type": "string", "pattern": r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", "maxLength": 253}
 _COMPRESSIONS = ["bzip2", "gzip", "lz4", "snappy", "xz", "zstd"]
+_ACL_OPERATIONS = [
+    "Read",
+    "Write",
+    "Create",
+    "Delete",
+    "Alter",
+    "Describe",
+    "ClusterAction",
+    "AlterConfigs",
+    "DescribeConfigs",
+    "IdempotentWrite",
+    "All",
+]
 
 
 def _only(*names: str) -> Schema:
@@ -132,7 +145,20 @@ KAFKA = _resource(
                                     ]
                                 },
                                 "tls": {"type": "boolean"},
+                                "authentication": {
+                                    "type": "object",
+                                    "required": ["type"],
+                                    "properties": {"type": {"enum": ["tls", "scram-sha-512", "oauth", "custom"]}},
+                                },
                             },
+                        },
+                    },
+                    "authorization": {
+                        "type": "object",
+                        "required": ["type"],
+                        "properties": {
+                            "type": {"enum": ["simple", "keycloak", "opa", "custom"]},
+                            "superUsers": {"type": "array", "items": {"type": "string"}},
                         },
                     },
                     "config": {"type": "object"},
@@ -376,6 +402,56 @@ HTTP_ROUTE = _resource(
     },
 )
 
+KAFKA_USER = _resource(
+    "kafka.strimzi.io/v1",
+    "KafkaUser",
+    {
+        "type": "object",
+        **_only("authentication", "authorization", "quotas", "template"),
+        "properties": {
+            "authentication": {
+                "type": "object",
+                "required": ["type"],
+                "properties": {"type": {"enum": ["tls", "tls-external", "scram-sha-512"]}},
+            },
+            "authorization": {
+                "type": "object",
+                **_only("acls", "type"),
+                "required": ["type", "acls"],
+                "properties": {
+                    "type": {"const": "simple"},
+                    "acls": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            **_only("host", "operations", "resource", "type"),
+                            "required": ["resource", "operations"],
+                            "properties": {
+                                "resource": {
+                                    "type": "object",
+                                    **_only("name", "patternType", "type"),
+                                    "required": ["type"],
+                                    "properties": {
+                                        "type": {"enum": ["topic", "group", "cluster", "transactionalId"]},
+                                        "name": {"type": "string", "minLength": 1},
+                                        "patternType": {"enum": ["literal", "prefix"]},
+                                    },
+                                },
+                                "operations": {
+                                    "type": "array",
+                                    "minItems": 1,
+                                    "items": {"enum": _ACL_OPERATIONS},
+                                },
+                                "type": {"enum": ["allow", "deny"]},
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    },
+)
+
 _SECRET_KEY = {
     "type": "object",
     **_only("key", "name"),
@@ -461,6 +537,7 @@ BY_KIND: dict[tuple[str, str], Schema] = {
         KAFKA,
         KAFKA_NODE_POOL,
         KAFKA_TOPIC,
+        KAFKA_USER,
         CNPG_CLUSTER,
         CNPG_SCHEDULED_BACKUP,
         BARMAN_OBJECT_STORE,

@@ -47,6 +47,9 @@ WORKER_PROBE = "/opt/app/dependency_check.py"
 # Names the services read from the environment (shared/settings.py); the ConfigMap may set only these.
 SETTINGS_ENV = {
     "KAFKA_BOOTSTRAP_SERVERS",
+    "KAFKA_SECURITY_PROTOCOL",
+    "KAFKA_SASL_MECHANISM",
+    "KAFKA_SSL_CA_FILE",
     "SERVICE_HOST",
     "LOG_LEVEL",
     "ACCESS_LOG_PER_S",
@@ -142,7 +145,7 @@ def test_custom_resources_have_their_required_fields(rendered: dict[str, list[Re
     custom = [r for r in rendered[overlay] if not is_builtin(r["apiVersion"])]
     kinds = {r["kind"] for r in custom}
     backups = {"ScheduledBackup", "ObjectStore"} if overlay == "prod" else set()
-    assert kinds == {"Kafka", "KafkaNodePool", "KafkaTopic", "Cluster", "HTTPRoute", *backups}
+    assert kinds == {"Kafka", "KafkaNodePool", "KafkaTopic", "KafkaUser", "Cluster", "HTTPRoute", *backups}
     errors = []
     for resource in custom:
         schema = crd_schemas.BY_KIND.get((resource["apiVersion"], resource["kind"]))
@@ -290,7 +293,8 @@ def test_compliance_api_is_one_replica_beside_the_services(rendered: dict[str, l
     source = Path(compliance_serve.__file__).read_text()
     read = set(re.findall(r"os\.environ\.get\(\"(\w+)\"", source))
     assert read >= {"KAFKA_BOOTSTRAP_SERVERS", "IDENTITY_JWKS_URL", "SERVICE_HOST", "COMPLIANCE_PORT"}
-    assert {e["name"] for e in container["env"]} <= read
+    kafka_user = {"KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD"}  # read by shared.kafka_security
+    assert {e["name"] for e in container["env"]} - kafka_user <= read
     assert read - {e["name"] for e in container["env"]} <= set(config_data(resources)), "unset settings"
 
 
@@ -403,10 +407,16 @@ def test_configuration_is_a_configmap_of_known_settings(rendered: dict[str, list
         assert key in settings_source, f"{key} is not read in shared/settings.py"
     # Bound to every interface: the probes and the Service reach the pod from outside it.
     assert data["SERVICE_HOST"] == "0.0.0.0"  # noqa: S104 - that is the point
-    # The bootstrap Service that Strimzi creates for the Kafka cluster, on the plain listener.
+    # The bootstrap Service that Strimzi creates for the Kafka cluster, on its one listener: TLS,
+    # with SCRAM users, which is how the clients are told to connect.
     (kafka,) = of_kind(resources, "Kafka")
-    plain = [lst for lst in kafka["spec"]["kafka"]["listeners"] if not lst["tls"]]
-    assert data["KAFKA_BOOTSTRAP_SERVERS"] == f"{kafka['metadata']['name']}-kafka-bootstrap:{plain[0]['port']}"
+    (listener,) = kafka["spec"]["kafka"]["listeners"]
+    assert listener["tls"] is True
+    assert listener["authentication"] == {"type": "scram-sha-512"}
+    assert kafka["spec"]["kafka"]["authorization"]["type"] == "simple"
+    assert data["KAFKA_BOOTSTRAP_SERVERS"] == f"{kafka['metadata']['name']}-kafka-bootstrap:{listener['port']}"
+    assert data["KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+    assert data["KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
     # The identity API's Service and port.
     assert data["IDENTITY_JWKS_URL"] == (
         f"http://identity-api:{DEFAULT_PORTS['identity']}/api/identity/.well-known/jwks.json"
@@ -505,6 +515,115 @@ def test_kafka_runs_in_kraft_mode_with_a_node_pool(rendered: dict[str, list[Reso
     brokers = sum(p["spec"]["replicas"] for p in pools if "broker" in p["spec"]["roles"])
     assert config["default.replication.factor"] <= brokers
     assert config["offsets.topic.replication.factor"] <= brokers
+
+
+# --- Kafka users and what they may do ----------------------------------------------------------
+
+
+def _kafka_users(resources: list[Resource]) -> dict[str, list[dict[str, Any]]]:
+    (kafka,) = of_kind(resources, "Kafka")
+    users = {}
+    for user in of_kind(resources, "KafkaUser"):
+        assert user["metadata"]["labels"]["strimzi.io/cluster"] == kafka["metadata"]["name"]
+        assert user["spec"]["authentication"] == {"type": "scram-sha-512"}
+        users[user["metadata"]["name"]] = user["spec"]["authorization"]["acls"]
+    return users
+
+
+def acl_allows(acls: list[dict[str, Any]], kind: str, name: str, operation: str) -> bool:
+    """Kafka's simple authorizer for one user's allow rules: literal or prefixed names, `All`;
+    Read, Write, Delete or Alter imply Describe, as Kafka has it."""
+    implied = {"Describe": {"Read", "Write", "Delete", "Alter"}}.get(operation, set())
+    for rule in acls:
+        assert rule.get("type", "allow") == "allow"
+        resource = rule["resource"]
+        if resource["type"] != kind:
+            continue
+        if kind != "cluster":
+            pattern = resource.get("patternType", "literal")
+            matched = name.startswith(resource["name"]) if pattern == "prefix" else name == resource["name"]
+            if not matched:
+                continue
+        if {operation, "All"} & set(rule["operations"]) or implied & set(rule["operations"]):
+            return True
+    return False
+
+
+def test_every_workload_connects_to_kafka_as_its_own_user(rendered: dict[str, list[Resource]], overlay: str) -> None:
+    resources = rendered[overlay]
+    users = _kafka_users(resources)
+    (kafka,) = of_kind(resources, "Kafka")
+    ca_file = config_data(resources)["KAFKA_SSL_CA_FILE"]
+    for workload in workloads(resources):
+        service = workload["metadata"]["labels"]["app.kubernetes.io/name"]
+        for container in containers(workload):
+            assert env_value(container, "KAFKA_SASL_USERNAME")["value"] == service
+            secret = env_value(container, "KAFKA_SASL_PASSWORD")["valueFrom"]["secretKeyRef"]
+            assert secret == {"name": service, "key": "password"}  # the User Operator's Secret
+            assert service in users, f"no KafkaUser {service}"
+            (mount,) = [m for m in container["volumeMounts"] if m["name"] == "kafka-ca"]
+            assert ca_file == f"{mount['mountPath']}/ca.crt"
+            assert mount["readOnly"] is True
+        (volume,) = [v for v in pod_spec(workload)["volumes"] if v["name"] == "kafka-ca"]
+        assert volume["secret"]["secretName"] == f"{kafka['metadata']['name']}-cluster-ca-cert"
+        assert volume["secret"]["items"] == [{"key": "ca.crt", "path": "ca.crt"}]
+
+
+def test_the_acls_allow_what_each_service_does_and_nothing_of_anothers(
+    rendered: dict[str, list[Resource]], overlay: str
+) -> None:
+
+    from shared.audit.checkpoints import checkpoint_topic
+    from shared.consumer import consumer_group
+    from shared.kafka import topic_for
+
+    users = _kafka_users(rendered[overlay])
+    assert set(users) == {*SERVICES, COMPLIANCE}
+    every_topic = [t for s in SERVICES for t in (topic_for(s), checkpoint_topic(s))]
+    for service in SERVICES:
+        acls = users[service]
+        spec = importlib.import_module(f"services.{service}.service").SPEC
+        own = (topic_for(service), checkpoint_topic(service))
+        for topic in own:  # publish (the relay, idempotent; the checkpoints) and read back
+            assert acl_allows(acls, "topic", topic, "Write"), (service, topic)
+            assert acl_allows(acls, "topic", topic, "Read"), (service, topic)
+        assert acl_allows(acls, "cluster", "kafka-cluster", "IdempotentWrite"), service
+        # What its code consumes: its Kafka projections' topics in their groups, and every
+        # process follows identity.events for ended sessions (no group).
+        assert acl_allows(acls, "topic", topic_for("identity"), "Read"), service
+        for projection in spec.kafka_projections:
+            for topic in projection.topics:
+                assert acl_allows(acls, "topic", topic, "Read"), (service, topic)
+            assert acl_allows(acls, "group", consumer_group(service, projection.name), "Read"), service
+        for topic in every_topic:
+            if topic not in own:
+                assert not acl_allows(acls, "topic", topic, "Write"), f"{service} may write {topic}"
+        for other in SERVICES:
+            if other != service:
+                assert not acl_allows(acls, "group", consumer_group(other, "authorization"), "Read"), service
+        for topic in (*every_topic, "some.other.topic"):
+            for operation in ("Create", "Delete", "Alter", "AlterConfigs"):
+                assert not acl_allows(acls, "topic", topic, operation), (service, topic, operation)
+    compliance = users[COMPLIANCE]
+    for topic in every_topic:
+        assert acl_allows(compliance, "topic", topic, "Read"), topic
+        assert not acl_allows(compliance, "topic", topic, "Write"), topic
+    assert not acl_allows(compliance, "cluster", "kafka-cluster", "IdempotentWrite")
+
+
+def test_the_acl_reading_is_kafkas() -> None:
+    """A control for `acl_allows`: prefixes, literals, implied Describe and other kinds."""
+    acls = [
+        {"resource": {"type": "topic", "name": "contacts.", "patternType": "prefix"}, "operations": ["Write"]},
+        {"resource": {"type": "group", "name": "billing.x", "patternType": "literal"}, "operations": ["Read"]},
+    ]
+    assert acl_allows(acls, "topic", "contacts.events", "Write")
+    assert acl_allows(acls, "topic", "contacts.events", "Describe")
+    assert not acl_allows(acls, "topic", "contacts.events", "Read")
+    assert not acl_allows(acls, "topic", "contactsevents", "Write")
+    assert acl_allows(acls, "group", "billing.x", "Read")
+    assert not acl_allows(acls, "group", "billing.xy", "Read")
+    assert not acl_allows(acls, "cluster", "kafka-cluster", "IdempotentWrite")
 
 
 # --- gateway -----------------------------------------------------------------------------------

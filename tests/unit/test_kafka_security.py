@@ -95,7 +95,7 @@ def _client_calls(path: Path) -> list[tuple[int, bool]]:
 def test_every_kafka_client_in_the_code_takes_the_security_settings() -> None:
     calls = {
         f"{path.relative_to(REPO)}:{line}": secured
-        for folder in ("shared", "services")
+        for folder in ("shared", "services", "deploy")
         for path in sorted((REPO / folder).rglob("*.py"))
         for line, secured in _client_calls(path)
     }
