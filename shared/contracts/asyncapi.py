@@ -242,7 +242,10 @@ def build(topics: Sequence[PublishedTopic], baseline: Mapping[str, Any] | None =
             "production": {
                 "host": "accounts-kafka-bootstrap.accounts.svc:9093",
                 "protocol": "kafka-secure",
-                "description": "The Strimzi cluster in namespace `accounts`, TLS listener for other teams.",
+                "description": "The Strimzi cluster in namespace `accounts`: TLS (the cluster CA in the Secret "
+                "`accounts-cluster-ca-cert`) with SCRAM-SHA-512 users. A consuming team gets a KafkaUser of "
+                "its own with Read on the topics it consumes; only the owning service may write a topic.",
+                "security": [{"$ref": "#/components/securitySchemes/scramUser"}],
             },
             "development": {
                 "host": "127.0.0.1:19092",
@@ -253,6 +256,13 @@ def build(topics: Sequence[PublishedTopic], baseline: Mapping[str, Any] | None =
         "channels": channels,
         "operations": operations,
         "components": {
+            "securitySchemes": {
+                "scramUser": {
+                    "type": "scramSha512",
+                    "description": "A Kafka user of the cluster (Strimzi KafkaUser); its password in the "
+                    "Secret of the same name.",
+                }
+            },
             "schemas": dict(sorted(schemas.items(), key=lambda item: (not item[0].startswith("CloudEvents"), item[0]))),
             "messages": dict(sorted(messages.items())),
             "correlationIds": {
