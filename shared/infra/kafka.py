@@ -236,6 +236,8 @@ class EmbeddedKafka:
         if self.security is not None:
             properties.update(self._security_properties(self.security))
         self.server_properties.write_text("".join(f"{key}={value}\n" for key, value in properties.items()))
+        if self.security is not None:
+            self.server_properties.chmod(0o600)  # it holds the super user's password
         (self.root / "log4j2.properties").write_text(_LOG4J2_TEMPLATE.format(log_file=self.server_log))
 
     def _security_properties(self, security: BrokerSecurity) -> dict[str, str]:
