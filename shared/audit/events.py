@@ -167,7 +167,8 @@ class AuditEvent:
 class RecordDecoder:
     """Turns Kafka records (value + CloudEvents headers) into `AuditEvent`s, fast.
 
-    Strings that repeat (types, customer numbers, actor kinds) are decoded once and cached.
+    Strings that repeat (types, customer numbers, actors, stream ids) are decoded once and cached:
+    one string per stream instead of one per event (~40 of ~540 bytes per event in the model).
     """
 
     def __init__(self) -> None:
@@ -212,7 +213,7 @@ class RecordDecoder:
                 service,
                 event_type,
                 int(h["ce_schemaversion"]),
-                h["ce_streamid"].decode(),
+                string(h["ce_streamid"]),
                 int(h["ce_streamversion"]),
                 string(h["ce_customernumber"]),
                 datetime.fromisoformat(h["ce_time"].decode()),
