@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import secrets
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from shared import cloudevents
+from shared.audit.replay import replay
+from shared.envelope import Actor, ActorKind, RecordedEvent
 from shared.infra.kafka import BrokerSecurity, EmbeddedKafka, TopicSpec, ensure_topics
 from shared.infra.processes import free_port
 from shared.kafka import idempotent_producer, manual_commit_consumer
@@ -101,7 +105,7 @@ def _certificates(directory: Path) -> tuple[Path, str]:
 def secure_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureKafka]:
     directory = tmp_path_factory.mktemp("secure-kafka")
     ca_file, keystore = _certificates(directory)
-    passwords = {user: secrets.token_urlsafe(16) for user in ("admin", "contacts", "billing")}
+    passwords = {user: secrets.token_urlsafe(16) for user in ("admin", "contacts", "billing", "compliance")}
     broker = EmbeddedKafka(
         directory,
         free_port(),
@@ -145,7 +149,26 @@ async def authorized(secure_kafka: SecureKafka) -> SecureKafka:
     await _allow(secure_kafka.bootstrap, "billing", (CLUSTER_RESOURCE, "kafka-cluster"), IDEMPOTENT_WRITE)
     await _allow(secure_kafka.bootstrap, "billing", (TOPIC_RESOURCE, TOPIC), READ, DESCRIBE)
     await _allow(secure_kafka.bootstrap, "billing", (GROUP_RESOURCE, GROUP), READ)
+    await _allow(secure_kafka.bootstrap, "compliance", (TOPIC_RESOURCE, TOPIC), READ, DESCRIBE)
     return secure_kafka
+
+
+def _contact_added(customer: str) -> cloudevents.KafkaRecord:
+    event = RecordedEvent(
+        event_id=uuid.uuid4(),
+        event_type="ContactAdded",
+        schema_version=1,
+        stream_id=f"customer-contacts-{customer}",
+        stream_version=1,
+        customer_number=customer,
+        occurred_at=dt.datetime.now(dt.UTC),
+        actor=Actor(ActorKind.CUSTOMER, customer),
+        correlation_id=uuid.uuid4(),
+        causation_id=None,
+        data={"contact_id": str(uuid.uuid4()), "name": "Ada", "email": "ada@example.org"},
+        metadata={},
+    )
+    return cloudevents.to_kafka("contacts", event)
 
 
 def _as(monkeypatch: pytest.MonkeyPatch, environment: dict[str, str]) -> None:
@@ -161,9 +184,10 @@ async def test_a_service_publishes_and_another_reads_with_their_own_credentials(
     _as(monkeypatch, authorized.environment("contacts"))
     producer = idempotent_producer(authorized.bootstrap, "contacts-relay")
     await producer.start()
+    record = _contact_added("100001")
+    value = record.value
     try:
-        value = secrets.token_hex(8).encode()
-        await producer.send_and_wait(TOPIC, value, key=b"100001")
+        await producer.send_and_wait(TOPIC, value, key=record.key, headers=record.headers)
     finally:
         await producer.stop()
 
@@ -179,6 +203,26 @@ async def test_a_service_publishes_and_another_reads_with_their_own_credentials(
         await consumer.commit()  # its group's offsets: the group ACL
     finally:
         await consumer.stop()
+
+
+async def test_compliance_replays_with_a_user_that_may_only_read(
+    authorized: SecureKafka, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _as(monkeypatch, authorized.environment("contacts"))
+    producer = idempotent_producer(authorized.bootstrap, "contacts-relay")
+    await producer.start()
+    record = _contact_added("100002")
+    try:
+        await producer.send_and_wait(TOPIC, record.value, key=record.key, headers=record.headers)
+    finally:
+        await producer.stop()
+
+    _as(monkeypatch, authorized.environment("compliance"))
+    model, report = await replay(authorized.bootstrap, [TOPIC])
+    assert report.records >= 1
+    assert model.stats.malformed == []
+    assert "100002" in model.customer_numbers
+    assert model.type_counts()[("contacts", "ContactAdded")] == report.records
 
 
 async def test_a_service_cannot_publish_on_anothers_topic(
@@ -211,7 +255,8 @@ async def test_no_way_in_without_the_credentials_and_the_ca(
     producer = idempotent_producer(authorized.bootstrap, "intruder")
     try:
         await producer.start()
-        await producer.send_and_wait(TOPIC, b"x", key=b"100001")
+        record = _contact_added("100003")
+        await producer.send_and_wait(TOPIC, record.value, key=record.key, headers=record.headers)
         assert how == "as configured", f"{how}: got in"
     except KafkaConnectionError:  # the bootstrap never completes: no metadata, no topic names
         assert how != "as configured"
