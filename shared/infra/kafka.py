@@ -23,6 +23,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import structlog
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -77,10 +78,7 @@ class BrokerSecurity:
     truststore_pem: str  # the CA that signed it (the broker connects to itself as a client too)
     users: Mapping[str, str]  # SCRAM user -> password
     super_user: str = "admin"  # one of `users`; the broker's own connections use it too
-
-    @property
-    def listener(self) -> str:
-        return "SASL_SSL"
+    listener: ClassVar[str] = "SASL_SSL"
 
 
 class EmbeddedKafka:
@@ -190,9 +188,13 @@ class EmbeddedKafka:
     def _client_listener(self) -> str:
         return self.security.listener if self.security is not None else "PLAINTEXT"
 
+    @property
+    def _listeners(self) -> str:
+        return f"{self._client_listener}://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}"
+
     def _check_ports_of_running_broker(self) -> None:
         written = _read_properties(self.server_properties)
-        expected = f"{self._client_listener}://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}"
+        expected = self._listeners
         if written.get("listeners") != expected:
             raise StateConflict(
                 f"Kafka for {self.root} already runs with listeners {written.get('listeners')}, "
@@ -206,7 +208,7 @@ class EmbeddedKafka:
             # A static voter list rather than a formatted dynamic quorum: it is re-read on every
             # start, so the same state directory keeps working if the controller port changes.
             "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
-            "listeners": f"{self._client_listener}://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+            "listeners": self._listeners,
             "advertised.listeners": f"{self._client_listener}://127.0.0.1:{self.port}",
             "controller.listener.names": "CONTROLLER",
             "inter.broker.listener.name": self._client_listener,

@@ -73,11 +73,13 @@ def _port_matches(rule_ports: list[dict[str, Any]] | None, target: Pod, port: in
     return False
 
 
-def _allowed(
-    policies: list[Resource], direction: str, selected: Pod, other: Pod, target: Pod, port: int, protocol: str
-) -> bool:
-    """Whether `selected`'s policies of `direction` let a connection with `other` through."""
-    kind, key, peers_key = ("Ingress", "ingress", "from") if direction == "in" else ("Egress", "egress", "to")
+def _allowed(policies: list[Resource], direction: str, source: Pod, target: Pod, port: int, protocol: str) -> bool:
+    """Whether the policies of one end (`target`'s ingress, or `source`'s egress) let a connection
+    from `source` to `target` on `port` through."""
+    if direction == "in":
+        kind, key, peers_key, selected, other = "Ingress", "ingress", "from", target, source
+    else:
+        kind, key, peers_key, selected, other = "Egress", "egress", "to", source, target
     selecting = [
         p
         for p in policies
@@ -99,12 +101,12 @@ def _allowed(
 
 def admits(policies: list[Resource], target: Pod, source: Pod, port: int, protocol: str = "TCP") -> bool:
     """`target`'s ingress policies accept `source` on `port`."""
-    return _allowed(policies, "in", target, source, target, port, protocol)
+    return _allowed(policies, "in", source, target, port, protocol)
 
 
 def lets_out(policies: list[Resource], source: Pod, target: Pod, port: int, protocol: str = "TCP") -> bool:
     """`source`'s egress policies let it connect to `target` on `port`."""
-    return _allowed(policies, "out", source, target, target, port, protocol)
+    return _allowed(policies, "out", source, target, port, protocol)
 
 
 def connects(policies: list[Resource], source: Pod, target: Pod, port: int, protocol: str = "TCP") -> bool:

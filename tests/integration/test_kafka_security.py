@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaConnectionError, TopicAuthorizationFailedError
 from aiokafka.protocol.admin import CreateAclsRequest
 from cryptography import x509
@@ -32,6 +33,7 @@ from shared.infra.kafka import BrokerSecurity, EmbeddedKafka, TopicSpec, ensure_
 from shared.infra.processes import free_port
 from shared.kafka import idempotent_producer, manual_commit_consumer
 from shared.kafka_security import client_options
+from tests.support.kafka import publish
 
 pytestmark = pytest.mark.integration
 
@@ -124,8 +126,6 @@ def secure_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureKaf
 
 
 async def _allow(bootstrap: str, principal: str, resource: tuple[int, str], *operations: int) -> None:
-    from aiokafka.admin import AIOKafkaAdminClient
-
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **client_options())
     await admin.start()
     try:
@@ -153,8 +153,8 @@ async def authorized(secure_kafka: SecureKafka) -> SecureKafka:
     return secure_kafka
 
 
-def _contact_added(customer: str) -> cloudevents.KafkaRecord:
-    event = RecordedEvent(
+def _contact_added(customer: str) -> RecordedEvent:
+    return RecordedEvent(
         event_id=uuid.uuid4(),
         event_type="ContactAdded",
         schema_version=1,
@@ -168,7 +168,6 @@ def _contact_added(customer: str) -> cloudevents.KafkaRecord:
         data={"contact_id": str(uuid.uuid4()), "name": "Ada", "email": "ada@example.org"},
         metadata={},
     )
-    return cloudevents.to_kafka("contacts", event)
 
 
 def _as(monkeypatch: pytest.MonkeyPatch, environment: dict[str, str]) -> None:
@@ -182,14 +181,9 @@ async def test_a_service_publishes_and_another_reads_with_their_own_credentials(
     authorized: SecureKafka, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _as(monkeypatch, authorized.environment("contacts"))
-    producer = idempotent_producer(authorized.bootstrap, "contacts-relay")
-    await producer.start()
-    record = _contact_added("100001")
-    value = record.value
-    try:
-        await producer.send_and_wait(TOPIC, value, key=record.key, headers=record.headers)
-    finally:
-        await producer.stop()
+    event = _contact_added("100001")
+    await publish(authorized.bootstrap, "contacts", event)
+    value = cloudevents.to_kafka("contacts", event).value
 
     _as(monkeypatch, authorized.environment("billing"))
     consumer = manual_commit_consumer(authorized.bootstrap, GROUP, TOPIC)
@@ -209,13 +203,7 @@ async def test_compliance_replays_with_a_user_that_may_only_read(
     authorized: SecureKafka, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _as(monkeypatch, authorized.environment("contacts"))
-    producer = idempotent_producer(authorized.bootstrap, "contacts-relay")
-    await producer.start()
-    record = _contact_added("100002")
-    try:
-        await producer.send_and_wait(TOPIC, record.value, key=record.key, headers=record.headers)
-    finally:
-        await producer.stop()
+    await publish(authorized.bootstrap, "contacts", _contact_added("100002"))
 
     _as(monkeypatch, authorized.environment("compliance"))
     model, report = await replay(authorized.bootstrap, [TOPIC])
@@ -252,13 +240,8 @@ async def test_no_way_in_without_the_credentials_and_the_ca(
         other_ca, _ = _certificates(tmp_path)
         environment["KAFKA_SSL_CA_FILE"] = str(other_ca)
     _as(monkeypatch, environment)
-    producer = idempotent_producer(authorized.bootstrap, "intruder")
     try:
-        await producer.start()
-        record = _contact_added("100003")
-        await producer.send_and_wait(TOPIC, record.value, key=record.key, headers=record.headers)
+        await publish(authorized.bootstrap, "contacts", _contact_added("100003"))
         assert how == "as configured", f"{how}: got in"
     except KafkaConnectionError:  # the bootstrap never completes: no metadata, no topic names
         assert how != "as configured"
-    finally:
-        await producer.stop()

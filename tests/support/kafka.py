@@ -9,11 +9,11 @@ from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
 
 from shared import cloudevents
 from shared.envelope import Actor, ActorKind, RecordedEvent
-from shared.kafka import topic_for, topic_partitions
+from shared.kafka import idempotent_producer, topic_for, topic_partitions
 
 IDENTITY = Actor(ActorKind.SYSTEM, "identity")
 
@@ -80,8 +80,9 @@ async def records_until(bootstrap: str, topic: str, event_ids: Collection[str], 
 
 
 async def publish(bootstrap: str, service: str, event: RecordedEvent) -> None:
-    """Put one event on `<service>.events` exactly as that service's relay would."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    """Put one event on `<service>.events` exactly as that service's relay would (its producer, its
+    record; with the security settings of the environment, as every client)."""
+    producer = idempotent_producer(bootstrap, f"{service}-relay")
     await producer.start()
     try:
         record = cloudevents.to_kafka(service, event)

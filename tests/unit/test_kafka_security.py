@@ -75,21 +75,20 @@ def test_a_service_does_not_start_on_a_wrong_setting(monkeypatch: pytest.MonkeyP
         ServiceSettings.from_env("contacts")
 
 
+def _called(node: ast.AST) -> str | None:
+    """The name a call calls (`f(...)` or `x.f(...)`), if `node` is a call."""
+    if not isinstance(node, ast.Call):
+        return None
+    return node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", None)
+
+
 def _client_calls(path: Path) -> list[tuple[int, bool]]:
     """(line, passes **client_options()) for every construction of an aiokafka client."""
-    found = []
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Call):
-            name = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", None)
-            if name in CLIENTS:
-                secured = any(
-                    k.arg is None
-                    and isinstance(k.value, ast.Call)
-                    and getattr(k.value.func, "id", getattr(k.value.func, "attr", None)) == "client_options"
-                    for k in node.keywords
-                )
-                found.append((node.lineno, secured))
-    return found
+    return [
+        (node.lineno, any(k.arg is None and _called(k.value) == "client_options" for k in node.keywords))
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Call) and _called(node) in CLIENTS
+    ]
 
 
 def test_every_kafka_client_in_the_code_takes_the_security_settings() -> None:
