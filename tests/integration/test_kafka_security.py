@@ -33,7 +33,7 @@ from shared.infra.kafka import BrokerSecurity, EmbeddedKafka, TopicSpec, ensure_
 from shared.infra.processes import free_port
 from shared.kafka import idempotent_producer, manual_commit_consumer
 from shared.kafka_security import client_options
-from tests.support.kafka import publish
+from tests.support.kafka import first_event, publish
 
 pytestmark = pytest.mark.integration
 
@@ -154,19 +154,9 @@ async def authorized(secure_kafka: SecureKafka) -> SecureKafka:
 
 
 def _contact_added(customer: str) -> RecordedEvent:
-    return RecordedEvent(
-        event_id=uuid.uuid4(),
-        event_type="ContactAdded",
-        schema_version=1,
-        stream_id=f"customer-contacts-{customer}",
-        stream_version=1,
-        customer_number=customer,
-        occurred_at=dt.datetime.now(dt.UTC),
-        actor=Actor(ActorKind.CUSTOMER, customer),
-        correlation_id=uuid.uuid4(),
-        causation_id=None,
-        data={"contact_id": str(uuid.uuid4()), "name": "Ada", "email": "ada@example.org"},
-        metadata={},
+    data = {"contact_id": str(uuid.uuid4()), "name": "Ada", "email": "ada@example.org"}
+    return first_event(
+        "ContactAdded", f"customer-contacts-{customer}", customer, data, Actor(ActorKind.CUSTOMER, customer)
     )
 
 

@@ -101,20 +101,30 @@ async def announce_customer(
     actor: Actor = IDENTITY,
 ) -> None:
     """What identity publishes when a customer account is opened."""
-    await publish(
-        bootstrap,
-        "identity",
-        RecordedEvent(
-            event_id=uuid.uuid4(),
-            event_type="CustomerAccountOpened",
-            schema_version=1,
-            stream_id=f"customer-account-{customer}",
-            stream_version=1,
-            customer_number=customer,
-            occurred_at=occurred_at or datetime.now(UTC),
-            actor=actor,
-            correlation_id=uuid.uuid4(),
-            causation_id=None,
-            data={"customer_number": customer, "name": name, "reference_email": reference_email},
-        ),
+    data = {"customer_number": customer, "name": name, "reference_email": reference_email}
+    event = first_event("CustomerAccountOpened", f"customer-account-{customer}", customer, data, actor, occurred_at)
+    await publish(bootstrap, "identity", event)
+
+
+def first_event(
+    event_type: str,
+    stream_id: str,
+    customer: str,
+    data: dict[str, Any],
+    actor: Actor,
+    occurred_at: datetime | None = None,
+) -> RecordedEvent:
+    """A version 1 event, the first of its stream, with fresh ids (as a service would record it)."""
+    return RecordedEvent(
+        event_id=uuid.uuid4(),
+        event_type=event_type,
+        schema_version=1,
+        stream_id=stream_id,
+        stream_version=1,
+        customer_number=customer,
+        occurred_at=occurred_at or datetime.now(UTC),
+        actor=actor,
+        correlation_id=uuid.uuid4(),
+        causation_id=None,
+        data=data,
     )
