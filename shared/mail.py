@@ -19,6 +19,7 @@ from typing import Protocol
 import aiosmtplib
 import structlog
 
+from shared import metrics
 from shared.errors import InfrastructureError
 
 log = structlog.get_logger(__name__)
@@ -85,8 +86,10 @@ class SmtpMailer:
             )
         except (aiosmtplib.SMTPException, OSError) as exc:
             log.warning("mail_delivery_failed", message_id=message["Message-ID"], error=type(exc).__name__)
+            metrics.MAIL_DELIVERIES.labels("failed").inc()
             raise MailDeliveryFailed(f"SMTP delivery via {self._host}:{self._port} failed") from exc
         log.info("mail_sent", message_id=message["Message-ID"], recipients=recipients)
+        metrics.MAIL_DELIVERIES.labels("sent").inc()
 
 
 class MemoryMailer:

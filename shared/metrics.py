@@ -52,3 +52,13 @@ SUPPORT_REQUESTS_DEFERRED = Counter(
     "Support requests on behalf of someone refused (503) while the authorization copy was not current",
     ["consumer"],
 )
+MAIL_DELIVERIES = Counter(
+    "mail_deliveries_total",
+    "Mails handed to the SMTP server (sent) or refused by it or unreachable (failed)",
+    ["outcome"],
+)
+CHECKPOINT_ROUNDS = Counter(
+    "checkpoint_rounds_total",
+    "Checkpoint publisher rounds: published, unchanged (nothing to publish) or failed",
+    ["service", "outcome"],
+)

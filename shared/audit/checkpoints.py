@@ -44,6 +44,7 @@ import orjson
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from shared import metrics
 from shared.cloudevents import SPEC_VERSION, TYPE_PREFIX, source_for
 from shared.db import Connection, Pool
 from shared.eventstore.cursor import EMPTY_SNAPSHOT
@@ -290,11 +291,14 @@ class CheckpointPublisher:
             if stop.is_set():
                 break
             try:
-                await self.publish()
+                published = await self.publish()
                 backoff.reset()
             except Exception as exc:
                 log.error("checkpoint_round_failed", service=self.service, error=repr(exc))
+                metrics.CHECKPOINT_ROUNDS.labels(self.service, "failed").inc()
                 await backoff.wait(stop)
+            else:
+                metrics.CHECKPOINT_ROUNDS.labels(self.service, "unchanged" if published is None else "published").inc()
         log.info("checkpoint_publisher_stopped", service=self.service)
 
 

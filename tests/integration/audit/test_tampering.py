@@ -9,13 +9,16 @@ the same transaction, and rolls back, so every trial starts from the pristine st
 
 from __future__ import annotations
 
+import asyncio
 import random
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from services.contacts.domain.events import registry
 from shared.audit.checkpoints import CheckpointLog, CheckpointPublisher, read_checkpoint_log
@@ -74,6 +77,43 @@ async def store(pg_server: str, kafka: str) -> AsyncIterator[Store]:
         streams.setdefault(row["stream_id"], []).append(dict(row))
     yield Store(pool, log, streams)
     await pool.close()
+
+
+async def test_the_publishers_rounds_are_counted_for_the_operators_alert(
+    store: Store, kafka: str, pg_server: str
+) -> None:
+    """`checkpoint_rounds_total`: a round on the store publishes, the next finds nothing changed, and
+    a round on a database whose event store is gone fails (what `AccountsCheckpointsFailing` watches)."""
+    topic = f"audit-{uuid.uuid4().hex[:8]}.checkpoints"
+    await ensure_topics(kafka, [TopicSpec(topic, partitions=1, configs={"retention.ms": "-1"})])
+    producer = idempotent_producer(kafka, "audit-rounds-test")
+    await producer.start()
+    storeless = await fresh_pool(pg_server, max_size=2)
+    await storeless.execute("DROP TABLE events CASCADE")
+    try:
+        for pool, service, outcomes in (
+            (store.pool, "rounds-ok", ("published", "unchanged")),
+            (storeless, "rounds-broken", ("failed",)),
+        ):
+            publisher = CheckpointPublisher(service=service, pool=pool, producer=producer, topic=topic, interval_s=0.02)
+            stop = asyncio.Event()
+            running = asyncio.create_task(publisher.run(stop))
+            deadline = time.monotonic() + 20
+            while not all(_rounds(service, outcome) > 0 for outcome in outcomes):
+                assert time.monotonic() < deadline, f"{service}: {outcomes} never counted"
+                await asyncio.sleep(0.02)
+            stop.set()
+            await running
+            others = {"published", "unchanged", "failed"} - set(outcomes)
+            assert [_rounds(service, outcome) for outcome in sorted(others)] == [0] * len(others)
+        assert _rounds("rounds-ok", "published") == 1  # the store did not change after the first
+    finally:
+        await producer.stop()
+        await storeless.close()
+
+
+def _rounds(service: str, outcome: str) -> float:
+    return REGISTRY.get_sample_value("checkpoint_rounds_total", {"service": service, "outcome": outcome}) or 0.0
 
 
 async def write_rest(pool: Pool, appends: list[Any]) -> None:
