@@ -5,12 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from shared.authorization.identifiers import RequesterKind
+from shared.http.bodies import RequestBody
 
 
-class RequesterIn(BaseModel):
+class RequesterIn(RequestBody):
     """Exactly one of: a contact id, or an e-mail address / phone number as support heard it."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)

@@ -9,11 +9,12 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field
 
 from shared.authorization.contract import OrganisationKind
+from shared.http.bodies import RequestBody
 from shared.http.requester import RequesterIn
 from shared.scopes import Scope
 
 
-class Body(BaseModel):
+class Body(RequestBody):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 

@@ -11,8 +11,10 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, SecretStr
 
+from shared.http.bodies import RequestBody
 
-class Body(BaseModel):
+
+class Body(RequestBody):
     model_config = ConfigDict(extra="forbid")
 
 

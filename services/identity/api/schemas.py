@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, SecretStr, StringConstraints
 
 from services.identity.domain.staff import USERNAME_PATTERN
+from shared.http.bodies import RequestBody
 
 CustomerNumberField = Annotated[
     str, StringConstraints(pattern=r"^[0-9]{4,12}$"), Field(description="The customer number", examples=["100001"])
@@ -22,7 +23,7 @@ Username = Annotated[str, StringConstraints(pattern=USERNAME_PATTERN), Field(exa
 LoginPassword = Annotated[SecretStr, Field(min_length=1, max_length=1024)]
 
 
-class _Body(BaseModel):
+class _Body(RequestBody):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
 

@@ -148,7 +148,6 @@ BAD_ADDRESSES: list[tuple[dict[str, Any], str]] = [
     ({"vat_id": "ATU1358562"}, "vat_id"),
     ({"country": "GR", "postcode": "10557", "vat_id": "GR094259216"}, "vat_id"),
     ({"street": "Hauptstr.\u200b1"}, "street"),
-    ({"recipient": "Acme\u0000GmbH"}, "recipient"),
     ({"city": "B" * 101}, "city"),
 ]
 
@@ -171,6 +170,10 @@ async def test_bad_input_is_answered_with_problem_details(env: BillingEnv) -> No
         assert problem(await env.billing.put(url, json={**body, "version": 0}, headers=env.owner(n)), 422)["errors"]
     r = await env.billing.put(url, content=b"{not json", headers={**env.owner(n), "content-type": "application/json"})
     problem(r, 400)
+    # A NUL character is refused for every service's bodies alike (shared.http.bodies), naming the field.
+    r = await env.billing.put(url, json={**ADDRESS, "recipient": "Acme\u0000GmbH", "version": 0}, headers=env.owner(n))
+    [error] = problem(r, 422)["errors"]
+    assert error["location"] == ["body", "recipient"]
 
     bad_emails = ["", "plainaddress", "a@b", "a..b@example.org", "Ann <ann@example.org>", "ann@exa mple.org"]
     for email in bad_emails:
