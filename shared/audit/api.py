@@ -143,10 +143,15 @@ def _known(model: AuditModel, customer_number: str) -> None:
         raise NotFound("no events of this customer in the replayed history")
 
 
+# At module level: the routes' annotations are strings (postponed evaluation), which FastAPI resolves
+# in the module's namespace; aliases local to `compliance_router` stayed unresolved, and the OpenAPI
+# document (and a `since`/`until` given in a request) failed with a 500.
+Since = Annotated[AwareDatetime | None, Query(description="From this instant (RFC 3339, with offset)")]
+Until = Annotated[AwareDatetime | None, Query(description="Up to this instant (RFC 3339, with offset)")]
+
+
 def compliance_router(state: AuditState, *, prefix: str = PREFIX) -> APIRouter:
     r = APIRouter(prefix=prefix, tags=["compliance"])
-    Since = Annotated[AwareDatetime | None, Query(description="From this instant (RFC 3339, with offset)")]
-    Until = Annotated[AwareDatetime | None, Query(description="Up to this instant (RFC 3339, with offset)")]
 
     @r.get("/replay", response_model=ReplayStatus, responses=_problems(), summary="What the answers are based on")
     async def replay_status(principal: CurrentPrincipal) -> ReplayStatus:

@@ -285,6 +285,16 @@ async def test_the_compliance_api_answers_only_compliance(scenario: Scenario) ->
             "ContactAuthorized",
             "ContactAuthorizationRevoked",
         ]
+        # A window of the timeline (`since`/`until` were a 500 while their types were local names).
+        window = {
+            "since": scenario.granted_at.isoformat(),
+            "until": (scenario.revoked_at - timedelta(seconds=1)).isoformat(),
+        }
+        r = await client.get(f"{base}/timeline", params=window, headers=compliance)
+        assert r.status_code == 200, r.text
+        types = [t["event"]["event_type"] for t in r.json()]
+        assert "ContactAuthorized" in types
+        assert not {"ContactAdded", "ContactAuthorizationRevoked"} & set(types)
         r = await client.get(f"{base}/export", params={"format": "csv"}, headers=compliance)
         rows = list(csv.DictReader(io.StringIO(r.text)))
         timeline = (await client.get(f"{base}/timeline", headers=compliance)).json()
