@@ -28,6 +28,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -110,7 +111,8 @@ class Service:
 class World:
     services: dict[str, Service]
     principals: dict[str, dict[str, dict[str, str]]]  # service -> who -> headers
-    values: dict[str, str]  # path parameter -> a value that exists
+    values: dict[str, str]  # path parameter -> a value that exists (the customer whose tokens these are)
+    others: dict[str, str]  # the same of another customer
 
 
 @pytest.fixture(scope="module")
@@ -168,7 +170,17 @@ async def _seeded(services: dict[str, Service], issuer: TestTokenIssuer, sink: S
             for name in ("contacts", "billing", "domains", "compliance")
         },
     }
-    owner = principals["contacts"]["owner"]
+    values = await _customer(services, n, issuer)
+    other, _ = await identity.open_account()
+    others = await _customer(services, other, issuer)
+    for seeded in (values, others):
+        seeded.update(username=colleague, event_id=str(uuid.uuid4()))
+    return World(services, principals, values, others)
+
+
+async def _customer(services: dict[str, Service], n: str, issuer: TestTokenIssuer) -> dict[str, str]:
+    """A customer with a contact holding a grant, and a domain with a vhost and a mailbox; their ids."""
+    owner = issuer.customer(n, ttl_s=3600)
     for name in ("contacts", "billing", "domains"):
         pool = services[name].pool
         assert pool is not None
@@ -186,7 +198,7 @@ async def _seeded(services: dict[str, Service], issuer: TestTokenIssuer, sink: S
         (f"/domains/{domain}/vhosts/{domain}/mailboxes", mailbox),
     ):
         await _created(domains, f"/api/domains/v1/customers/{n}{path}", body, owner)
-    values = {
+    return {
         "customer_number": n,
         "contact_id": str(ada),
         "grant_id": str(grant),
@@ -194,10 +206,7 @@ async def _seeded(services: dict[str, Service], issuer: TestTokenIssuer, sink: S
         "vhost": domain,
         "local_part": "team",
         "source_host": f"www.{domain}",
-        "username": colleague,
-        "event_id": str(uuid.uuid4()),
     }
-    return World(services, principals, values)
 
 
 async def _created(client: httpx.AsyncClient, path: str, body: dict[str, Any], headers: dict[str, str]) -> Any:
@@ -343,20 +352,23 @@ def _name_for(operation: Operation, world: World) -> str:
     return f"sub.{world.values['domain']}"
 
 
-def _attempts(operation: Operation, world: World) -> Iterator[Attempt]:
-    path_values = {name: world.values.get(name, "x") for name in operation.parameters("path")}
+def _filled(operation: Operation, values: dict[str, str], **override: str) -> str:
+    """The operation's path with `values` (and `override`) put in, percent-encoded."""
+    filled = operation.path
+    for name in operation.parameters("path"):
+        value = override.get(name, values.get(name, "x"))
+        filled = filled.replace("{" + name + "}", quote(value, safe="", errors="surrogateescape"))
+    return filled
 
-    def url(**override: str) -> str:
-        filled = operation.path
-        for name, value in {**path_values, **override}.items():
-            filled = filled.replace("{" + name + "}", quote(value, safe="", errors="surrogateescape"))
-        return filled
+
+def _attempts(operation: Operation, world: World) -> Iterator[Attempt]:
+    url = partial(_filled, operation, world.values)
 
     json_headers = {"Content-Type": "application/json"}
     schema = operation.body_schema()
     body = _valid(operation, schema, world) if schema is not None else None
     valid_body = json.dumps(body).encode() if schema is not None else None
-    for name in path_values:
+    for name in operation.parameters("path"):
         for value in HOSTILE_STRINGS:
             yield Attempt(f"path {name}={value[:20]!r}", url(**{name: value}), json_headers, valid_body)
     for name in operation.parameters("query"):
@@ -432,3 +444,43 @@ async def test_no_hostile_input_gets_a_server_error_a_bare_answer_or_a_half_writ
 def _may_record_refusal(operation: Operation) -> bool:
     # A failed login is itself a fact identity records (throttling counts it).
     return operation.service == "identity" and bool(re.search(r"/sessions$|/staff-sessions$", operation.path))
+
+
+NO_SUCH_CUSTOMER = "9999999"  # (the seeded numbers have eight digits)
+
+
+async def test_a_customer_sees_nothing_of_another_and_cannot_tell_whether_it_exists(world: World) -> None:
+    """Tenant isolation on every route with a customer number, as the account owner with a valid body:
+    another customer's number, or the own number with another customer's ids (contact, grant,
+    domain, ...), is answered as a number that does not exist is (404, or 403 where no customer may
+    call the route), with the same title; and nothing is written."""
+    failures: list[str] = []
+    tried = 0
+    own = world.values["customer_number"]
+    for operation in _operations(world):
+        if "{customer_number}" not in operation.path:
+            continue
+        service = world.services[operation.service]
+        schema = operation.body_schema()
+        content = json.dumps(_valid(operation, schema, world)).encode() if schema is not None else None
+        headers = {**world.principals[operation.service]["owner"], "Content-Type": "application/json"}
+        cases = {
+            "another customer's number": _filled(operation, world.others),
+            "a number nobody has": _filled(operation, world.others, customer_number=NO_SUCH_CUSTOMER),
+        }
+        if len(operation.parameters("path")) > 1:
+            cases["the own number with another customer's ids"] = _filled(operation, world.others, customer_number=own)
+        answers = {}
+        for case, url in cases.items():
+            before = await _events(service)
+            response = await service.client.request(operation.method, url, headers=headers, content=content)
+            tried += 1
+            answers[case] = (response.status_code, response.json().get("title") if response.content else None)
+            if response.status_code not in (403, 404):
+                failures.append(f"{operation}, {case}: {response.status_code} {response.text[:200]}")
+            if await _events(service) != before:
+                failures.append(f"{operation}, {case}: wrote events")
+        if answers["another customer's number"] != answers["a number nobody has"]:
+            failures.append(f"{operation}: another customer is told from none: {answers}")
+    assert not failures, "\n".join(failures[:40])
+    assert tried > 60, tried
