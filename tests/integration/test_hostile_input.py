@@ -475,7 +475,8 @@ async def test_a_customer_sees_nothing_of_another_and_cannot_tell_whether_it_exi
             before = await _events(service)
             response = await service.client.request(operation.method, url, headers=headers, content=content)
             tried += 1
-            answers[case] = (response.status_code, response.json().get("title") if response.content else None)
+            problem = response.json() if response.content else None
+            answers[case] = (response.status_code, problem.get("title") if isinstance(problem, dict) else None)
             if response.status_code not in (403, 404):
                 failures.append(f"{operation}, {case}: {response.status_code} {response.text[:200]}")
             if await _events(service) != before:
