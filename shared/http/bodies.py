@@ -3,7 +3,7 @@
 JSON may carry two kinds of string that pydantic accepts but nothing downstream can take: the NUL
 character (`\\u0000`; PostgreSQL's text and jsonb refuse it, so an event holding one cannot be
 appended) and an unpaired UTF-16 surrogate (`\\ud800`; not Unicode text, so it cannot be encoded
-as UTF-8 for a hash, a mail or the store). Found by tests/integration/test_hostile_input.py as
+as UTF-8 for a hash, a mail or the store). Found by tests/integration/test_every_route.py as
 500s on free-text fields and on passwords and tokens. Refused here, once, as a 422 naming the
 field, before a handler sees the body.
 """
