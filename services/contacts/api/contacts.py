@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 
 from services.contacts import handlers, queries
 from services.contacts.api.acting import READERS, acting_for, context_for
@@ -82,7 +82,7 @@ def router() -> APIRouter:
         rows = await queries.contacts_of(
             runtime_of(request).pool, customer_number, email=wanted_email, phone_e164=wanted_phone
         )
-        return ContactsOut(customer_number=customer_number, contacts=[ContactOut(**row) for row in rows])
+        return ContactsOut(customer_number=customer_number, contacts=[_contact_out(row) for row in rows])
 
     @r.get(
         "/customers/{customer_number}/contacts/{contact_id}",
@@ -91,34 +91,47 @@ def router() -> APIRouter:
         summary="One contact person (also a removed one)",
     )
     async def get_contact(
-        customer_number: CustomerNumber, contact_id: uuid.UUID, request: Request, principal: CurrentPrincipal
+        customer_number: CustomerNumber,
+        contact_id: uuid.UUID,
+        request: Request,
+        response: Response,
+        principal: CurrentPrincipal,
     ) -> ContactOut:
         ensure_customer_access(principal, customer_number, *READERS)
         row = await queries.contact(runtime_of(request).pool, customer_number, contact_id)
         if row is None:
             raise UnknownContact(f"no contact {contact_id} for this customer")
-        return ContactOut(**row)
+        contact = _contact_out(row)
+        response.headers["ETag"] = contact.etag
+        return contact
 
     @r.put(
         "/customers/{customer_number}/contacts/{contact_id}",
         response_model=Changed,
         responses=WRITE,
         summary="Change a contact person's details (all of them)",
+        description="With If-Match (the ETag of the contact's GET, or its `etag`), a change someone else made"
+        " after that read is answered 409 instead of being overwritten.",
     )
     async def change_contact(
         customer_number: CustomerNumber,
         contact_id: uuid.UUID,
         body: ContactBody,
         request: Request,
+        response: Response,
         principal: CurrentPrincipal,
+        if_match: Annotated[str | None, Header()] = None,
     ) -> Changed:
         acting = acting_for(principal, customer_number, body.on_behalf_of)
         context = context_for(request, customer_number, principal, acting)
-        cmd = domain.ChangeContactDetails(contact_id, _details(body))
+        expected = None if if_match is None else '"' + if_match.strip().removeprefix("W/").strip('"') + '"'
+        cmd = domain.ChangeContactDetails(contact_id, _details(body), expected)
         now = context.occurred_at
         recorded = await handlers.on_contacts(
             runtime_of(request).uow, context, lambda s: domain.decide_change_details(s, cmd, acting, now)
         )
+        if recorded:  # the new details' ETag, for the next change
+            response.headers["ETag"] = _tag_of(recorded[-1].data)
         return Changed(version=recorded[-1].stream_version if recorded else 0)
 
     @r.delete(
@@ -170,3 +183,14 @@ def router() -> APIRouter:
         return DepartureRecorded(version=recorded[-1].stream_version, revoked_grants=revoked)
 
     return r
+
+
+def _tag_of(row: Any) -> str:
+    """The ETag of the details in a read-model row or a `ContactDetailsChanged`'s data."""
+    return domain.details_tag(
+        row["name"], row["email"], row["phone"], row["organisation"], row["organisation_kind"], row["function"]
+    )
+
+
+def _contact_out(row: Any) -> ContactOut:
+    return ContactOut(**row, etag=_tag_of(row))

@@ -60,6 +60,10 @@ class ContactOut(BaseModel):
     added_at: datetime
     removed_at: datetime | None = None
     removed_reason: str | None = None
+    etag: str = Field(
+        description="The details' ETag (also the ETag header of the contact's GET): send it as If-Match with a"
+        " change, and a change someone made after you read gets 409 instead of being overwritten"
+    )
 
 
 class ContactsOut(BaseModel):

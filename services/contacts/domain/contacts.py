@@ -7,6 +7,8 @@ No I/O, no clock, no random ids: handlers pass them in.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -15,6 +17,7 @@ from datetime import datetime
 from services.contacts.domain.acting import Acting, ActingKind
 from services.contacts.domain.errors import (
     ContactAlreadyRemoved,
+    ContactChangedMeanwhile,
     DuplicateContact,
     InvalidContactDetails,
     NotPermitted,
@@ -51,6 +54,19 @@ class Contact:
     phone_e164: str | None = None
     organisation_kind: OrganisationKind = OrganisationKind.CUSTOMER
     removed: bool = False
+
+    def tag(self) -> str:
+        return details_tag(self.name, self.email, self.phone, self.organisation, self.organisation_kind, self.function)
+
+
+def details_tag(
+    name: str, email: str, phone: str | None, organisation: str | None, organisation_kind: str, function: str | None
+) -> str:
+    """The ETag of a contact's details, equal exactly when the details are. The contact's GET answers
+    it; a change that names it in If-Match is refused when someone changed the details meanwhile,
+    instead of overwriting that change (a change sends all details, so it would undo theirs)."""
+    text = json.dumps([name, email, phone, organisation, str(organisation_kind), function], ensure_ascii=False)
+    return '"' + hashlib.sha256(text.encode()).hexdigest()[:24] + '"'
 
 
 @dataclass(frozen=True)
@@ -121,6 +137,7 @@ class AddContact:
 class ChangeContactDetails:
     contact_id: uuid.UUID
     details: ContactDetails
+    expected_tag: str | None = None  # the ETag the client read (If-Match), if it sent one
 
 
 @dataclass(frozen=True)
@@ -242,6 +259,10 @@ def decide_change_details(
 ) -> list[DomainEvent]:
     ensure_may_manage(state, acting, now)
     contact = state.current(cmd.contact_id)
+    if cmd.expected_tag is not None and cmd.expected_tag != contact.tag():
+        raise ContactChangedMeanwhile(
+            f"contact {contact.contact_id} was changed after it was read (If-Match {cmd.expected_tag}): read it again"
+        )
     d = cmd.details
     email, phone = _normalised(d)
     _ensure_unique(state, email, phone, contact.contact_id)

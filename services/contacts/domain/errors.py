@@ -9,6 +9,7 @@ DomainError (shared.errors)
 ├── Conflict
 │   ├── DuplicateContact
 │   ├── ContactAlreadyRemoved
+│   ├── ContactChangedMeanwhile   If-Match named details that are no longer the contact's
 │   ├── GrantAlreadyRevoked
 │   └── InstructionStateConflict
 └── InvalidRequest
@@ -40,6 +41,10 @@ class DuplicateContact(Conflict):
 
 class ContactAlreadyRemoved(Conflict):
     title = "Contact removed"
+
+
+class ContactChangedMeanwhile(Conflict):
+    title = "Contact changed meanwhile"
 
 
 class GrantAlreadyRevoked(Conflict):

@@ -45,6 +45,41 @@ async def test_add_find_by_what_support_hears_change_and_remove(env: ContactsEnv
     assert again.headers["content-type"] == "application/problem+json"
 
 
+async def test_a_change_naming_the_details_read_does_not_overwrite_a_change_made_meanwhile(env: ContactsEnv) -> None:
+    n = new_customer()
+    ada = await env.add_contact(n, "ada@example.org", phone="030 1234567")
+    await env.caught_up()
+    url = env.url(n, f"/contacts/{ada}")
+    read = await env.client.get(url, headers=env.owner(n))
+    tag = read.headers["etag"]
+    assert read.json()["etag"] == tag
+    listed = await env.client.get(env.url(n, "/contacts"), headers=env.owner(n))
+    assert [c["etag"] for c in listed.json()["contacts"]] == [tag]
+
+    # The owner fixes the phone, support (reading at the same time) the function: both send all details.
+    owner_change = {"name": "Ada", "email": "ada@example.org", "phone": "030 7654321"}
+    support_change = {"name": "Ada", "email": "ada@example.org", "phone": "030 1234567", "function": "CTO"}
+    first = await env.client.put(url, json=owner_change, headers={**env.owner(n), "If-Match": tag})
+    assert first.status_code == 200, first.text
+    assert first.headers["etag"] != tag
+    late = await env.client.put(url, json=support_change, headers={**env.owner(n), "If-Match": tag})
+    assert late.status_code == 409, late.text
+    assert late.json()["title"] == "Contact changed meanwhile"
+    await env.caught_up()
+    now = await env.client.get(url, headers=env.owner(n))
+    assert (now.json()["phone"], now.json()["function"]) == ("030 7654321", None)  # the owner's change stands
+    assert now.headers["etag"] == first.headers["etag"]
+    # Read again, the change goes through; weak and unquoted forms of the tag are the same tag.
+    again = await env.client.put(
+        url,
+        json={**support_change, "phone": "030 7654321"},
+        headers={**env.owner(n), "If-Match": f"W/{now.headers['etag']}"},
+    )
+    assert again.status_code == 200, again.text
+    # Without If-Match a change is taken as before (the last one wins).
+    assert (await env.client.put(url, json=owner_change, headers=env.owner(n))).status_code == 200
+
+
 async def test_every_route_needs_a_token_and_customers_see_only_themselves(env: ContactsEnv) -> None:
     a, b = new_customer(), new_customer()
     b_contact = await env.add_contact(b, "bob@b.example")

@@ -12,6 +12,7 @@ from services.contacts.domain import contacts
 from services.contacts.domain.acting import Acting
 from services.contacts.domain.errors import (
     ContactAlreadyRemoved,
+    ContactChangedMeanwhile,
     DuplicateContact,
     GrantAlreadyRevoked,
     InstructionStateConflict,
@@ -96,6 +97,25 @@ def test_change_details_emits_the_full_new_state_or_nothing() -> None:
     [event] = contacts.decide_change_details(s, moved, OWNER, NOW)
     assert isinstance(event, ContactDetailsChanged)
     assert event.phone_e164 == "+49307654321"
+
+
+def test_a_change_naming_the_details_read_is_refused_once_they_changed() -> None:
+    s = state(added(ADA, "ada@example.org"))
+    read = s.current(ADA).tag()
+    assert read == contacts.details_tag("ada", "ada@example.org", None, None, "customer", None)
+    for other in (
+        contacts.details_tag("Ada", "ada@example.org", None, None, "customer", None),
+        contacts.details_tag("ada", "ada@example.org", "030 1", None, "customer", None),
+        contacts.details_tag("ada", "ada@example.org", None, None, "contractor", None),
+        contacts.details_tag("ada", "ada@example.org", None, None, "customer", ""),
+    ):
+        assert other != read  # any detail, even None against ""
+    change = contacts.ContactDetails("Ada L.", "ada@example.org")
+    [event] = contacts.decide_change_details(s, contacts.ChangeContactDetails(ADA, change, read), OWNER, NOW)
+    after = state(added(ADA, "ada@example.org"), event)
+    with pytest.raises(ContactChangedMeanwhile):
+        contacts.decide_change_details(after, contacts.ChangeContactDetails(ADA, change, read), OWNER, NOW)
+    assert contacts.decide_change_details(after, contacts.ChangeContactDetails(ADA, change, None), OWNER, NOW) == []
 
 
 def test_contact_left_revokes_every_grant_still_in_effect_then_removes() -> None:
