@@ -36,6 +36,11 @@ log = structlog.get_logger(__name__)
 
 _SERVICE_NAME = re.compile(r"^[a-z][a-z0-9-]*$")
 NOT_FOUND_BODY = '{"type":"about:blank","title":"Not Found","status":404}'
+# Caddy fills in the placeholders; the JSON's own braces are escaped so that it does not read them as one.
+GATEWAY_ERROR_BODY = (
+    r'\{"type":"about:blank","title":"{err.status_text}","status":{err.status_code},'
+    r'"detail":"The gateway got no answer from the service behind this path."\}'
+)
 
 
 def caddy_binary() -> str:
@@ -108,6 +113,13 @@ def render_caddyfile(
 \t}}
 
 {service_blocks}
+\t# Errors of the gateway's own (a service that does not answer: 502) are problem documents too.
+\thandle_errors {{
+\t\theader Content-Type application/problem+json
+\t\theader X-Request-ID {{http.request.header.X-Request-ID}}
+\t\trespond `{GATEWAY_ERROR_BODY}` {{err.status_code}}
+\t}}
+
 \thandle {{
 \t\theader Content-Type application/problem+json
 \t\theader X-Request-ID {{http.request.header.X-Request-ID}}

@@ -241,6 +241,7 @@ async def gateway(tmp_path: Path) -> AsyncIterator[CaddyGateway]:
     routes = {
         "contacts": contacts.sockets[0].getsockname()[1],
         "billing": billing.sockets[0].getsockname()[1],
+        "domains": free_port(),  # nothing listens: a service that is down
     }
     gateway = CaddyGateway(tmp_path, free_port(), routes)
     gateway.validate()
@@ -271,6 +272,21 @@ async def test_gateway_answers_unknown_paths_with_a_problem(gateway: CaddyGatewa
     assert response.headers["content-type"] == "application/problem+json"
     assert response.text == NOT_FOUND_BODY
     assert response.json()["status"] == 404
+
+
+async def test_gateway_answers_for_a_service_that_is_down_with_a_problem(gateway: CaddyGateway) -> None:
+    async with httpx.AsyncClient(base_url=gateway.url) as client:
+        response = await client.get("/api/domains/v1/customers/1234/domains", headers={"X-Request-ID": "req-down"})
+
+    assert response.status_code == 502
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["x-request-id"] == "req-down"
+    assert response.json() == {
+        "type": "about:blank",
+        "title": "Bad Gateway",
+        "status": 502,
+        "detail": "The gateway got no answer from the service behind this path.",
+    }
 
 
 def test_gateway_start_reuses_a_running_caddy(tmp_path: Path, gateway: CaddyGateway) -> None:
