@@ -9,6 +9,7 @@ vhost and a mailbox. Every operation of every service's OpenAPI document is then
 and as a staff user with every role, with one thing wrong at a time:
 
 - each path parameter, query parameter and declared header replaced by a hostile string;
+- the bearer token replaced by a malformed one, one with `alg: none`, or one signed by another key;
 - the body replaced by something that is not the JSON object asked for (truncated, another JSON
   type, nested 100,000 deep, invalid UTF-8, a number no float holds, ...);
 - each field of a valid body set to a hostile value (another type, 100,000 characters, a NUL
@@ -98,6 +99,15 @@ RAW_BODIES = [
     b"[" * 100_000 + b"]" * 100_000,
     b'{"a": "\xff\xfe"}',
     b'{"a": NaN}',
+]
+HOSTILE_TOKENS = [
+    "Bearer",
+    "Bearer x",
+    "Bearer " + "a" * 8000,
+    "Basic dXNlcjpwYXNzd29yZA==",
+    "Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiIxMjM0NTY3OCJ9.",  # alg none
+    "Bearer a.b.c",
+    "Bearer ..",
 ]
 STATUS_BELOW = 500
 
@@ -385,6 +395,10 @@ def _attempts(operation: Operation, world: World) -> Iterator[Attempt]:
         for value in HOSTILE_STRINGS:
             if value.isascii() and value.isprintable() and value == value.strip():  # (what a client can send)
                 yield Attempt(f"header {name}={value[:20]!r}", url(), {**json_headers, name: value}, valid_body)
+    if operation.spec.get("security"):
+        forged = TestTokenIssuer().customer(world.values["customer_number"])["Authorization"]  # another key
+        for token in (*HOSTILE_TOKENS, forged):
+            yield Attempt(f"authorization {token[:30]!r}", url(), {**json_headers, "Authorization": token}, valid_body)
     if schema is None:
         return
     for raw in RAW_BODIES:
