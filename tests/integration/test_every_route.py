@@ -1,12 +1,12 @@
 """Every route of every API: hostile input, tenant isolation, concurrent writers.
 
-Hostile input: never a 5xx, always problem+json, nothing written.
-
 The four services and the compliance API run in-process on real PostgreSQL and Kafka, each behind
 uvicorn and the kernel's HTTP protocol on a real socket (so contacts' hot route is on the path
-too), with one customer seeded through them: an account, a contact with a grant, a domain with a
-vhost and a mailbox. Every operation of every service's OpenAPI document is then called, as the account owner
-and as a staff user with every role, with one thing wrong at a time:
+too), with customers seeded through them: an account, a contact with a grant, a domain with a
+vhost and a mailbox. The routes are taken from each API's own OpenAPI document.
+
+Hostile input: every operation is called, as the account owner and as a staff user with every
+role, with one thing wrong at a time:
 
 - each path parameter, query parameter and declared header replaced by a hostile string;
 - the bearer token replaced by a malformed one, one with `alg: none`, or one signed by another key;
@@ -18,6 +18,8 @@ and as a staff user with every role, with one thing wrong at a time:
 Each answer must be below 500; a 4xx must be an RFC 9457 problem document with its own status; and
 a 4xx must leave the service's event store as it was (nothing half-written). Answers that accept
 the input (a name may well be "😀") are allowed; the rest of their checks still apply.
+
+Tenant isolation and concurrent writers: see their tests' own descriptions.
 """
 
 from __future__ import annotations
