@@ -10,6 +10,7 @@ anything else          -> 500, details only in the log
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -127,7 +128,26 @@ async def _validation(request: Request, exc: Exception) -> JSONResponse:
 async def _http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) and exc.detail != _TITLES.get(exc.status_code) else None
-    return problem_response(exc.status_code, detail, headers=dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405 and isinstance(request.scope.get("app"), FastAPI):
+        headers["Allow"] = _allowed(request.scope["app"], request.url.path) or headers.get("Allow", "")
+    return problem_response(exc.status_code, detail, headers=headers)
+
+
+def _allowed(app: FastAPI, path: str) -> str:
+    """Every method of the resource (RFC 9110: a 405 names them all). Starlette names only those of
+    the first route that matched the path, and a path here often has a route per method."""
+    for template, operations in app.openapi()["paths"].items():
+        pattern = _TEMPLATES.get(template)
+        if pattern is None:
+            pattern = _TEMPLATES[template] = re.compile(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)))
+        if pattern.fullmatch(path):
+            methods = {method.upper() for method in operations}
+            return ", ".join(sorted(methods | ({"HEAD"} if "GET" in methods else set())))
+    return ""
+
+
+_TEMPLATES: dict[str, re.Pattern[str]] = {}
 
 
 async def _infrastructure(request: Request, exc: Exception) -> JSONResponse:

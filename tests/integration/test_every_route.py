@@ -463,6 +463,22 @@ async def test_no_hostile_input_gets_a_server_error_a_bare_answer_or_a_half_writ
     assert refused > tried * 0.8, (refused, tried)  # the input was hostile: most of it must be refused
 
 
+async def test_a_method_a_route_does_not_have_is_a_405_problem_naming_those_it_has(world: World) -> None:
+    """RFC 9110: a 405 names every method of the resource in Allow (here as a problem document)."""
+    failures = []
+    for name, service in world.services.items():
+        for path, methods in service.app.openapi()["paths"].items():
+            declared = {method.upper() for method in methods}
+            url = _filled(Operation(name, "GET", path, next(iter(methods.values())), {}), world.values)
+            method = sorted({"PATCH", "PUT", "DELETE", "POST"} - declared)[0]
+            response = await service.client.request(method, url, headers=world.principals[name]["owner"])
+            allowed = {m.strip() for m in response.headers.get("allow", "").split(",")}
+            expected = declared | ({"HEAD"} if "GET" in declared else set())
+            if response.status_code != 405 or _problem_of(response) is not None or allowed != expected:
+                failures.append(f"{method} {path}: {response.status_code}, Allow {response.headers.get('allow')}")
+    assert not failures, "\n".join(failures[:20])
+
+
 def _may_record_refusal(operation: Operation) -> bool:
     # A failed login is itself a fact identity records (throttling counts it).
     return operation.service == "identity" and bool(re.search(r"/sessions$|/staff-sessions$", operation.path))
