@@ -142,8 +142,7 @@ def _allowed(app: FastAPI, path: str) -> str:
         if pattern is None:
             pattern = _TEMPLATES[template] = re.compile(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)))
         if pattern.fullmatch(path):
-            methods = {method.upper() for method in operations}
-            return ", ".join(sorted(methods | ({"HEAD"} if "GET" in methods else set())))
+            return ", ".join(sorted(method.upper() for method in operations))  # (FastAPI serves no HEAD)
     return ""
 
 
