@@ -183,10 +183,11 @@ async def set_redirect(
     target: TargetUrl,
     permanent: bool,
     context: EventContext,
+    expected_tag: str | None = None,
 ) -> Outcome:
     n, now = context.customer_number, context.occurred_at
     return await on_domain_direct(
-        rt, domain, context, lambda s: rules.decide_set_redirect(s, n, source, target, permanent, now)
+        rt, domain, context, lambda s: rules.decide_set_redirect(s, n, source, target, permanent, now, expected_tag)
     )
 
 

@@ -6,6 +6,7 @@ import uuid
 from datetime import date
 from typing import Any
 
+from services.domains.domain.domains import Redirect
 from shared.authorization.queries import contact_details
 from shared.db import Pool
 
@@ -103,6 +104,7 @@ async def contracts(pool: Pool, customer_number: str, today: date) -> list[dict[
                 "target_url": r["target_url"],
                 "permanent": r["permanent"],
                 "set_at": r["set_at"],
+                "etag": Redirect(r["source_host"], r["target_url"], r["permanent"]).tag(),  # as the stream's
             }
         )
     for f in ftp:

@@ -23,6 +23,7 @@ from services.contacts.domain import contacts as domain
 from services.contacts.domain.errors import UnknownContact
 from shared.auth.dependencies import CurrentPrincipal, ensure_customer_access
 from shared.authorization.identifiers import InvalidIdentifier, normalise_email, normalise_phone
+from shared.content_tags import tag_in
 from shared.errors import InvalidRequest
 from shared.http.context import CustomerNumber, runtime_of
 
@@ -124,8 +125,7 @@ def router() -> APIRouter:
     ) -> Changed:
         acting = acting_for(principal, customer_number, body.on_behalf_of)
         context = context_for(request, customer_number, principal, acting)
-        expected = None if if_match is None else '"' + if_match.strip().removeprefix("W/").strip('"') + '"'
-        cmd = domain.ChangeContactDetails(contact_id, _details(body), expected)
+        cmd = domain.ChangeContactDetails(contact_id, _details(body), tag_in(if_match))
         now = context.occurred_at
         recorded = await handlers.on_contacts(
             runtime_of(request).uow, context, lambda s: domain.decide_change_details(s, cmd, acting, now)

@@ -7,8 +7,6 @@ No I/O, no clock, no random ids: handlers pass them in.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -35,6 +33,7 @@ from services.contacts.domain.events import (
 from shared.authorization import contract
 from shared.authorization.contract import OrganisationKind, RemovalReason
 from shared.authorization.identifiers import InvalidIdentifier, normalise_email, normalise_phone
+from shared.content_tags import content_tag
 from shared.envelope import DomainEvent
 from shared.scopes import Scope, covers
 
@@ -65,8 +64,7 @@ def details_tag(
     """The ETag of a contact's details, equal exactly when the details are. The contact's GET answers
     it; a change that names it in If-Match is refused when someone changed the details meanwhile,
     instead of overwriting that change (a change sends all details, so it would undo theirs)."""
-    text = json.dumps([name, email, phone, organisation, str(organisation_kind), function], ensure_ascii=False)
-    return '"' + hashlib.sha256(text.encode()).hexdigest()[:24] + '"'
+    return content_tag(name, email, phone, organisation, str(organisation_kind), function)
 
 
 @dataclass(frozen=True)

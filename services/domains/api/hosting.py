@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Annotated
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Header, Request, Response
 
 from services.domains import credentials, handlers
 from services.domains.api.acting import OnBehalfOf, authorize, authorized_change, context_for
@@ -30,6 +31,7 @@ from services.domains.domain.urls import parse_target_url
 from services.domains.runtime import domains_runtime
 from shared.auth.dependencies import CurrentPrincipal
 from shared.auth.principal import Principal
+from shared.content_tags import tag_in
 from shared.http.context import CustomerNumber
 from shared.scopes import Scope
 
@@ -59,7 +61,9 @@ def vhost_command(customer_number: str, domain: str, body: VhostBody) -> HotComm
     return HotCommand(run, created=vhost.ascii)
 
 
-def redirect_command(customer_number: str, domain: str, source_host: str, body: RedirectBody) -> HotCommand:
+def redirect_command(
+    customer_number: str, domain: str, source_host: str, body: RedirectBody, expected_tag: str | None = None
+) -> HotCommand:
     name = parse_domain(domain).ascii
     source = parse_host(source_host, what="source host")
     target = parse_target_url(body.target_url)
@@ -68,7 +72,9 @@ def redirect_command(customer_number: str, domain: str, source_host: str, body: 
         return await authorized_change(
             request, principal, customer_number, on_behalf_of, Scope.CHANGE_DNS, operation="set_redirect",
             target=source.ascii,
-            change=lambda rt, context: handlers.set_redirect(rt, name, source, target, body.permanent, context),
+            change=lambda rt, context: handlers.set_redirect(
+                rt, name, source, target, body.permanent, context, expected_tag
+            ),
         )  # fmt: skip
 
     return HotCommand(run)
@@ -202,7 +208,9 @@ def router() -> APIRouter:
         response_model=Changed,
         responses=WRITE,
         summary="Redirect a host (the domain or a subdomain) to an http(s) URL",
-        description="Setting the redirect a host already has records nothing and answers the current version.",
+        description="Setting the redirect a host already has records nothing and answers the current version."
+        " With If-Match (the redirect's `etag` in the domain's GET), a change someone made after that read"
+        " is answered 409 instead of being overwritten.",
     )
     async def set_redirect(
         customer_number: CustomerNumber,
@@ -212,8 +220,10 @@ def router() -> APIRouter:
         request: Request,
         principal: CurrentPrincipal,
         on_behalf_of: OnBehalfOf = None,
+        if_match: Annotated[str | None, Header()] = None,
     ) -> Changed:
-        return await redirect_command(customer_number, domain, source_host, body).run(request, principal, on_behalf_of)
+        command = redirect_command(customer_number, domain, source_host, body, tag_in(if_match))
+        return await command.run(request, principal, on_behalf_of)
 
     @r.delete("/redirects/{source_host}", response_model=Changed, responses=WRITE, summary="Remove a redirect")
     async def remove_redirect(

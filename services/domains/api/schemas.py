@@ -104,6 +104,7 @@ class RedirectOut(BaseModel):
     target_url: str
     permanent: bool
     set_at: datetime | None = None
+    etag: str = Field(description="Send it as If-Match when changing this redirect: a change made since gets 409")
 
 
 class FtpOut(BaseModel):

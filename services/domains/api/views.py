@@ -28,7 +28,7 @@ def domain_out(domain: Domain, now: datetime) -> DomainOut:
         for v in sorted(domain.vhosts)
     ]
     redirects = [
-        RedirectOut(source_host=r.source_host, target_url=r.target_url, permanent=r.permanent)
+        RedirectOut(source_host=r.source_host, target_url=r.target_url, permanent=r.permanent, etag=r.tag())
         for r in sorted(domain.redirects.values(), key=lambda r: r.source_host)
     ]
     return DomainOut(

@@ -24,7 +24,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 
-from services.domains.domain.errors import AlreadyExists, ContractEnded, DomainUnavailable, InvalidName, UnknownDomain
+from services.domains.domain.errors import (
+    AlreadyExists,
+    ChangedMeanwhile,
+    ContractEnded,
+    DomainUnavailable,
+    InvalidName,
+    UnknownDomain,
+)
 from services.domains.domain.events import (
     DomainCancellationRequested,
     DomainCancellationWithdrawn,
@@ -41,6 +48,7 @@ from services.domains.domain.events import (
 )
 from services.domains.domain.names import HostName
 from services.domains.domain.urls import TargetUrl
+from shared.content_tags import content_tag
 from shared.envelope import DomainEvent
 from shared.errors import InvalidRequest, NotFound
 
@@ -67,6 +75,10 @@ class Redirect:
     source_host: str
     target_url: str
     permanent: bool
+
+    def tag(self) -> str:
+        """Its ETag (in the domain's GET): If-Match with it refuses a change made after the read."""
+        return content_tag(self.target_url, self.permanent)
 
 
 @dataclass(frozen=True)
@@ -255,12 +267,15 @@ def decide_set_redirect(
     target: TargetUrl,
     permanent: bool,
     now: datetime,
+    expected_tag: str | None = None,  # If-Match: the redirect's tag as the client read it
 ) -> list[DomainEvent]:
     domain = in_force(state, customer_number, now)
     _within(source, domain, "source host")
     if target.host.ascii == source.ascii:
         raise InvalidName("the target URL points at the source host itself (the redirect would loop)")
     current = domain.redirects.get(source.ascii)
+    if expected_tag is not None and (current is None or current.tag() != expected_tag):
+        raise ChangedMeanwhile(f"the redirect of {source.ascii} changed after it was read (If-Match): read it again")
     if current is not None and current.target_url == target.url and current.permanent == permanent:
         return []
     if current is None and len(domain.redirects) >= MAX_REDIRECTS:

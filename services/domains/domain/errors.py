@@ -6,7 +6,8 @@ DomainError (shared.errors)
 ├── Conflict
 │   ├── DomainUnavailable        registered already (by this customer or someone else)
 │   ├── ContractEnded            the domain's contract ended (cancellation took effect)
-│   └── AlreadyExists            a vhost, mailbox or cancellation that exists already
+│   ├── AlreadyExists            a vhost, mailbox or cancellation that exists already
+│   └── ChangedMeanwhile         If-Match named a redirect that is no longer as it was read
 ├── Forbidden
 │   └── RequestRefused           support may not do this at this requester's request
 └── InvalidRequest
@@ -32,6 +33,10 @@ class ContractEnded(Conflict):
 
 class AlreadyExists(Conflict):
     title = "Already exists"
+
+
+class ChangedMeanwhile(Conflict):
+    title = "Changed meanwhile"
 
 
 class RequestRefused(Forbidden):

@@ -48,6 +48,18 @@ async def test_the_owner_books_everything_and_the_contract_list_shows_it(env: En
         f"{base}/redirects/www.{domain}", json={"target_url": "https://YX.de/welcome"}, headers=owner
     )
     assert same.json()["version"] == version  # nothing new recorded
+    # If-Match with the redirect's etag as read: a change made in between is not overwritten.
+    [read] = (await env.domains.get(base, headers=owner)).json()["redirects"]
+    redirect_url, moved = f"{base}/redirects/www.{domain}", {"target_url": "https://yx.de/moved"}
+    r = await env.domains.put(redirect_url, json=moved, headers={**owner, "If-Match": read["etag"]})
+    assert r.status_code == 200, r.text
+    late = {"target_url": "https://yx.de/welcome", "permanent": False}
+    r = await env.domains.put(redirect_url, json=late, headers={**owner, "If-Match": read["etag"]})
+    assert (r.status_code, r.json()["title"]) == (409, "Changed meanwhile"), r.text
+    [now] = (await env.domains.get(base, headers=owner)).json()["redirects"]
+    assert (now["target_url"], now["permanent"]) == ("https://yx.de/moved", True)
+    r = await env.domains.put(redirect_url, json={"target_url": "https://yx.de/welcome"}, headers=owner)
+    assert r.status_code == 200, r.text  # without If-Match, as before
 
     r = await env.domains.post(f"{base}/ftp-credentials", headers=owner)
     assert r.status_code == 200, r.text

@@ -8,7 +8,14 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from services.domains.domain import domains as rules
-from services.domains.domain.errors import AlreadyExists, ContractEnded, DomainUnavailable, InvalidName, UnknownDomain
+from services.domains.domain.errors import (
+    AlreadyExists,
+    ChangedMeanwhile,
+    ContractEnded,
+    DomainUnavailable,
+    InvalidName,
+    UnknownDomain,
+)
 from services.domains.domain.events import (
     DomainCancellationRequested,
     DomainCancellationWithdrawn,
@@ -204,6 +211,24 @@ def test_redirects_from_the_domains_hosts_to_elsewhere_idempotently() -> None:
     ]
     with pytest.raises(NotFound):
         rules.decide_remove_redirect(registered(), A, parse_host("example.de"), NOW)
+
+
+def test_a_redirect_changed_after_it_was_read_is_not_overwritten() -> None:
+    target, other = parse_target_url("https://yx.de/"), parse_target_url("https://zz.de/")
+    source = parse_host("www.example.de")
+    first = rules.decide_set_redirect(registered(), A, source, target, True, NOW)
+    state = registered(*first)
+    assert state is not None
+    read = state.redirects["www.example.de"].tag()
+    changed = rules.decide_set_redirect(registered(*first), A, source, target, False, NOW, read)
+    assert changed == [RedirectSet("example.de", "www.example.de", "https://yx.de/", False)]
+    with pytest.raises(ChangedMeanwhile):  # someone made it temporary since: the tag read is stale
+        rules.decide_set_redirect(registered(*first, *changed), A, source, other, False, NOW, read)
+    with pytest.raises(ChangedMeanwhile):  # removed since
+        rules.decide_set_redirect(registered(), A, source, other, True, NOW, read)
+    assert rules.decide_set_redirect(registered(*first, *changed), A, source, other, False, NOW) == [
+        RedirectSet("example.de", "www.example.de", "https://zz.de/", False)  # without If-Match: as before
+    ]
 
 
 def test_ftp_credentials_are_reissued_for_the_domains_login() -> None:

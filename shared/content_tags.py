@@ -1,0 +1,25 @@
+"""Strong ETags from a resource's content, where a stream's version is too coarse to be one.
+
+A customer's contacts share one stream, as do a domain's redirects: the stream's version moves
+with every sibling, so as If-Match it would refuse a change to one contact or redirect because
+another changed. A hash of the resource's own fields conflicts exactly when what a client would
+overwrite changed. Pure: the read models, the events and the aggregates compute the same tag.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+
+def content_tag(*fields: str | bool | None) -> str:
+    """The quoted ETag of these field values (equal exactly when they are, `None` unlike `""`)."""
+    text = json.dumps(list(fields), ensure_ascii=False)
+    return '"' + hashlib.sha256(text.encode()).hexdigest()[:24] + '"'
+
+
+def tag_in(if_match: str | None) -> str | None:
+    """An If-Match header as the tag it names: a weak `W/` prefix dropped, the quotes as ours."""
+    if if_match is None:
+        return None
+    return '"' + if_match.strip().removeprefix("W/").strip('"') + '"'
