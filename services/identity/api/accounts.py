@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Header, Request, Response
 
 from services.identity.api.edge import (
     AUTH_PROBLEMS,
@@ -29,6 +30,7 @@ from services.identity.handlers.common import customer_number_of
 from shared.auth import Role
 from shared.auth.dependencies import CurrentPrincipal, ensure_customer_access, ensure_role
 from shared.auth.principal import PrincipalKind
+from shared.content_tags import tag_in
 from shared.http.context import CustomerNumber, event_context
 from shared.http.problems import Problem
 
@@ -43,6 +45,7 @@ def _account(view: handlers.AccountView) -> Account:
         name=a.name,
         reference_email=a.reference_email,
         password_set=view.password_set,
+        etag=a.reference_tag(),
     )
 
 
@@ -73,31 +76,42 @@ def router() -> APIRouter:
         responses={**AUTH_PROBLEMS, **NOT_FOUND},
         summary="A customer account: the customer's own, or any for support, compliance and admin",
     )
-    async def get_account(customer_number: CustomerNumber, principal: CurrentPrincipal, request: Request) -> Account:
+    async def get_account(
+        customer_number: CustomerNumber, principal: CurrentPrincipal, request: Request, response: Response
+    ) -> Account:
         ensure_customer_access(principal, customer_number, Role.SUPPORT, Role.COMPLIANCE, Role.ADMIN)
         identity = await live_identity(request, principal)
-        return _account(await handlers.view_account(identity, customer_number))
+        account = _account(await handlers.view_account(identity, customer_number))
+        response.headers["ETag"] = account.etag
+        return account
 
     @api.put(
         "/customers/{customer_number}/reference-email",
         response_model=Account,
         responses={**AUTH_PROBLEMS, **NOT_FOUND},
         summary="Change the reference e-mail address (needs a login within the last 10 minutes)",
-        description="Allowed to the customer and to support or admin staff; 403 when the login is not recent.",
+        description="Allowed to the customer and to support or admin staff; 403 when the login is not recent."
+        " With If-Match (the account's ETag), a change made after that read is answered 409.",
     )
     async def change_reference_email(
         customer_number: CustomerNumber,
         body: ChangeReferenceEmailRequest,
         principal: CurrentPrincipal,
         request: Request,
+        response: Response,
+        if_match: Annotated[str | None, Header()] = None,
     ) -> Account:
         ensure_customer_access(principal, customer_number, Role.SUPPORT, Role.ADMIN)
         identity = await live_identity(request, principal)
-        cmd = accounts.ChangeReferenceEmail(customer_number, str(body.reference_email), principal.auth_time)
+        cmd = accounts.ChangeReferenceEmail(
+            customer_number, str(body.reference_email), principal.auth_time, tag_in(if_match)
+        )
         auth_time = principal.auth_time.isoformat() if principal.auth_time else None
         context = event_context(request, customer_number, principal.actor, authenticated_at=auth_time)
         await handlers.change_reference_email(identity, cmd, context)
-        return _account(await handlers.view_account(identity, customer_number))
+        account = _account(await handlers.view_account(identity, customer_number))
+        response.headers["ETag"] = account.etag
+        return account
 
     @api.get(
         "/me",

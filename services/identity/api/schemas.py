@@ -88,6 +88,10 @@ class Account(BaseModel):
     name: str
     reference_email: str
     password_set: bool
+    etag: str = Field(
+        description="The reference address's ETag (also the ETag header): send it as If-Match when changing the"
+        " address, and a change made after your read gets 409 instead of being overwritten"
+    )
 
 
 StaffRoles = Annotated[list[Literal["support", "compliance", "admin"]], Field(min_length=1, max_length=3)]

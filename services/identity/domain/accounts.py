@@ -11,9 +11,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from services.identity.domain.errors import AccountAlreadyOpened, UnknownAccount
+from services.identity.domain.errors import AccountAlreadyOpened, ReferenceEmailChangedMeanwhile, UnknownAccount
 from services.identity.domain.events import CustomerAccountOpened, ReferenceEmailChanged
 from services.identity.domain.sessions import require_recent_login
+from shared.content_tags import content_tag
 from shared.envelope import DomainEvent
 
 
@@ -23,6 +24,10 @@ class CustomerAccount:
     name: str = ""
     reference_email: str = ""
     opened: bool = False
+
+    def reference_tag(self) -> str:
+        """The reference address's ETag: If-Match with it refuses a change made after the read."""
+        return content_tag(self.reference_email)
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,7 @@ class ChangeReferenceEmail:
     reference_email: str
     # When the caller last proved who they are (the access token's auth_time).
     authenticated_at: datetime | None
+    expected_tag: str | None = None  # If-Match: the address's tag as the caller read it
 
 
 def normalise_email(address: str) -> str:
@@ -79,6 +85,8 @@ def decide_change_email(
         raise UnknownAccount("no such customer account")
     # The reference address receives one-time passwords: whoever changes it can take the account over.
     require_recent_login(cmd.authenticated_at, now, recent_login, "Changing the reference e-mail address")
+    if cmd.expected_tag is not None and cmd.expected_tag != state.reference_tag():
+        raise ReferenceEmailChangedMeanwhile("the reference e-mail address changed after it was read: read it again")
     email = normalise_email(cmd.reference_email)
     if email == state.reference_email:
         return []

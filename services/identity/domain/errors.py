@@ -5,7 +5,8 @@
     │   ├── AccountAlreadyOpened       the customer number is taken (409)
     │   ├── StaffUserExists            the user name is taken (409)
     │   ├── StaffUserInactive          the staff user was deactivated (409)
-    │   └── PasswordChangedMeanwhile   the password changed while a change was being made (409)
+    │   ├── PasswordChangedMeanwhile   the password changed while a change was being made (409)
+    │   └── ReferenceEmailChangedMeanwhile  If-Match named a reference address changed since (409)
     ├── NotFound
     │   ├── UnknownAccount             no such customer account (404)
     │   └── UnknownStaffUser           no such staff user (404)
@@ -59,6 +60,10 @@ class WrongCurrentPassword(Forbidden):
 
     def __init__(self) -> None:
         super().__init__("The current password is wrong.")
+
+
+class ReferenceEmailChangedMeanwhile(Conflict):
+    title = "Reference e-mail changed meanwhile"
 
 
 class PasswordChangedMeanwhile(Conflict):

@@ -8,6 +8,7 @@ import pytest
 
 from services.identity.domain.events import STAFF_CUSTOMER_NUMBER, account_stream, staff_stream
 from shared.auth import Role
+from shared.content_tags import content_tag
 from tests.integration.identity.harness import IdentityHarness, bearer, new_customer_number, strong_password
 
 pytestmark = pytest.mark.integration
@@ -31,6 +32,7 @@ async def test_admin_opens_accounts_and_nobody_else_does(identity: IdentityHarne
         "name": "Ada Lovelace",
         "reference_email": "ada@example.org",
         "password_set": False,
+        "etag": content_tag("ada@example.org"),
     }
     again = await identity.client.post(CUSTOMERS, json=body, headers=admin)
     assert again.status_code == 409
@@ -67,9 +69,19 @@ async def test_changing_the_reference_email_needs_a_recent_login(identity: Ident
     tokens = (await identity.login(number, password)).json()
     path = f"{CUSTOMERS}/{number}/reference-email"
 
-    changed = await identity.client.put(path, json={"reference_email": "new@example.org"}, headers=bearer(tokens))
+    read = await identity.client.get(f"{CUSTOMERS}/{number}", headers=bearer(tokens))
+    assert read.headers["etag"] == read.json()["etag"]
+    changed = await identity.client.put(
+        path, json={"reference_email": "new@example.org"}, headers={**bearer(tokens), "If-Match": read.headers["etag"]}
+    )
     assert changed.status_code == 200, changed.text
     assert changed.json()["reference_email"] == "new@example.org"
+    assert changed.headers["etag"] == changed.json()["etag"] != read.headers["etag"]
+    # A second writer who read before that change gets 409, not the last word.
+    late = await identity.client.put(
+        path, json={"reference_email": "late@example.org"}, headers={**bearer(tokens), "If-Match": read.headers["etag"]}
+    )
+    assert (late.status_code, late.json()["title"]) == (409, "Reference e-mail changed meanwhile"), late.text
 
     identity.clock.advance(timedelta(minutes=11))
     stale = await identity.client.put(path, json={"reference_email": "newer@example.org"}, headers=bearer(tokens))

@@ -7,7 +7,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.identity.domain import accounts, staff
-from services.identity.domain.errors import AccountAlreadyOpened, RecentLoginRequired, StaffUserExists, UnknownAccount
+from services.identity.domain.errors import (
+    AccountAlreadyOpened,
+    RecentLoginRequired,
+    ReferenceEmailChangedMeanwhile,
+    StaffUserExists,
+    UnknownAccount,
+)
 from services.identity.domain.events import CustomerAccountOpened, ReferenceEmailChanged, StaffUserCreated
 from shared.auth.principal import Role
 
@@ -31,6 +37,21 @@ def test_changing_the_reference_email_after_a_recent_login() -> None:
     ]
     same = accounts.ChangeReferenceEmail("100001", "ADA@example.org", NOW)
     assert accounts.decide_change_email(state, same, NOW, RECENT) == []
+
+
+def test_a_reference_email_changed_after_it_was_read_is_not_overwritten() -> None:
+    state = accounts.fold([OPENED])
+    read = state.reference_tag()
+    cmd = accounts.ChangeReferenceEmail("100001", "new@example.org", NOW, read)
+    [changed] = accounts.decide_change_email(state, cmd, NOW, RECENT)
+    later = accounts.fold([OPENED, changed])
+    assert later.reference_tag() != read
+    late = accounts.ChangeReferenceEmail("100001", "other@example.org", NOW, read)
+    with pytest.raises(ReferenceEmailChangedMeanwhile):
+        accounts.decide_change_email(later, late, NOW, RECENT)
+    assert accounts.decide_change_email(
+        later, accounts.ChangeReferenceEmail("100001", "other@example.org", NOW), NOW, RECENT
+    )
 
 
 def test_an_old_login_does_not_suffice() -> None:
