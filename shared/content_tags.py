@@ -16,10 +16,3 @@ def content_tag(*fields: str | bool | None) -> str:
     """The quoted ETag of these field values (equal exactly when they are, `None` unlike `""`)."""
     text = json.dumps(list(fields), ensure_ascii=False)
     return '"' + hashlib.sha256(text.encode()).hexdigest()[:24] + '"'
-
-
-def tag_in(if_match: str | None) -> str | None:
-    """An If-Match header as the tag it names: a weak `W/` prefix dropped, the quotes as ours."""
-    if if_match is None:
-        return None
-    return '"' + if_match.strip().removeprefix("W/").strip('"') + '"'

@@ -9,11 +9,19 @@ def etag(version: int) -> str:
     return f'"{version}"'
 
 
+def tag_in(if_match: str | None) -> str | None:
+    """An If-Match header as the quoted tag it names (a weak `W/` prefix dropped)."""
+    if if_match is None:
+        return None
+    return '"' + if_match.strip().removeprefix("W/").strip('"') + '"'
+
+
 def expected_version(if_match: str | None, body_version: int | None) -> int:
     """The version the client read: If-Match (the ETag) or the body's `version`; both must agree."""
-    if if_match is not None:
+    tag = tag_in(if_match)
+    if tag is not None:
         try:
-            version = int(if_match.strip().removeprefix("W/").strip('"'))
+            version = int(tag.strip('"'))
         except ValueError:
             raise InvalidRequest('If-Match must be the ETag you read, e.g. "3"') from None
         if version < 0:

@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import time
 import uuid
 import zlib
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -57,6 +56,7 @@ from tests.conftest import create_database
 from tests.integration.identity.harness import IdentityHarness, bearer, cheap_hasher, now_utc
 from tests.support.services import running_service
 from tests.support.uvicorn_server import uvicorn_serving
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -201,7 +201,9 @@ async def _customer(services: dict[str, Service], n: str, issuer: TestTokenIssue
     for name in ("contacts", "billing", "domains"):
         pool = services[name].pool
         assert pool is not None
-        await _eventually(pool, "SELECT 1 FROM customer_accounts WHERE customer_number = $1", n)
+        await eventually(
+            partial(pool.fetchval, "SELECT 1 FROM customer_accounts WHERE customer_number = $1", n), f"{name} knows {n}"
+        )
     contacts, domains = services["contacts"].client, services["domains"].client
     base = f"/api/contacts/v1/customers/{n}"
     ada_body = {"name": "Ada", "email": f"ada@{n}.example"}
@@ -230,13 +232,6 @@ async def _created(client: httpx.AsyncClient, path: str, body: dict[str, Any], h
     response = await client.post(path, json=body, headers=headers)
     assert response.status_code == 201, response.text
     return response.json()
-
-
-async def _eventually(pool: Pool, sql: str, *args: Any) -> None:
-    deadline = time.monotonic() + 30
-    while await pool.fetchval(sql, *args) is None:
-        assert time.monotonic() < deadline, f"never: {sql} {args}"
-        await asyncio.sleep(0.05)
 
 
 # -- what is sent ----------------------------------------------------------------------------------

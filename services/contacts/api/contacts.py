@@ -23,9 +23,9 @@ from services.contacts.domain import contacts as domain
 from services.contacts.domain.errors import UnknownContact
 from shared.auth.dependencies import CurrentPrincipal, ensure_customer_access
 from shared.authorization.identifiers import InvalidIdentifier, normalise_email, normalise_phone
-from shared.content_tags import tag_in
 from shared.errors import InvalidRequest
 from shared.http.context import CustomerNumber, runtime_of
+from shared.http.versions import tag_in
 
 
 def _details(body: ContactBody) -> domain.ContactDetails:

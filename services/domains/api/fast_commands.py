@@ -38,6 +38,7 @@ from shared.http.fast_path import (
     send_json,
     sends_json,
 )
+from shared.http.versions import tag_in
 
 PREFIX = "/api/domains/v1/customers/"
 _ON_BEHALF_OF_MAX = 400  # the route's header limit
@@ -70,14 +71,14 @@ def _target(method: str, path: str) -> _Target | None:
     return None
 
 
-def _command(target: _Target, body: bytes) -> HotCommand:
+def _command(scope: Scope, target: _Target, body: bytes) -> HotCommand:
     """Validated now: a failure hands the request to the route, before anything is recorded."""
     if target.route is _VHOSTS:
         return vhost_command(target.customer_number, target.domain, VhostBody.model_validate_json(body))
     assert target.source_host is not None
-    return redirect_command(
-        target.customer_number, target.domain, target.source_host, RedirectBody.model_validate_json(body)
-    )
+    redirect = RedirectBody.model_validate_json(body)
+    expected = tag_in(header(scope, b"if-match"))
+    return redirect_command(target.customer_number, target.domain, target.source_host, redirect, expected)
 
 
 class FastCommands:
@@ -86,8 +87,7 @@ class FastCommands:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         target = _target(scope["method"], scope["path"]) if scope["type"] == "http" else None
-        if target is None or not sends_json(scope) or header(scope, b"if-match") is not None:
-            # (If-Match, a redirect changed only if it is as read: rare, the route handles it)
+        if target is None or not sends_json(scope):
             await self.app(scope, receive, send)
             return
         principal = await bearer_principal(scope)
@@ -99,7 +99,7 @@ class FastCommands:
         if body is None:
             return
         try:
-            command = _command(target, body)
+            command = _command(scope, target, body)
         except (ValidationError, DomainError):
             await self.app(scope, replaying(body, receive), send)  # the route's own 4xx
             return

@@ -31,8 +31,8 @@ from services.domains.domain.urls import parse_target_url
 from services.domains.runtime import domains_runtime
 from shared.auth.dependencies import CurrentPrincipal
 from shared.auth.principal import Principal
-from shared.content_tags import tag_in
 from shared.http.context import CustomerNumber
+from shared.http.versions import tag_in
 from shared.scopes import Scope
 
 PREFIX = "/api/domains/v1/customers/{customer_number}/domains/{domain}"

@@ -30,9 +30,9 @@ from services.identity.handlers.common import customer_number_of
 from shared.auth import Role
 from shared.auth.dependencies import CurrentPrincipal, ensure_customer_access, ensure_role
 from shared.auth.principal import PrincipalKind
-from shared.content_tags import tag_in
 from shared.http.context import CustomerNumber, event_context
 from shared.http.problems import Problem
+from shared.http.versions import tag_in
 
 CONFLICT: dict[int | str, dict[str, object]] = {409: {"model": Problem, "description": "Already exists"}}
 NOT_FOUND: dict[int | str, dict[str, object]] = {404: {"model": Problem, "description": "No such customer account"}}

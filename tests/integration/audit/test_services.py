@@ -13,9 +13,8 @@ import csv
 import io
 import random
 import sys
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -46,6 +45,7 @@ from shared.infra.smtp_sink import SmtpSink
 from tests.conftest import create_database
 from tests.support.kafka import announce_customer
 from tests.support.services import running_service
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -68,14 +68,6 @@ class Scenario:
     revoked_at: datetime
     kafka: str
     contacts_app: FastAPI
-
-
-async def eventually(probe: Callable[[], Awaitable[Any]], what: str, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while not (result := await probe()):
-        assert time.monotonic() < deadline, f"never: {what}"
-        await asyncio.sleep(0.05)
-    return result
 
 
 @pytest.fixture(scope="module")

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import pytest
@@ -29,6 +29,7 @@ from shared.infra.kafka import TopicSpec, ensure_topics
 from shared.kafka import idempotent_producer
 from tests.conftest import fresh_pool
 from tests.integration.audit.conftest import write
+from tests.support.waiting import eventually
 from tests.unit.audit.history import generate
 
 pytestmark = pytest.mark.integration
@@ -98,10 +99,7 @@ async def test_the_publishers_rounds_are_counted_for_the_operators_alert(
             publisher = CheckpointPublisher(service=service, pool=pool, producer=producer, topic=topic, interval_s=0.02)
             stop = asyncio.Event()
             running = asyncio.create_task(publisher.run(stop))
-            deadline = time.monotonic() + 20
-            while not all(_rounds(service, outcome) > 0 for outcome in outcomes):
-                assert time.monotonic() < deadline, f"{service}: {outcomes} never counted"
-                await asyncio.sleep(0.02)
+            await eventually(partial(_counted, service, outcomes), f"{service}: {outcomes} counted", timeout=20)
             stop.set()
             await running
             others = {"published", "unchanged", "failed"} - set(outcomes)
@@ -110,6 +108,10 @@ async def test_the_publishers_rounds_are_counted_for_the_operators_alert(
     finally:
         await producer.stop()
         await storeless.close()
+
+
+async def _counted(service: str, outcomes: tuple[str, ...]) -> bool:
+    return all(_rounds(service, outcome) > 0 for outcome in outcomes)
 
 
 def _rounds(service: str, outcome: str) -> float:

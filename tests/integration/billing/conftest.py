@@ -8,14 +8,12 @@ announces them: a CustomerAccountOpened CloudEvent on identity.events.
 
 from __future__ import annotations
 
-import asyncio
 import random
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from collections.abc import AsyncIterator, Collection
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
@@ -32,25 +30,13 @@ from shared.infra.smtp_sink import SmtpSink
 from tests.conftest import create_database
 from tests.support.kafka import announce_customer, find_header, records_until
 from tests.support.services import running_service
+from tests.support.waiting import eventually
 
 START = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
-T = TypeVar("T")
 
 
 def new_customer() -> str:
     return str(random.randint(10_000_000, 99_999_999))
-
-
-async def eventually(probe: Callable[[], Awaitable[T | None]], what: str, timeout: float = 30.0) -> T:
-    """Poll `probe` until it returns something other than None/False."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = await probe()
-        if result is not None and result is not False:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
 
 
 @dataclass

@@ -15,7 +15,8 @@ import pytest
 
 from shared.authorization.freshness import RUNTIME_KEY as COPY_FRESHNESS
 from shared.consumer import KafkaConsumerRunner
-from tests.integration.billing.conftest import BillingEnv, billing_env, eventually, new_customer
+from tests.integration.billing.conftest import BillingEnv, billing_env, new_customer
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,8 @@ from shared.consumer import KafkaConsumerRunner
 from shared.db import Pool
 from shared.kafka import topic_partitions
 from shared.rebuild import drop_scratch, events_from_store, events_from_topics, rebuild
-from tests.integration.billing.conftest import BillingEnv, eventually, new_customer, records_with_ids
+from tests.integration.billing.conftest import BillingEnv, new_customer, records_with_ids
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
