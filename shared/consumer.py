@@ -115,6 +115,19 @@ class KafkaConsumerRunner:
         log.info("consumer_partitions_assigned", consumer=self.name, partitions=_tps(partitions))
         self.ready.set()
 
+    async def _rewind(self, tp: TopicPartition, backoff: Backoff, stop: asyncio.Event) -> None:
+        """Back to the stored offset after a failed batch, however long the database is away:
+        reading on from where the failed batch ended would skip it."""
+        while True:
+            await backoff.wait(stop)
+            if stop.is_set():
+                return  # nothing more is applied, so nothing is skipped
+            try:
+                await self.seek_to_stored_offsets([tp])
+                return
+            except Exception as exc:
+                log.error("consumer_rewind_failed", consumer=self.name, partition=tp.partition, error=repr(exc))
+
     async def apply_records(self, tp: TopicPartition, records: Sequence[Any]) -> int:
         """Apply one partition's records in one transaction; returns how many changed something."""
         applied = 0
@@ -178,8 +191,7 @@ class KafkaConsumerRunner:
                                 partition=tp.partition,
                                 error=repr(exc),
                             )
-                            await backoff.wait(stop)
-                            await self.seek_to_stored_offsets([tp])
+                            await self._rewind(tp, backoff, stop)
                             continue
                     try:
                         await consumer.commit({tp: records[-1].offset + 1})

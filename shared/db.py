@@ -28,6 +28,35 @@ else:
 
 MIGRATION_LOCK = 0x5EED_0001
 
+# What a database that is down, restarting or out of connections raises. A request that meets one
+# can be tried again shortly: the services answer it with 503, not 500 (shared.http.problems).
+UNAVAILABLE: tuple[type[Exception], ...] = (
+    OSError,  # refused, reset, unreachable; TimeoutError is one too
+    asyncpg.PostgresConnectionError,  # SQLSTATE class 08: the connection failed or is gone
+    asyncpg.exceptions.OperatorInterventionError,  # class 57: shutting down, starting up, cancelled
+    asyncpg.exceptions.InsufficientResourcesError,  # class 53: too many connections, disk full
+)
+# ... and the types whose instances may say so (see is_outage).
+OUTAGE_TYPES: tuple[type[Exception], ...] = (*UNAVAILABLE, asyncpg.InterfaceError)
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether `exc` says the database is away rather than that our code is wrong."""
+    if isinstance(exc, UNAVAILABLE):
+        return True
+    # asyncpg's words for a pooled connection it took back because the database dropped it; the
+    # next call on it (the next statement of a transaction) raises this instead of a 08xxx error.
+    return isinstance(exc, asyncpg.InterfaceError) and "released back to the pool" in str(exc)
+
+
+def is_usable(conn: Connection) -> bool:
+    """Whether a connection still reaches the database. asyncpg takes a pooled connection back
+    into the pool by itself when it breaks; what the caller holds then refuses every call."""
+    try:
+        return not conn.is_closed()
+    except asyncpg.InterfaceError:
+        return False
+
 
 def _dumps(value: Any) -> str:
     return orjson.dumps(value).decode()

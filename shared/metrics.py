@@ -57,6 +57,11 @@ MAIL_DELIVERIES = Counter(
     "Mails handed to the SMTP server (sent) or refused by it or unreachable (failed)",
     ["outcome"],
 )
+WORKER_LOOP_RESTARTS = Counter(
+    "worker_loop_restarts_total",
+    "Background loops (relay, projection, consumer, checkpoints) started again after they failed",
+    ["service", "loop"],
+)
 CHECKPOINT_ROUNDS = Counter(
     "checkpoint_rounds_total",
     "Checkpoint publisher rounds: published, unchanged (nothing to publish) or failed",

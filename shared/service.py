@@ -12,16 +12,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import structlog
 from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, FastAPI
 from starlette.types import ASGIApp
 
-from shared import db, heap
+from shared import db, heap, metrics
 from shared.audit.checkpoints import CheckpointPublisher
 from shared.auth.revocations import SessionRevocationFollower
 from shared.auth.verifier import JwksTokenVerifier, TokenVerifier
@@ -44,6 +45,9 @@ from shared.registry import EventRegistry
 from shared.relay import OutboxRelay
 from shared.settings import ServiceSettings
 from shared.unit_of_work import UnitOfWorkFactory
+from shared.waiting import Backoff
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass
@@ -160,11 +164,11 @@ class Workers:
         relay = OutboxRelay(
             service=rt.spec.name, pool=rt.pool, store=rt.store, producer=rt.producer, topic=rt.spec.topic
         )
-        self._tasks.append(asyncio.create_task(relay.run(self.stop), name="relay"))
+        self.supervise("relay", relay.run)
         for projection in rt.spec.projections:
             runner = ProjectionRunner(pool=rt.pool, store=rt.store, projection=projection)
             self.projection_runners.append(runner)
-            self._tasks.append(asyncio.create_task(runner.run(self.stop), name=f"projection:{projection.name}"))
+            self.supervise(f"projection:{projection.name}", runner.run)
         for kp in rt.spec.kafka_projections:
             consumer = KafkaConsumerRunner(
                 pool=rt.pool,
@@ -173,7 +177,7 @@ class Workers:
                 group_id=consumer_group(rt.spec.name, kp.name),
             )
             self.consumers.append(consumer)
-            self._tasks.append(asyncio.create_task(consumer.run(self.stop), name=f"consumer:{kp.name}"))
+            self.supervise(f"consumer:{kp.name}", consumer.run)
         if rt.settings.checkpoint_interval_s > 0:
             checkpoints = CheckpointPublisher(
                 service=rt.spec.name,
@@ -182,7 +186,29 @@ class Workers:
                 interval_s=rt.settings.checkpoint_interval_s,
                 bootstrap=rt.settings.kafka_bootstrap_servers,
             )
-            self._tasks.append(asyncio.create_task(checkpoints.run(self.stop), name="checkpoints"))
+            self.supervise("checkpoints", checkpoints.run)
+
+    def supervise(self, name: str, loop: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+        """Run a background loop (`loop(stop)`) until `close`, restarting it when it fails."""
+        self._tasks.append(asyncio.create_task(self._supervised(name, loop), name=name))
+
+    async def _supervised(self, name: str, loop: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+        """Run `loop` until `stop`; one that fails or ends early is logged, counted and started
+        again after a pause. Each loop retries its own rounds; this catches what escapes them
+        (a database gone at the wrong moment), which would otherwise leave a read model or the
+        relay silently stopped until the process restarts."""
+        backoff = Backoff()
+        while not self.stop.is_set():
+            try:
+                await loop(self.stop)
+            except Exception:
+                log.exception("worker_loop_failed", loop=name)
+            else:
+                if self.stop.is_set():
+                    return
+                log.error("worker_loop_ended", loop=name)
+            metrics.WORKER_LOOP_RESTARTS.labels(self.runtime.spec.name, name).inc()
+            await backoff.wait(self.stop)
 
     def alive(self) -> bool:
         """Every loop still runs (they never end on their own before `close`)."""

@@ -6,13 +6,14 @@ tracking positions commit together or not at all. It rolls back unless `commit()
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Self
 
 from asyncpg.transaction import Transaction
 
-from shared.db import Connection, Pool, PooledConnection
+from shared.db import Connection, Pool, PooledConnection, is_usable
 from shared.envelope import DomainEvent, EventContext, RecordedEvent
 from shared.eventstore.port import Stream
 from shared.eventstore.postgres import PostgresEventStore
@@ -36,7 +37,11 @@ class UnitOfWork:
     async def __aenter__(self) -> Self:
         self._conn = await self._pool.acquire()
         self._tx = self._conn.transaction()
-        await self._tx.start()
+        try:
+            await self._tx.start()
+        except BaseException:
+            await self._give_back(quietly=True)
+            raise
         self.recorded = []
         self._heads = {}
         return self
@@ -78,13 +83,25 @@ class UnitOfWork:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         try:
-            if self._tx is not None:
-                await self._tx.rollback()
+            if self._tx is not None and self._conn is not None and is_usable(self._conn):
+                if exc is None:
+                    await self._tx.rollback()
+                else:
+                    # What failed is the news; a rollback that fails too (the connection broke
+                    # under it) would only hide it, and the transaction is gone either way.
+                    with contextlib.suppress(Exception):
+                        await self._tx.rollback()
         finally:
-            self._tx = None
-            if self._conn is not None:
-                await self._pool.release(self._conn)
-                self._conn = None
+            await self._give_back(quietly=exc is not None)
+
+    async def _give_back(self, *, quietly: bool = False) -> None:
+        self._tx = None
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            # asyncpg terminates a connection it cannot reset and raises; the slot comes back
+            # either way, and while another error is on its way out, that one is the news.
+            with contextlib.suppress(Exception) if quietly else contextlib.nullcontext():
+                await self._pool.release(conn)
 
 
 class UnitOfWorkFactory:

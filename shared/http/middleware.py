@@ -17,8 +17,9 @@ from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import metrics
+from shared.db import is_outage
 from shared.http.access_log import DEFAULT_LINES_PER_S, AccessLogSampler
-from shared.http.problems import problem_response, unexpected_error
+from shared.http.problems import failure_response, problem_response
 
 log = structlog.get_logger(__name__)
 
@@ -131,13 +132,14 @@ class RequestContextMiddleware:
         tokens = structlog.contextvars.bind_contextvars(request_id=request_id, correlation_id=correlation_id)
         try:
             await self.app(scope, receive, send_with_ids)
-        except Exception:
+        except Exception as exc:
             # Raised outside FastAPI's error middleware (a fast path) before any answer: the
-            # same problem+json 500 a route's error gets; then on to the server, which logs it.
-            if status_holder[0] == 0:
-                log.exception("unhandled_error", path=scope["path"])
-                await unexpected_error()(scope, receive, send_with_ids)
-            raise
+            # same problem+json a route's error gets (503 for an outage, else 500).
+            if status_holder[0] != 0:
+                raise
+            await failure_response(exc, scope["path"])(scope, receive, send_with_ids)
+            if not is_outage(exc):
+                raise  # on to the server, which logs it as well
         finally:
             # The route's template, never the raw path: label values stay bounded.
             route = getattr(scope.get("route"), "path", "unmatched")

@@ -5,6 +5,7 @@ ConcurrencyConflict    -> 409, with the stream's expected version
 RequestValidationError -> 400 for a body that is not JSON at all, 422 for wrong fields
 HTTPException          -> its own status (404 for unknown routes, 405, 401, ...)
 InfrastructureError    -> 503, details only in the log (TemporarilyRefused: its detail, Retry-After)
+the database away      -> 503 with Retry-After (shared.db.is_outage), details only in the log
 anything else          -> 500, details only in the log
 """
 
@@ -22,6 +23,7 @@ from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.auth.dependencies import Unauthenticated
+from shared.db import OUTAGE_TYPES, is_outage
 from shared.errors import (
     ConcurrencyConflict,
     Conflict,
@@ -75,6 +77,20 @@ class Problem(BaseModel):
 def unexpected_error() -> JSONResponse:
     """The answer to a failure of ours: no detail of it reaches the caller (the log has it)."""
     return problem_response(500, "Something went wrong on our side.")
+
+
+def unavailable() -> JSONResponse:
+    """The answer while a dependency (the database, the mail server) is away: try again shortly."""
+    return problem_response(503, "A dependency is unavailable; try again shortly.", headers={"Retry-After": "5"})
+
+
+def failure_response(exc: Exception, path: str) -> JSONResponse:
+    """The answer to an exception raised outside FastAPI's handlers (a fast path), logged."""
+    if is_outage(exc):
+        log.error("dependency_unavailable", path=path, error=repr(exc))
+        return unavailable()
+    log.exception("unhandled_error", path=path)
+    return unexpected_error()
 
 
 def problem_response(
@@ -155,8 +171,10 @@ async def _infrastructure(request: Request, exc: Exception) -> JSONResponse:
         return problem_response(
             503, exc.detail, headers={"Retry-After": str(exc.retry_after_s)}, extensions=exc.extensions
         )
-    log.error("infrastructure_error", error=repr(exc))
-    return problem_response(503, "A dependency is unavailable; try again shortly.")
+    if not isinstance(exc, InfrastructureError) and not is_outage(exc):
+        return await _unexpected(request, exc)
+    log.error("dependency_unavailable", error=repr(exc))
+    return unavailable()
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -177,4 +195,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(InfrastructureError, _infrastructure)
+    for outage in OUTAGE_TYPES:
+        app.add_exception_handler(outage, _infrastructure)
     app.add_exception_handler(Exception, _unexpected)

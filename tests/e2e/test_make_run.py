@@ -4,85 +4,23 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from shared.infra.processes import free_port
+from tests.support.running_system import REPO, RunningSystem, running_system
 
-REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
-
-
-class RunningSystem:
-    def __init__(self, process: subprocess.Popen[str], gateway: str) -> None:
-        self.process = process
-        self.gateway = gateway
-        self.output: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.output.append(line)
-
-    def wait_for_line(self, pattern: str, timeout: float) -> re.Match[str]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for line in list(self.output):
-                if match := re.search(pattern, line):
-                    return match
-            if self.process.poll() is not None:
-                break
-            time.sleep(0.2)
-        raise AssertionError(f"no line matching {pattern!r}; output:\n{''.join(self.output[-60:])}")
 
 
 @pytest.fixture(scope="module")
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSystem]:
-    state = tmp_path_factory.mktemp("run-state")
-    gateway_port = free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "SMTP_HOST")},
-        "INFRA_STATE_DIR": str(state),
-        "INFRA_GATEWAY_PORT": str(gateway_port),
-        "INFRA_POSTGRES_PORT": str(free_port()),
-        "INFRA_KAFKA_PORT": str(free_port()),
-        "INFRA_KAFKA_CONTROLLER_PORT": str(free_port()),
-        "INFRA_SMTP_PORT": str(free_port()),
-        **{f"{s.upper()}_PORT": str(free_port()) for s in ("identity", "contacts", "billing", "domains", "compliance")},
-        "LOG_LEVEL": "WARNING",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "shared.infra.run"],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    running = RunningSystem(process, f"http://127.0.0.1:{gateway_port}")
-    try:
-        running.wait_for_line(r"Ctrl-C stops everything", timeout=120)
-        running.env = env  # type: ignore[attr-defined]
+    with running_system(tmp_path_factory.mktemp("run-state")) as running:
         yield running
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGINT)
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
 
 
 def test_every_service_is_ready_through_the_gateway(system: RunningSystem) -> None:
@@ -105,7 +43,7 @@ def test_unknown_path_is_a_problem_json_404(system: RunningSystem) -> None:
 def test_metrics_are_not_served_to_the_public_but_on_the_service_port(system: RunningSystem) -> None:
     r = httpx.get(f"{system.gateway}/api/contacts/metrics", timeout=10)
     assert r.status_code == 404
-    port = system.env["CONTACTS_PORT"]  # type: ignore[attr-defined]
+    port = system.env["CONTACTS_PORT"]
     direct = httpx.get(f"http://127.0.0.1:{port}/api/contacts/metrics", timeout=10)
     assert direct.status_code == 200
     assert "http_requests_total" in direct.text
@@ -167,7 +105,7 @@ def test_the_compliance_api_answers_auditors_only(system: RunningSystem) -> None
 
 
 def test_make_replay_reads_what_the_system_published(system: RunningSystem) -> None:
-    kafka = f"127.0.0.1:{system.env['INFRA_KAFKA_PORT']}"  # type: ignore[attr-defined]
+    kafka = f"127.0.0.1:{system.port('kafka')}"
     deadline = time.monotonic() + 30
     while True:  # the seed's account is published by identity's relay moments after the start
         replay = subprocess.run(
@@ -192,7 +130,7 @@ def test_a_second_run_says_one_is_running(system: RunningSystem) -> None:
     second = subprocess.run(
         [sys.executable, "-m", "shared.infra.run"],
         cwd=REPO,
-        env=system.env,  # type: ignore[attr-defined]
+        env=system.env,
         capture_output=True,
         text=True,
         timeout=60,
