@@ -10,7 +10,9 @@ from __future__ import annotations
 import functools
 import logging
 import sys
-from collections.abc import Iterator, MutableMapping
+import threading
+import time
+from collections.abc import Callable, Iterator, MutableMapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -36,6 +38,44 @@ def _drop_secrets(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> Muta
     return event_dict
 
 
+class RepeatLimiter(logging.Filter):
+    """At most one line per message per `window_s` from the client libraries' loggers.
+
+    While PostgreSQL or Kafka is away, aiokafka and asyncpg's pool log the same complaint for every
+    connection attempt: some 80 lines a second per process, which would bury everything else. The
+    first line of a kind passes; the next one after the window passes with `repeats_suppressed`,
+    how many were dropped meanwhile. A kind is the logger, the level and the message's template
+    (not its arguments, which name the node or the error of each attempt)."""
+
+    def __init__(
+        self,
+        loggers: tuple[str, ...] = ("aiokafka", "asyncpg"),
+        window_s: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self._loggers = loggers
+        self._window_s = window_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._seen: dict[tuple[str, int, str], tuple[float, int]] = {}  # kind -> (passed at, dropped)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith(self._loggers):
+            return True
+        kind = (record.name, record.levelno, str(record.msg))
+        now = self._clock()
+        with self._lock:
+            passed_at, dropped = self._seen.get(kind, (None, 0))
+            if passed_at is not None and now - passed_at < self._window_s:
+                self._seen[kind] = (passed_at, dropped + 1)
+                return False
+            self._seen[kind] = (now, 0)
+        if dropped:
+            record.repeats_suppressed = dropped
+        return True
+
+
 def configure_logging(service: str, level: str = "INFO") -> None:
     shared_processors: list[Any] = [
         structlog.contextvars.merge_contextvars,
@@ -47,13 +87,18 @@ def configure_logging(service: str, level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=[*shared_processors, structlog.stdlib.add_logger_name],
+            foreign_pre_chain=[
+                *shared_processors,
+                structlog.stdlib.add_logger_name,
+                structlog.stdlib.ExtraAdder(allow=["repeats_suppressed"]),
+            ],
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 structlog.processors.JSONRenderer(),
             ],
         )
     )
+    handler.addFilter(RepeatLimiter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
