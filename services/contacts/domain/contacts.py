@@ -75,6 +75,9 @@ class Grant:
     valid_from: datetime
     valid_until: datetime | None
     revoked: bool = False
+    granted_by: str = ""
+    basis: str = ""
+    note: str | None = None
 
     def active(self, now: datetime) -> bool:
         return not self.revoked and self.valid_from <= now and (self.valid_until is None or now < self.valid_until)
@@ -170,7 +173,14 @@ def evolve(state: CustomerContacts, event: DomainEvent) -> CustomerContacts:
         return replace(state, contacts={**state.contacts, event.contact_id: removed})
     if isinstance(event, ContactAuthorized):
         grant = Grant(
-            event.grant_id, event.contact_id, tuple(s.value for s in event.scopes), event.valid_from, event.valid_until
+            event.grant_id,
+            event.contact_id,
+            tuple(s.value for s in event.scopes),
+            event.valid_from,
+            event.valid_until,
+            granted_by=event.granted_by,
+            basis=event.basis.value,
+            note=event.note,
         )
         return replace(state, grants={**state.grants, event.grant_id: grant})
     if isinstance(event, ContactAuthorizationRevoked):

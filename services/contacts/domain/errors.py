@@ -47,6 +47,10 @@ class ContactChangedMeanwhile(Conflict):
     title = "Contact changed meanwhile"
 
 
+class GrantAlreadyGiven(Conflict):
+    title = "Authorization already granted"
+
+
 class GrantAlreadyRevoked(Conflict):
     title = "Authorization already revoked"
 

@@ -195,6 +195,25 @@ async def test_a_managing_contact_acts_through_support_within_its_own_scopes(env
     assert (granted["granted_by"], granted["basis"]) == (f"contact:{lead}", "contact_request_via_support")
 
 
+async def test_a_grant_sent_twice_is_given_once_and_the_repeat_names_it(env: ContactsEnv) -> None:
+    n = new_customer()
+    ada = await env.add_contact(n, "ada@example.org")
+    body = {"scopes": ["dns:change", "contracts:view"], "note": "web agency"}
+    first = await env.grant(n, ada, **body)  # type: ignore[arg-type]
+    env.tick()
+    again = await env.client.post(env.url(n, f"/contacts/{ada}/authorizations"), json=body, headers=env.owner(n))
+    assert again.status_code == 409, again.text
+    assert again.headers["content-type"] == "application/problem+json"
+    assert (again.json()["title"], again.json()["grant_id"]) == ("Authorization already granted", first)
+    # Support recording a written instruction for the same scopes is a grant of its own.
+    assert await env.grant(n, ada, **body, headers=env.support())  # type: ignore[arg-type]
+    await env.caught_up()
+    held = await env.client.get(env.url(n, "/authorizations"), headers=env.owner(n))
+    assert held.status_code == 200, held.text
+    [holder] = held.json()["holders"]
+    assert len(holder["grants"]) == 2, held.text
+
+
 async def test_openapi_documents_every_route_with_its_problems(env: ContactsEnv) -> None:
     spec = (await env.client.get("/api/contacts/openapi.json")).json()
     check = spec["paths"]["/api/contacts/v1/customers/{customer_number}/authorization-checks"]["post"]

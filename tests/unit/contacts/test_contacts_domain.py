@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,6 +15,7 @@ from services.contacts.domain.errors import (
     ContactAlreadyRemoved,
     ContactChangedMeanwhile,
     DuplicateContact,
+    GrantAlreadyGiven,
     GrantAlreadyRevoked,
     InstructionStateConflict,
     InvalidContactDetails,
@@ -197,6 +199,43 @@ def test_a_contact_without_manage_scope_manages_nothing() -> None:
     # "all" includes managing contacts.
     assert contacts.decide_add_contact(
         s, contacts.AddContact(N, "Eve", "e@x.de"), uuid.uuid4(), Acting.contact(ADA), NOW
+    )
+
+
+def test_the_same_grant_twice_is_refused_naming_the_first_and_any_difference_makes_a_new_one() -> None:
+    s = state(added(ADA, "ada@example.org"))
+    cmd = grants.AuthorizeContact(ADA, frozenset({Scope.CHANGE_DNS, Scope.VIEW_CONTRACTS}), note="web agency")
+    [first] = grants.decide_authorize(s, cmd, OWNER, NOW, uuid.UUID(int=9))
+    s = contacts.evolve(s, first)
+
+    # A retry or a second click, now or an hour later while the grant is in force: refused.
+    for later in (NOW, NOW + timedelta(hours=1)):
+        with pytest.raises(GrantAlreadyGiven) as refused:
+            grants.decide_authorize(s, cmd, OWNER, later, uuid.UUID(int=10))
+        assert refused.value.extensions == {"grant_id": str(uuid.UUID(int=9))}
+
+    # Anything that differs is a grant of its own: scopes, end, note, who decides (and so the basis).
+    different = [
+        (replace(cmd, scopes=frozenset({Scope.CHANGE_DNS})), OWNER),
+        (replace(cmd, valid_until=NOW + timedelta(days=30)), OWNER),
+        (replace(cmd, note="written order of 4 May"), OWNER),
+        (cmd, Acting.support("sam")),
+    ]
+    for other, acting in different:
+        assert grants.decide_authorize(s, other, acting, NOW, uuid.UUID(int=11))
+
+    # Once revoked, the same grant may be given again.
+    [revoked] = grants.decide_revoke(s, grants.RevokeAuthorization(uuid.UUID(int=9), "mistake"), OWNER, NOW)
+    assert grants.decide_authorize(contacts.evolve(s, revoked), cmd, OWNER, NOW, uuid.UUID(int=12))
+
+    # A grant starting later is the same only when it starts at the same instant.
+    start = NOW + timedelta(days=7)
+    future = replace(cmd, valid_from=start)
+    [pending] = grants.decide_authorize(s, future, OWNER, NOW, uuid.UUID(int=14))
+    with pytest.raises(GrantAlreadyGiven):
+        grants.decide_authorize(contacts.evolve(s, pending), future, OWNER, NOW, uuid.UUID(int=15))
+    assert grants.decide_authorize(
+        contacts.evolve(s, pending), replace(future, valid_from=start + timedelta(days=1)), OWNER, NOW, BOB
     )
 
 
