@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 
 import pytest
@@ -19,6 +18,7 @@ from shared.rebuild import events_from_store, events_from_topics, rebuild
 from tests.support.context import context
 from tests.support.events import ThingHappened, registry
 from tests.support.projections import ThingsProjection
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -47,13 +47,14 @@ async def _publish_raw(kafka: str, topic: str, events: list[RecordedEvent], time
 async def _consume_until(pool: Pool, runner: KafkaConsumerRunner, expected_rows: int, timeout: float = 60) -> None:
     stop = asyncio.Event()
     task = asyncio.create_task(runner.run(stop))
-    deadline = time.monotonic() + timeout
+
+    async def caught_up() -> bool:
+        if task.done():
+            task.result()  # the runner died: show why
+        return bool(await pool.fetchval("SELECT count(*) FROM things") >= expected_rows)
+
     try:
-        while await pool.fetchval("SELECT count(*) FROM things") < expected_rows:
-            if task.done():
-                task.result()
-            assert time.monotonic() < deadline, "consumer did not catch up"
-            await asyncio.sleep(0.05)
+        await eventually(caught_up, "the consumer to catch up", timeout)
         await asyncio.sleep(0.5)  # give duplicates a chance to (wrongly) apply
     finally:
         stop.set()
@@ -118,10 +119,11 @@ async def test_consumer_stopped_mid_stream_and_restarted_applies_each_event_once
     first = KafkaConsumerRunner(pool=pool, bootstrap=kafka, projection=projection, group_id=group, max_records=7)
     stop = asyncio.Event()
     task = asyncio.create_task(first.run(stop))
-    deadline = time.monotonic() + 60
-    while await pool.fetchval("SELECT count(*) FROM things") < 30:
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.01)
+
+    async def some_applied() -> bool:
+        return bool(await pool.fetchval("SELECT count(*) FROM things") >= 30)
+
+    await eventually(some_applied, "the first consumer to apply some", timeout=60)
     stop.set()
     await task
     partial = await pool.fetchval("SELECT count(*) FROM things")

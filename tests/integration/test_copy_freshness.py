@@ -5,8 +5,7 @@ moves the stored offsets by hand, and points the watcher at a Kafka that is not 
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -14,18 +13,12 @@ from aiokafka import AIOKafkaProducer
 from shared import db
 from shared.authorization.freshness import CopyFreshness
 from shared.errors import TemporarilyRefused
+from tests.support.waiting import until
 
 pytestmark = pytest.mark.integration
 
 CONSUMER = "test.authorization"
 MAX_LAG_S = 0.5
-
-
-async def _until(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture
@@ -52,7 +45,7 @@ async def _store(pool: db.Pool, topic: str, partition: int, next_offset: int) ->
 async def test_a_copy_behind_the_topic_is_refused_until_it_catches_up(
     watched: CopyFreshness, pool: db.Pool, kafka: str, topic: str
 ) -> None:
-    await _until(lambda: watched.checked_at is not None, "the first round")
+    await until(lambda: watched.checked_at is not None, "the first round")
     await watched.ready()
     watched.ensure_current("the test copy")  # an empty topic: nothing to be behind
     assert watched.lag_s() == 0.0
@@ -70,7 +63,7 @@ async def test_a_copy_behind_the_topic_is_refused_until_it_catches_up(
     finally:
         await producer.stop()
 
-    await _until(lambda: (watched.lag_s() or 0) > MAX_LAG_S, "the lag to pass the limit")
+    await until(lambda: (watched.lag_s() or 0) > MAX_LAG_S, "the lag to pass the limit")
     with pytest.raises(TemporarilyRefused, match=r"the test copy is \d+ s behind contacts") as refused:
         watched.ensure_current("the test copy")
     assert refused.value.retry_after_s >= 1
@@ -78,7 +71,7 @@ async def test_a_copy_behind_the_topic_is_refused_until_it_catches_up(
     await asyncio.sleep(0.3)
     assert (watched.lag_s() or 0) > MAX_LAG_S
     await _store(pool, topic, 2, 1)
-    await _until(lambda: watched.lag_s() == 0.0, "the copy to be current again")
+    await until(lambda: watched.lag_s() == 0.0, "the copy to be current again")
     watched.ensure_current("the test copy")
 
 

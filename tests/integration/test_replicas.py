@@ -9,10 +9,8 @@ applied exactly once, and both consumers must have done part of the work.
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from collections import defaultdict
-from typing import Any
 
 import pytest
 from aiokafka import TopicPartition
@@ -29,6 +27,7 @@ from tests.support.context import context
 from tests.support.events import ThingHappened, registry
 from tests.support.kafka import header, read_topic
 from tests.support.projections import ThingsProjection
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -72,13 +71,6 @@ async def _write(store: PostgresEventStore, customers: range, after: int) -> lis
     return written
 
 
-async def _wait_for(condition: Any, what: str, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while not await condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.1)
-
-
 async def test_two_relays_and_two_consumers_of_one_group_apply_every_event_once_in_order(
     pool: Pool, pg_server: str, kafka: str, topic: str
 ) -> None:
@@ -110,7 +102,7 @@ async def test_two_relays_and_two_consumers_of_one_group_apply_every_event_once_
             a, b = (c.assigned for c in consumers)
             return bool(a) and bool(b) and len(a | b) == 3
 
-        await _wait_for(shared, "the two consumers to share the partitions")
+        await eventually(shared, "the two consumers to share the partitions", timeout=90)
         written += await _write(store, range(CUSTOMERS), EVENTS_PER_CUSTOMER // 2)
 
         async def all_applied() -> bool:
@@ -120,7 +112,7 @@ async def test_two_relays_and_two_consumers_of_one_group_apply_every_event_once_
             applied: int = await reader_pool.fetchval("SELECT count(*) FROM things")
             return applied >= total
 
-        await _wait_for(all_applied, "every event to be applied")
+        await eventually(all_applied, "every event to be applied", timeout=90)
         await asyncio.sleep(0.5)  # let a duplicate (wrongly) apply, if one were coming
         records = await read_topic(kafka, topic, at_least=total)
     finally:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import random
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +16,7 @@ from shared.auth.principal import Role
 from shared.auth.testing import TestTokenIssuer
 from tests.conftest import create_database
 from tests.support.services import running_service
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -47,14 +46,8 @@ async def test_contact_added_in_contacts_is_visible_in_domains(
         contact_id = response.json()["contact_id"]
         assert response.headers["x-request-id"] == "req-skeleton-1"
 
-        deadline = time.monotonic() + 30
-        while True:
-            seen = await domains.get(f"/api/domains/v1/customers/{customer}/contacts")
-            assert seen.status_code == 200
-            if seen.json()["contacts"]:
-                break
-            assert time.monotonic() < deadline, "the contact never reached domains"
-            await asyncio.sleep(0.05)
+        await _wait_for(domains, customer, bool)
+        seen = await domains.get(f"/api/domains/v1/customers/{customer}/contacts")
         [contact] = seen.json()["contacts"]
         assert contact["contact_id"] == contact_id
         assert contact["email"] == "ada@example.org"
@@ -84,10 +77,12 @@ async def test_contact_added_in_contacts_is_visible_in_domains(
 
 
 async def _wait_for(domains: httpx.AsyncClient, customer: str, done: Callable[[list[Any]], bool]) -> None:
-    deadline = time.monotonic() + 30
-    while not done((await domains.get(f"/api/domains/v1/customers/{customer}/contacts")).json()["contacts"]):
-        assert time.monotonic() < deadline, "the change never reached domains"
-        await asyncio.sleep(0.05)
+    async def arrived() -> bool:
+        seen = await domains.get(f"/api/domains/v1/customers/{customer}/contacts")
+        assert seen.status_code == 200, seen.text
+        return done(seen.json()["contacts"])
+
+    await eventually(arrived, "the change to reach domains")
 
 
 BAD_BODIES: list[tuple[str, bytes, int]] = [

@@ -20,3 +20,12 @@ async def eventually(probe: Callable[[], Awaitable[T | None]], what: str, timeou
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.02)
+
+
+async def until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    """`eventually` for a plain condition on state the test reads directly."""
+
+    async def probe() -> bool:
+        return condition()
+
+    await eventually(probe, what, timeout)

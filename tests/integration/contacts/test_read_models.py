@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import time
 import uuid
 from datetime import timedelta
 
@@ -16,6 +15,7 @@ from shared.rebuild import events_from_store, rebuild
 from shared.scopes import Scope
 from tests.conftest import fresh_pool
 from tests.integration.contacts.conftest import ContactsEnv, new_customer
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -70,16 +70,18 @@ async def test_a_consumer_copy_fed_from_kafka_gives_the_same_decisions_as_contac
     stop = asyncio.Event()
     task = asyncio.create_task(runner.run(stop))
     try:
-        deadline = time.monotonic() + 60
         # The last events of the customer are the departure's: wait until they arrived.
-        while await pool.fetchval(
-            "SELECT count(*) FROM authz_grants WHERE customer_number = $1 AND revoked_at IS NOT NULL", n
-        ) < expected_grants or not await pool.fetchval(
-            "SELECT count(*) FROM authz_contacts WHERE customer_number = $1 AND removed_at IS NOT NULL", n
-        ):
+        async def departed() -> bool:
             assert not task.done(), task
-            assert time.monotonic() < deadline, "the consumer did not catch up"
-            await asyncio.sleep(0.05)
+            revoked = await pool.fetchval(
+                "SELECT count(*) FROM authz_grants WHERE customer_number = $1 AND revoked_at IS NOT NULL", n
+            )
+            removed = await pool.fetchval(
+                "SELECT count(*) FROM authz_contacts WHERE customer_number = $1 AND removed_at IS NOT NULL", n
+            )
+            return bool(revoked >= expected_grants and removed)
+
+        await eventually(departed, "the consumer to catch up", timeout=60)
     finally:
         stop.set()
         await task

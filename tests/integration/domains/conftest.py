@@ -9,10 +9,8 @@ authorization read model, and tests wait until domains has seen them.
 
 from __future__ import annotations
 
-import asyncio
 import random
 import re
-import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -33,6 +31,7 @@ from shared.infra.smtp_sink import SmtpSink
 from tests.conftest import create_database
 from tests.support.kafka import announce_customer
 from tests.support.services import running_service
+from tests.support.waiting import eventually
 
 START = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 API = "/api/domains/v1"
@@ -123,10 +122,11 @@ class Env:
     async def until(self, sql: str, *args: Any, timeout: float = 30.0) -> None:
         """Wait until domains' database answers `sql` with a row (what Kafka brought has arrived),
         and until the API's in-memory authorizations have let go of what that changed."""
-        deadline = time.monotonic() + timeout
-        while await self.pool.fetchval(sql, *args) is None:
-            assert time.monotonic() < deadline, f"domains never saw: {sql} {args}"
-            await asyncio.sleep(0.02)
+
+        async def seen() -> bool:
+            return await self.pool.fetchval(sql, *args) is not None
+
+        await eventually(seen, f"domains to see: {sql} {args}", timeout)
         await self.domains_app.state.runtime.extras["domains"].authorizations.synced()
 
     async def contracts_caught_up(self) -> None:

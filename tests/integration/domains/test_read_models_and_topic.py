@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from datetime import timedelta
 
 import orjson
@@ -21,6 +19,7 @@ from shared.rebuild import drop_scratch, events_from_store, events_from_topics, 
 from shared.scopes import Scope
 from tests.integration.domains.conftest import Env
 from tests.support.kafka import find_header, records_until
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -34,16 +33,15 @@ async def _consumed_to_the_end(env: Env, consumer: str, topic: str, timeout: flo
         end = await probe.end_offsets(partitions)
     finally:
         await probe.stop()
-    deadline = time.monotonic() + timeout
-    while True:
+
+    async def at_the_end() -> bool:
         rows = await env.pool.fetch(
             "SELECT partition, next_offset FROM consumer_offsets WHERE consumer = $1 AND topic = $2", consumer, topic
         )
         stored = {r["partition"]: r["next_offset"] for r in rows}
-        if all(stored.get(tp.partition, 0) >= offset for tp, offset in end.items()):
-            return
-        assert time.monotonic() < deadline, f"{consumer} never reached the end of {topic}"
-        await asyncio.sleep(0.05)
+        return all(stored.get(tp.partition, 0) >= offset for tp, offset in end.items())
+
+    await eventually(at_the_end, f"{consumer} to reach the end of {topic}", timeout)
 
 
 async def _identical(env: Env, projection: Projection, report_source: str) -> None:
