@@ -166,8 +166,9 @@ async def _drive_propagation(contacts_url: str, domains_url: str, rate: int, sec
     watcher = await asyncpg.connect(domains_url)
     store = PostgresEventStore(pool, contacts_registry)
     # Warm-up: until a command's contact shows up in domains, the consumer may still be joining its
-    # group and the relay's producer fetching metadata. Measured once (the cold start), then a
-    # second of commands at the rate is sent and awaited, so that the timed run is the steady state.
+    # group, reading through earlier runs' events on the bench's topic (its database is new), and
+    # the relay's producer fetching metadata. That first command is timed on its own; then a second
+    # of commands at the rate is sent and awaited, so that the timed run is the steady state.
     started = time.perf_counter()
     await store.append("customer-contacts-49999999", 0, [_contact(0)], _context("49999999"))
     await _until_in_domains(watcher, "49999999", 1)
@@ -220,5 +221,5 @@ async def _drive_propagation(contacts_url: str, domains_url: str, rate: int, sec
         "visible": float(len(visible)),
         "propagation_p50_ms": percentile(latencies, 50) * 1000,
         "propagation_p99_ms": percentile(latencies, 99) * 1000,
-        "propagation_cold_start_ms": cold_start_s * 1000,
+        "propagation_first_ms": cold_start_s * 1000,
     }
