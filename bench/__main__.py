@@ -96,9 +96,20 @@ async def _audit(dsn: str, bootstrap: str) -> dict[str, float]:
     return await bench_audit(dsn, bootstrap)
 
 
+def _cpu() -> str:
+    """The host's CPU as the VM sees it: figures from different hosts differ by tens of percent."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or "unknown CPU"
+    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "?")
+    mips = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("bogomips")), "?")
+    return f"{model}, BogoMIPS {mips}"
+
+
 def main() -> None:
     only = set(sys.argv[1:])
-    print(f"bench on {platform.node()} ({os.cpu_count()} cores), {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+    print(f"bench on {platform.node()} ({os.cpu_count()} cores, {_cpu()}), {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     shutil.rmtree(SERVICE_LOGS, ignore_errors=True)  # a run's service logs replace the last run's
     dsn, bootstrap, stop = _start_infra()
     try:
@@ -106,7 +117,7 @@ def main() -> None:
     finally:
         stop()
     out = STATE / "results.json"
-    out.write_text(json.dumps({"at": datetime.now(UTC).isoformat(), "results": results}, indent=2))
+    out.write_text(json.dumps({"at": datetime.now(UTC).isoformat(), "cpu": _cpu(), "results": results}, indent=2))
     print(f"\nfigures saved to {out}")
 
 
