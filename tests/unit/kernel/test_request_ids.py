@@ -65,3 +65,40 @@ async def test_a_callers_ids_are_kept_and_a_correlation_id_is_always_a_uuid() ->
     assert uuid.UUID(correlation_id).version == 4
     request_id, _, _ = await _ids([(b"x-request-id", b"has space")])  # not echoed into logs
     assert uuid.UUID(request_id).version == 4
+
+
+async def _answer_to_failure(failure: Exception) -> tuple[int, dict[bytes, bytes], bytes, Exception | None]:
+    """What a fast path's exception (raised outside FastAPI's handlers) is answered with."""
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        raise failure
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(dict(message))
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b""}
+
+    scope = {"type": "http", "method": "PUT", "path": "/x", "headers": []}
+    raised: Exception | None = None
+    try:
+        await RequestContextMiddleware(app, RequestMetrics("test"))(scope, receive, send)
+    except Exception as exc:  # which one passes on is the point
+        raised = exc
+    return sent[0]["status"], dict(sent[0]["headers"]), sent[1]["body"], raised
+
+
+async def test_a_fast_path_meeting_a_database_outage_answers_503_with_retry_after() -> None:
+    status, headers, body, raised = await _answer_to_failure(ConnectionRefusedError(111, "Connection refused"))
+    assert (status, headers[b"content-type"], headers[b"retry-after"]) == (503, b"application/problem+json", b"5")
+    assert b"A dependency is unavailable" in body
+    assert raised is None  # an outage is no bug for the server's log
+
+
+async def test_a_fast_path_bug_answers_500_and_goes_on_to_the_server() -> None:
+    status, headers, body, raised = await _answer_to_failure(KeyError("oops"))
+    assert (status, headers[b"content-type"]) == (500, b"application/problem+json")
+    assert b"oops" not in body
+    assert isinstance(raised, KeyError)
