@@ -16,3 +16,9 @@ def content_tag(*fields: str | bool | None) -> str:
     """The quoted ETag of these field values (equal exactly when they are, `None` unlike `""`)."""
     text = json.dumps(list(fields), ensure_ascii=False)
     return '"' + hashlib.sha256(text.encode()).hexdigest()[:24] + '"'
+
+
+def still_as_read(if_match: str | None, current: str | None) -> bool:
+    """Whether a change may go on: no If-Match sent, or it names the resource's current tag
+    (`current` None: the resource is gone since)."""
+    return if_match is None or if_match == current

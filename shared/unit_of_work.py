@@ -84,24 +84,23 @@ class UnitOfWork:
     ) -> None:
         try:
             if self._tx is not None and self._conn is not None and is_usable(self._conn):
-                if exc is None:
+                with _quiet(exc is not None):
                     await self._tx.rollback()
-                else:
-                    # What failed is the news; a rollback that fails too (the connection broke
-                    # under it) would only hide it, and the transaction is gone either way.
-                    with contextlib.suppress(Exception):
-                        await self._tx.rollback()
         finally:
             await self._give_back(quietly=exc is not None)
 
-    async def _give_back(self, *, quietly: bool = False) -> None:
+    async def _give_back(self, *, quietly: bool) -> None:
         self._tx = None
         if self._conn is not None:
             conn, self._conn = self._conn, None
-            # asyncpg terminates a connection it cannot reset and raises; the slot comes back
-            # either way, and while another error is on its way out, that one is the news.
-            with contextlib.suppress(Exception) if quietly else contextlib.nullcontext():
+            with _quiet(quietly):  # (asyncpg terminates a connection it cannot reset: the slot comes back)
                 await self._pool.release(conn)
+
+
+def _quiet(while_failing: bool) -> contextlib.AbstractContextManager[object]:
+    """Errors of the clean-up suppressed while another error is on its way out: that one is the
+    news, and a rollback on a connection that broke under it fails too (the transaction is gone)."""
+    return contextlib.suppress(Exception) if while_failing else contextlib.nullcontext()
 
 
 class UnitOfWorkFactory:

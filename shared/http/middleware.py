@@ -17,9 +17,8 @@ from fastapi import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared import metrics
-from shared.db import is_outage
 from shared.http.access_log import DEFAULT_LINES_PER_S, AccessLogSampler
-from shared.http.problems import failure_response, problem_response
+from shared.http.problems import dependency_away, failure_response, problem_response
 
 log = structlog.get_logger(__name__)
 
@@ -138,7 +137,7 @@ class RequestContextMiddleware:
             if status_holder[0] != 0:
                 raise
             await failure_response(exc, scope["path"])(scope, receive, send_with_ids)
-            if not is_outage(exc):
+            if not dependency_away(exc):
                 raise  # on to the server, which logs it as well
         finally:
             # The route's template, never the raw path: label values stay bounded.

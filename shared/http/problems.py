@@ -4,8 +4,8 @@ DomainError subclasses -> 403 / 404 / 409 / 422 (see STATUS_FOR)
 ConcurrencyConflict    -> 409, with the stream's expected version
 RequestValidationError -> 400 for a body that is not JSON at all, 422 for wrong fields
 HTTPException          -> its own status (404 for unknown routes, 405, 401, ...)
-InfrastructureError    -> 503, details only in the log (TemporarilyRefused: its detail, Retry-After)
-the database away      -> 503 with Retry-After (shared.db.is_outage), details only in the log
+InfrastructureError    -> 503 with Retry-After, details only in the log (TemporarilyRefused: its detail)
+the database away      -> the same (shared.db.is_outage)
 anything else          -> 500, details only in the log
 """
 
@@ -84,9 +84,20 @@ def unavailable() -> JSONResponse:
     return problem_response(503, "A dependency is unavailable; try again shortly.", headers={"Retry-After": "5"})
 
 
+def dependency_away(exc: BaseException) -> bool:
+    """Whether `exc` says a dependency (the database, the mail server) is away, not that our code is wrong."""
+    return isinstance(exc, InfrastructureError) or is_outage(exc)
+
+
 def failure_response(exc: Exception, path: str) -> JSONResponse:
-    """The answer to an exception raised outside FastAPI's handlers (a fast path), logged."""
-    if is_outage(exc):
+    """The answer to an error no rule mapped, logged: 503 while a dependency is away, else 500. The
+    app's handler for those, and the middleware's for what a fast path raises outside the app."""
+    if isinstance(exc, TemporarilyRefused):
+        log.warning("temporarily_refused", path=path, detail=exc.detail)
+        return problem_response(
+            503, exc.detail, headers={"Retry-After": str(exc.retry_after_s)}, extensions=exc.extensions
+        )
+    if dependency_away(exc):
         log.error("dependency_unavailable", path=path, error=repr(exc))
         return unavailable()
     log.exception("unhandled_error", path=path)
@@ -165,21 +176,8 @@ def _allowed(app: FastAPI, path: str) -> str:
 _TEMPLATES: dict[str, re.Pattern[str]] = {}
 
 
-async def _infrastructure(request: Request, exc: Exception) -> JSONResponse:
-    if isinstance(exc, TemporarilyRefused):
-        log.warning("temporarily_refused", detail=exc.detail)
-        return problem_response(
-            503, exc.detail, headers={"Retry-After": str(exc.retry_after_s)}, extensions=exc.extensions
-        )
-    if not isinstance(exc, InfrastructureError) and not is_outage(exc):
-        return await _unexpected(request, exc)
-    log.error("dependency_unavailable", error=repr(exc))
-    return unavailable()
-
-
-async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled_error", path=request.url.path)
-    return unexpected_error()
+async def _failure(request: Request, exc: Exception) -> JSONResponse:
+    return failure_response(exc, request.url.path)
 
 
 async def _unauthenticated(request: Request, exc: Exception) -> JSONResponse:
@@ -194,7 +192,9 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ConcurrencyConflict, _concurrency)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http)
-    app.add_exception_handler(InfrastructureError, _infrastructure)
-    for outage in OUTAGE_TYPES:
-        app.add_exception_handler(outage, _infrastructure)
-    app.add_exception_handler(Exception, _unexpected)
+    # Registered by type, not only as `Exception`: Starlette answers those itself and passes them
+    # on to the server, which logs them as crashes (and a keep-alive connection may be dropped).
+    away: tuple[type[Exception], ...] = (InfrastructureError, *OUTAGE_TYPES)
+    for cls in away:
+        app.add_exception_handler(cls, _failure)
+    app.add_exception_handler(Exception, _failure)

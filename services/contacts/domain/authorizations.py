@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from services.contacts.domain.acting import Acting, ActingKind
-from services.contacts.domain.contacts import CustomerContacts, Grant, ensure_may_manage
+from services.contacts.domain.contacts import CustomerContacts, Grant, ensure_may_manage, grant_of
 from services.contacts.domain.errors import (
     GrantAlreadyGiven,
     GrantAlreadyRevoked,
@@ -73,33 +73,22 @@ def decide_authorize(
     if cmd.valid_until is not None and cmd.valid_until <= valid_from:
         raise InvalidValidity("valid_until must lie after valid_from")
     scopes = (Scope.ALL,) if Scope.ALL in cmd.scopes else tuple(sorted(cmd.scopes))
-    wanted = Grant(
-        grant_id,
-        contact.contact_id,
-        tuple(s.value for s in scopes),
-        valid_from,
-        cmd.valid_until,
+    event = ContactAuthorized(
+        grant_id=grant_id,
+        contact_id=contact.contact_id,
+        scopes=scopes,
+        valid_from=valid_from,
+        valid_until=cmd.valid_until,
         granted_by=acting.decider,
-        basis=acting.basis.value,
+        basis=acting.basis,
         note=cmd.note,
     )
-    if (given := _same_grant(state, wanted, now)) is not None:
+    if (given := _same_grant(state, grant_of(event), now)) is not None:
         raise GrantAlreadyGiven(
             f"contact {contact.contact_id} already holds this authorization (grant {given.grant_id})",
             grant_id=str(given.grant_id),
         )
-    return [
-        ContactAuthorized(
-            grant_id=grant_id,
-            contact_id=contact.contact_id,
-            scopes=scopes,
-            valid_from=valid_from,
-            valid_until=cmd.valid_until,
-            granted_by=acting.decider,
-            basis=acting.basis,
-            note=cmd.note,
-        )
-    ]
+    return [event]
 
 
 def _same_grant(state: CustomerContacts, wanted: Grant, now: datetime) -> Grant | None:
@@ -109,8 +98,7 @@ def _same_grant(state: CustomerContacts, wanted: Grant, now: datetime) -> Grant 
     for grant in state.grants.values():
         if (
             not grant.revoked
-            and (grant.contact_id, grant.scopes, grant.valid_until, grant.granted_by, grant.basis, grant.note)
-            == (wanted.contact_id, wanted.scopes, wanted.valid_until, wanted.granted_by, wanted.basis, wanted.note)
+            and grant.terms() == wanted.terms()
             and (grant.active(now) if wanted.valid_from == now else grant.valid_from == wanted.valid_from)
         ):
             return grant

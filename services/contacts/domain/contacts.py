@@ -33,7 +33,7 @@ from services.contacts.domain.events import (
 from shared.authorization import contract
 from shared.authorization.contract import OrganisationKind, RemovalReason
 from shared.authorization.identifiers import InvalidIdentifier, normalise_email, normalise_phone
-from shared.content_tags import content_tag
+from shared.content_tags import content_tag, still_as_read
 from shared.envelope import DomainEvent
 from shared.scopes import Scope, covers
 
@@ -74,10 +74,14 @@ class Grant:
     scopes: tuple[str, ...]
     valid_from: datetime
     valid_until: datetime | None
+    granted_by: str
+    basis: str
+    note: str | None
     revoked: bool = False
-    granted_by: str = ""
-    basis: str = ""
-    note: str | None = None
+
+    def terms(self) -> tuple[object, ...]:
+        """What the grant gives, to whom, until when and on whose word: all but its id and start."""
+        return (self.contact_id, self.scopes, self.valid_until, self.granted_by, self.basis, self.note)
 
     def active(self, now: datetime) -> bool:
         return not self.revoked and self.valid_from <= now and (self.valid_until is None or now < self.valid_until)
@@ -85,6 +89,19 @@ class Grant:
     def current_or_future(self, now: datetime) -> bool:
         """Not revoked and not expired: something a revocation still changes."""
         return not self.revoked and (self.valid_until is None or now < self.valid_until)
+
+
+def grant_of(event: ContactAuthorized) -> Grant:
+    return Grant(
+        event.grant_id,
+        event.contact_id,
+        tuple(s.value for s in event.scopes),
+        event.valid_from,
+        event.valid_until,
+        event.granted_by,
+        event.basis.value,
+        event.note,
+    )
 
 
 @dataclass(frozen=True)
@@ -172,17 +189,7 @@ def evolve(state: CustomerContacts, event: DomainEvent) -> CustomerContacts:
         removed = replace(state.contacts[event.contact_id], removed=True)
         return replace(state, contacts={**state.contacts, event.contact_id: removed})
     if isinstance(event, ContactAuthorized):
-        grant = Grant(
-            event.grant_id,
-            event.contact_id,
-            tuple(s.value for s in event.scopes),
-            event.valid_from,
-            event.valid_until,
-            granted_by=event.granted_by,
-            basis=event.basis.value,
-            note=event.note,
-        )
-        return replace(state, grants={**state.grants, event.grant_id: grant})
+        return replace(state, grants={**state.grants, event.grant_id: grant_of(event)})
     if isinstance(event, ContactAuthorizationRevoked):
         revoked = replace(state.grants[event.grant_id], revoked=True)
         return replace(state, grants={**state.grants, event.grant_id: revoked})
@@ -267,7 +274,7 @@ def decide_change_details(
 ) -> list[DomainEvent]:
     ensure_may_manage(state, acting, now)
     contact = state.current(cmd.contact_id)
-    if cmd.expected_tag is not None and cmd.expected_tag != contact.tag():
+    if not still_as_read(cmd.expected_tag, contact.tag()):
         raise ContactChangedMeanwhile(
             f"contact {contact.contact_id} was changed after it was read (If-Match {cmd.expected_tag}): read it again"
         )

@@ -48,7 +48,7 @@ from services.domains.domain.events import (
 )
 from services.domains.domain.names import HostName
 from services.domains.domain.urls import TargetUrl
-from shared.content_tags import content_tag
+from shared.content_tags import content_tag, still_as_read
 from shared.envelope import DomainEvent
 from shared.errors import InvalidRequest, NotFound
 
@@ -274,7 +274,7 @@ def decide_set_redirect(
     if target.host.ascii == source.ascii:
         raise InvalidName("the target URL points at the source host itself (the redirect would loop)")
     current = domain.redirects.get(source.ascii)
-    if expected_tag is not None and (current is None or current.tag() != expected_tag):
+    if not still_as_read(expected_tag, current.tag() if current is not None else None):
         raise ChangedMeanwhile(f"the redirect of {source.ascii} changed after it was read (If-Match): read it again")
     if current is not None and current.target_url == target.url and current.permanent == permanent:
         return []

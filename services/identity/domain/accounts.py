@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from services.identity.domain.errors import AccountAlreadyOpened, ReferenceEmailChangedMeanwhile, UnknownAccount
 from services.identity.domain.events import CustomerAccountOpened, ReferenceEmailChanged
 from services.identity.domain.sessions import require_recent_login
-from shared.content_tags import content_tag
+from shared.content_tags import content_tag, still_as_read
 from shared.envelope import DomainEvent
 
 
@@ -85,7 +85,7 @@ def decide_change_email(
         raise UnknownAccount("no such customer account")
     # The reference address receives one-time passwords: whoever changes it can take the account over.
     require_recent_login(cmd.authenticated_at, now, recent_login, "Changing the reference e-mail address")
-    if cmd.expected_tag is not None and cmd.expected_tag != state.reference_tag():
+    if not still_as_read(cmd.expected_tag, state.reference_tag()):
         raise ReferenceEmailChangedMeanwhile("the reference e-mail address changed after it was read: read it again")
     email = normalise_email(cmd.reference_email)
     if email == state.reference_email:
