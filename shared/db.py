@@ -37,16 +37,22 @@ UNAVAILABLE: tuple[type[Exception], ...] = (
     asyncpg.exceptions.InsufficientResourcesError,  # class 53: too many connections, disk full
 )
 # ... and the types whose instances may say so (see is_outage).
-OUTAGE_TYPES: tuple[type[Exception], ...] = (*UNAVAILABLE, asyncpg.InterfaceError)
+OUTAGE_TYPES: tuple[type[Exception], ...] = (*UNAVAILABLE, asyncpg.InterfaceError, asyncpg.InternalClientError)
+# asyncpg's words for a connection that broke under the caller: a pooled connection it took back
+# (the next statement of a transaction raises this instead of a 08xxx error), and a protocol left
+# failed or disconnected by the drop. "another operation is in progress" is not among them: that
+# is our code using one connection twice at once, a bug.
+_BROKEN_CONNECTION = ("released back to the pool", 'protocol is in the "failed" state', "not connected")
 
 
 def is_outage(exc: BaseException) -> bool:
     """Whether `exc` says the database is away rather than that our code is wrong."""
     if isinstance(exc, UNAVAILABLE):
         return True
-    # asyncpg's words for a pooled connection it took back because the database dropped it; the
-    # next call on it (the next statement of a transaction) raises this instead of a 08xxx error.
-    return isinstance(exc, asyncpg.InterfaceError) and "released back to the pool" in str(exc)
+    if isinstance(exc, asyncpg.InterfaceError | asyncpg.InternalClientError):
+        text = str(exc)
+        return any(words in text for words in _BROKEN_CONNECTION)
+    return False
 
 
 def is_usable(conn: Connection) -> bool:
