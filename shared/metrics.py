@@ -42,6 +42,11 @@ REVOKED_SESSIONS = Gauge(
 TOKENS_OF_ENDED_SESSIONS = Counter(
     "tokens_of_ended_sessions_refused_total", "Valid access tokens refused because identity ended their session"
 )
+SESSION_CONFIRMATIONS = Counter(
+    "session_confirmations_total",
+    "Sessions asked about at identity while identity.events could not be read (shared.auth.session_confirmation)",
+    ["outcome"],  # live, ended, unavailable
+)
 AUTHORIZATION_COPY_BEHIND = Gauge(
     "authorization_copy_behind_seconds",
     "How long this service's copy of contacts' authorizations has been behind the topic (0: current)",

@@ -25,6 +25,7 @@ from starlette.types import ASGIApp
 from shared import db, heap, metrics
 from shared.audit.checkpoints import CheckpointPublisher
 from shared.auth.revocations import SessionRevocationFollower
+from shared.auth.session_confirmation import IdentitySessionConfirmer
 from shared.auth.verifier import JwksTokenVerifier, TokenVerifier
 from shared.authorization.freshness import RUNTIME_KEY as COPY_FRESHNESS
 from shared.authorization.freshness import CopyFreshness
@@ -90,6 +91,9 @@ class ServiceSpec:
     # The name of the Kafka projection that is the service's copy of contacts' authorizations:
     # support acts on it only while it is current (`shared.authorization.freshness`).
     authorization_copy: str | None = None
+    # Identity: its routes look every token's session up in its own database, so it need not ask
+    # anyone while identity.events cannot be read (`shared.auth.session_confirmation`).
+    checks_sessions_itself: bool = False
     description: str = ""
 
     @property
@@ -250,7 +254,8 @@ def create_app(
         runtime = await open_runtime(spec, settings, clock, verifier, runs_workers=with_workers)
         # Tokens of sessions identity has ended are refused from here on, whatever they say.
         assert runtime.verifier is not None
-        runtime.verifier = revocations.guard(runtime.verifier)
+        confirmer = None if spec.checks_sessions_itself else IdentitySessionConfirmer(settings.identity_session_url)
+        runtime.verifier = revocations.guard(runtime.verifier, confirmer)
         revocations.start()
         runtime.producer = idempotent_producer(settings.kafka_bootstrap_servers, f"{spec.name}-api")
         await runtime.producer.start()
@@ -272,6 +277,8 @@ def create_app(
                 await workers.close()
             await runtime.producer.stop()
             await revocations.stop()
+            if confirmer is not None:
+                await confirmer.close()
             if freshness is not None:
                 await freshness.stop()
             await close_pool(runtime.pool)
@@ -303,6 +310,7 @@ def create_app(
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     install_problem_handlers(app)
+    app.state.session_revocations = revocations
     readiness = {"database": database_ready, "kafka": kafka_ready, "session_revocations": revocations.ready}
     if spec.authorization_copy is not None:
 
@@ -310,7 +318,9 @@ def create_app(
             await app.state.runtime.extras[COPY_FRESHNESS].ready()
 
         readiness["authorization_copy"] = authorization_copy_ready
-    app.include_router(health_router(spec.name, readiness))
+    # Served without Kafka: writes commit to the database (the relay publishes them later), and
+    # sessions are confirmed with identity while its revocations cannot be read.
+    app.include_router(health_router(spec.name, readiness, optional={"kafka"}))
     for router in spec.routes():
         app.include_router(router)
     openapi_contract.install(app)

@@ -37,6 +37,7 @@ def build_spec(
         migrations_dir=MIGRATIONS,
         routes=routers,
         on_startup=(start,),
+        checks_sessions_itself=True,  # every route with a token asks its database (api.edge.live_identity)
         description=DESCRIPTION,
     )
 

@@ -6,8 +6,15 @@ logout, a password reset that follows an account takeover, a staff user's deacti
 roles. Identity records every such ending as `SessionRevoked` on identity.events (in the same
 transaction as its cause). Each API process follows that topic (without a consumer group: every
 process needs every revocation) from `REMEMBER` ago, remembers the revoked sessions no longer than
-a token of theirs can live, and its verifier refuses their tokens (`RevocationGuard`). Readiness
-waits until the process has read what the topic held when it started.
+a token of theirs can live, and its verifier refuses their tokens (`RevocationGuard`).
+
+The follower knows whether it is current: every round it asks the broker for the topic's end and
+reads up to it. While it is not (the broker gave no end within `ANSWER_WITHIN_S`, or the reading
+took longer than that, or it has not read the topic yet since the start), the guard does not trust
+its silence: it asks identity about each session, at most once a second
+(`shared.auth.session_confirmation`), and refuses with 503 when identity cannot say. (What the
+follower decides itself, not the time since its last round: an event loop that was busy a few
+seconds is no outage.)
 """
 
 from __future__ import annotations
@@ -16,13 +23,15 @@ import asyncio
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
 
 from shared import metrics
 from shared.auth.principal import Principal
+from shared.auth.session_confirmation import Confirmations, SessionConfirmer, identity_unreachable
 from shared.auth.verifier import ACCESS_TOKEN_MAX_LIFETIME, LEEWAY_S, InvalidToken, TokenVerifier
 from shared.cloudevents import MalformedCloudEvent, from_kafka
 from shared.kafka import partitions_of, topic_for
@@ -35,6 +44,11 @@ log = structlog.get_logger(__name__)
 # verifiers' leeway and a minute for clocks that disagree).
 REMEMBER = ACCESS_TOKEN_MAX_LIFETIME + timedelta(seconds=LEEWAY_S + 60)
 REVOKED_TYPE = b"hosting.accounts.identity.SessionRevoked."  # ce_type, any schema version
+# How long the follower waits for the topic's end, and for reading up to it, before it calls
+# itself not current. A round takes ~0.5 s (a long poll) while Kafka answers.
+ANSWER_WITHIN_S = 3.0
+
+Offsets = dict[TopicPartition, int]
 
 
 def session_key(session_id: str | uuid.UUID) -> str:
@@ -70,22 +84,51 @@ class RevokedSessions:
 
 
 class RevocationGuard:
-    """A `TokenVerifier` that refuses the tokens of revoked sessions, around another verifier."""
+    """A `TokenVerifier` that refuses the tokens of revoked sessions, around another verifier.
 
-    def __init__(self, verifier: TokenVerifier, revoked: RevokedSessions) -> None:
+    `follower` None: the caller checks sessions itself (identity, in its own database)."""
+
+    def __init__(
+        self,
+        verifier: TokenVerifier,
+        revoked: RevokedSessions,
+        follower: SessionRevocationFollower | None = None,
+        confirmer: SessionConfirmer | None = None,
+    ) -> None:
         self.verifier = verifier
+        self._revoked_sessions = revoked
         self._revoked = revoked.until  # (the dict itself: `cached` is on contacts' hot path)
+        self._follower = follower
+        self.confirmations = Confirmations(confirmer) if follower is not None and confirmer is not None else None
+
+    def _unsure(self, session_id: str | None) -> bool:
+        """Whether the follower's silence about this session cannot be trusted just now."""
+        follower = self._follower
+        if follower is None or follower.current:
+            return False
+        return self.confirmations is None or not self.confirmations.recent(session_id)
 
     def cached(self, token: str) -> Principal | None:
         principal = self.verifier.cached(token)
-        # (a revoked session's token is declined here; `verify` then answers it with 401)
-        return None if principal is None or principal.session_id in self._revoked else principal
+        # (a revoked session's token is declined here, as is one to ask identity about: `verify`
+        # then answers it)
+        if principal is None or principal.session_id in self._revoked or self._unsure(principal.session_id):
+            return None
+        return principal
 
     async def verify(self, token: str) -> Principal:
         principal = await self.verifier.verify(token)
         if principal.session_id in self._revoked:
             metrics.TOKENS_OF_ENDED_SESSIONS.inc()
             raise InvalidToken("the token's session has ended")
+        if self._unsure(principal.session_id):
+            if self.confirmations is None:
+                raise identity_unreachable()
+            if not await self.confirmations.live(token, principal):
+                if principal.session_id is not None:
+                    self._revoked_sessions.revoke(principal.session_id, datetime.now(UTC))
+                metrics.TOKENS_OF_ENDED_SESSIONS.inc()
+                raise InvalidToken("the token's session has ended")
         return principal
 
 
@@ -114,10 +157,13 @@ class SessionRevocationFollower:
         self.topic = topic
         self.client_id = client_id
         self.caught_up = asyncio.Event()  # read what the topic held when following began
+        self.current = False  # read up to the end the broker last gave, in time (see the module)
         self._task: asyncio.Task[None] | None = None
 
-    def guard(self, verifier: TokenVerifier) -> RevocationGuard:
-        return RevocationGuard(verifier, self.revoked)
+    def guard(self, verifier: TokenVerifier, confirmer: SessionConfirmer | None = None) -> RevocationGuard:
+        """`confirmer`: whom to ask while this follower is not current; None: the caller checks
+        every session itself (identity), so the follower's currency does not matter."""
+        return RevocationGuard(verifier, self.revoked, self if confirmer is not None else None, confirmer)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="session-revocations")
@@ -139,6 +185,7 @@ class SessionRevocationFollower:
             except Exception:
                 # A broker that went away, or a topic deleted under us: start again from REMEMBER ago
                 # (revocations read twice are harmless).
+                self._not_current("failed")
                 log.exception("session_revocations_failed")
                 await asyncio.sleep(5)
 
@@ -148,7 +195,8 @@ class SessionRevocationFollower:
             if partitions := await partitions_of(consumer, [self.topic]):
                 return partitions
             self.caught_up.set()  # no topic yet: nothing was ever revoked
-            await asyncio.sleep(2)
+            self.current = True
+            await asyncio.sleep(1)
 
     async def _follow(self) -> None:
         consumer = AIOKafkaConsumer(
@@ -170,20 +218,43 @@ class SessionRevocationFollower:
                     await consumer.seek_to_end(tp)  # nothing recorded since then
                 else:
                     consumer.seek(tp, found.offset)
-            end = await consumer.end_offsets(partitions)
-            behind = {tp for tp in partitions if await consumer.position(tp) < end[tp]}
-            if not behind:
-                self.caught_up.set()
             while True:
-                batches = await consumer.getmany(timeout_ms=1000, max_records=1000)
-                for tp, records in batches.items():
-                    for session_id, revoked_at in revocations_in(records):
-                        self.revoked.revoke(session_id, revoked_at)
-                    if records and records[-1].offset + 1 >= end[tp]:
-                        behind.discard(tp)
-                metrics.REVOKED_SESSIONS.set(len(self.revoked))
-                if not behind and not self.caught_up.is_set():
+                end = await self._end_of(consumer, partitions)
+                if end is None:
+                    self._not_current("no_end_offsets")
+                    await asyncio.sleep(1)
+                    continue
+                reading_since = time.monotonic()
+                while any([await consumer.position(tp) < end[tp] for tp in partitions]):
+                    if time.monotonic() - reading_since > ANSWER_WITHIN_S:
+                        self._not_current("reading_behind")
+                    self._read(await consumer.getmany(timeout_ms=500, max_records=1000))
+                if not self.current:
+                    self.current = True
+                    log.info("session_revocations_current")
+                if not self.caught_up.is_set():
                     self.caught_up.set()
                     log.info("session_revocations_read", remembered=len(self.revoked))
+                # Waits up to 0.5 s for what comes next (the round's long poll).
+                self._read(await consumer.getmany(timeout_ms=500, max_records=1000))
         finally:
             await consumer.stop()
+
+    async def _end_of(self, consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> Offsets | None:
+        """The topic's end as the broker gives it, or None when it does not in time."""
+        try:
+            end: Offsets = await asyncio.wait_for(consumer.end_offsets(partitions), ANSWER_WITHIN_S)
+        except (TimeoutError, KafkaError):
+            return None
+        return end
+
+    def _not_current(self, why: str) -> None:
+        if self.current:  # (said once per outage)
+            log.warning("session_revocations_not_current", reason=why)
+        self.current = False
+
+    def _read(self, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
+        for records in batches.values():
+            for session_id, revoked_at in revocations_in(records):
+                self.revoked.revoke(session_id, revoked_at)
+        metrics.REVOKED_SESSIONS.set(len(self.revoked))

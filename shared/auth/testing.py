@@ -40,7 +40,9 @@ class TestTokenIssuer:
         ttl_s: int = 300,
         audience: str = AUDIENCE,
         session_id: str | None = None,
+        with_session: bool = True,
     ) -> str:
+        """`with_session` False: a token without `sid` (identity issues none such)."""
         now = int(time.time())
         claims = {
             "iss": ISSUER,
@@ -53,6 +55,8 @@ class TestTokenIssuer:
             "exp": now + ttl_s,
             "sid": session_id or uuid.uuid4().hex,
         }
+        if not with_session:
+            del claims["sid"]
         return jwt.encode(claims, self._key, algorithm=ALGORITHM, headers={"kid": self.kid})
 
     def customer(self, customer_number: str, *, ttl_s: int = 300) -> dict[str, str]:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 ReadinessCheck = Callable[[], Awaitable[None]]
 
@@ -17,9 +18,13 @@ class Readiness(BaseModel):
     status: str  # ready | not ready
     service: str
     checks: dict[str, str]  # dependency -> "ok" | "unavailable: <error kind>"
+    degraded: list[str] = Field(
+        default=[], description="Dependencies unavailable that the service serves without, in a degraded way"
+    )
 
 
-def health_router(service: str, checks: Mapping[str, ReadinessCheck]) -> APIRouter:
+def health_router(service: str, checks: Mapping[str, ReadinessCheck], optional: Collection[str] = ()) -> APIRouter:
+    """`optional`: checks whose failure leaves the service ready (listed as `degraded`)."""
     router = APIRouter(prefix=f"/api/{service}", tags=["operations"])
 
     @router.get("/healthz", summary="Liveness: the process answers")
@@ -28,7 +33,7 @@ def health_router(service: str, checks: Mapping[str, ReadinessCheck]) -> APIRout
 
     @router.get(
         "/readyz",
-        summary="Readiness: database and Kafka reachable",
+        summary="Readiness: the dependencies needed to serve answer (Kafka's absence only degrades)",
         response_model=Readiness,
         responses={503: {"model": Readiness, "description": "A dependency is not reachable"}},
     )
@@ -40,11 +45,11 @@ def health_router(service: str, checks: Mapping[str, ReadinessCheck]) -> APIRout
                 results[name] = "ok"
             except Exception as exc:  # any failure means "not ready", reported by name
                 results[name] = f"unavailable: {type(exc).__name__}"
-        ready = all(v == "ok" for v in results.values())
-        return JSONResponse(
-            {"status": "ready" if ready else "not ready", "service": service, "checks": results},
-            status_code=200 if ready else 503,
-        )
+        failed = [name for name, result in results.items() if result != "ok"]
+        ready = all(name in optional for name in failed)
+        body: dict[str, Any] = {"status": "ready" if ready else "not ready", "service": service, "checks": results}
+        body["degraded"] = failed if ready else []
+        return JSONResponse(body, status_code=200 if ready else 503)
 
     @router.get(
         "/metrics",

@@ -1,13 +1,15 @@
 """End to end, as the operator on call sees it: PostgreSQL or Kafka goes away under the running
 system and comes back. While the database is away every service answers 503 problem+json with
-Retry-After (never a 500) and is not ready; while Kafka is away writes go on. Afterwards nothing
-needs a restart: the read models, the relays and the other services' copies catch up by
-themselves, with nothing skipped."""
+Retry-After (never a 500) and is not ready; while Kafka is away the services stay ready (degraded),
+writes go on, and a session ended meanwhile is still refused everywhere (they ask identity).
+Afterwards nothing needs a restart: the read models, the relays and the other services' copies
+catch up by themselves, with nothing skipped."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import httpx
@@ -29,15 +31,24 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSystem]:
         yield running
 
 
-async def _bearer(client: httpx.AsyncClient, path: str, body: dict[str, str]) -> dict[str, str]:
+async def _log_in(client: httpx.AsyncClient, path: str, body: dict[str, str]) -> dict[str, Any]:
     r = await client.post(path, json=body)
     assert r.status_code == 201, r.text
-    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+    tokens: dict[str, Any] = r.json()
+    return tokens
+
+
+async def _bearer(client: httpx.AsyncClient, path: str, body: dict[str, str]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {(await _log_in(client, path, body))['access_token']}"}
+
+
+async def _owner_session(client: httpx.AsyncClient, system: RunningSystem) -> dict[str, Any]:
+    password = system.wait_for_line(rf"customer number\s+{CUSTOMER}\s+password\s+(\S+)", timeout=30).group(1)
+    return await _log_in(client, "/api/identity/v1/sessions", {"customer_number": CUSTOMER, "password": password})
 
 
 async def _owner(client: httpx.AsyncClient, system: RunningSystem) -> dict[str, str]:
-    password = system.wait_for_line(rf"customer number\s+{CUSTOMER}\s+password\s+(\S+)", timeout=30).group(1)
-    return await _bearer(client, "/api/identity/v1/sessions", {"customer_number": CUSTOMER, "password": password})
+    return {"Authorization": f"Bearer {(await _owner_session(client, system))['access_token']}"}
 
 
 async def _support(client: httpx.AsyncClient, system: RunningSystem) -> dict[str, str]:
@@ -117,19 +128,53 @@ async def test_a_database_outage_is_a_503_and_everything_catches_up_afterwards(s
         assert "during@example.org" not in listed.text
 
 
-async def test_writes_go_on_while_kafka_is_away_and_reach_the_other_services_when_it_is_back(
+async def _ready_without_kafka(client: httpx.AsyncClient) -> bool:
+    answers = [await client.get(f"/api/{service}/readyz") for service in SERVICES]
+    return all(r.status_code == 200 and r.json()["degraded"] == ["kafka"] for r in answers)
+
+
+async def _refused(client: httpx.AsyncClient, method: str, path: str, options: dict[str, Any]) -> bool:
+    r = await client.request(method, path, **options)
+    assert r.status_code in (200, 401), (path, r.status_code, r.text)
+    return r.status_code == 401
+
+
+async def test_while_kafka_is_away_writes_go_on_ended_sessions_are_refused_and_all_catches_up_after(
     system: RunningSystem,
 ) -> None:
     async with httpx.AsyncClient(base_url=system.gateway, timeout=30) as client:
         owner = await _owner(client, system)
+        leaving = await _owner_session(client, system)  # a second session of the owner's, ended below
         kafka = EmbeddedKafka(system.state, system.port("kafka"), system.port("kafka_controller"))
         await asyncio.to_thread(kafka.stop)
         try:
+            # Still ready (the gateway keeps routing to them in Kubernetes), saying what is missing.
+            await eventually(lambda: _ready_without_kafka(client), "every service ready, degraded")
             # The event store is the outbox: the write commits now and is published later.
             away = [await _add_contact(client, owner, f"Away{i}") for i in range(3)]
             await eventually(lambda: _knows(client, owner, "contacts", set(away)), "contacts' own read model")
             assert not set(away) & await _contacts_known(client, owner, "domains")
+
+            # A session ended now cannot reach the other services through Kafka: they ask identity.
+            r = await client.post("/api/identity/v1/sessions/logout", json={"refresh_token": leaving["refresh_token"]})
+            assert r.status_code == 204, r.text
+            check = {"requester": {"email": "away0@example.org"}, "action": "contracts:view"}
+            reads: list[tuple[str, str, dict[str, Any]]] = [
+                ("GET", f"/api/contacts/v1/customers/{CUSTOMER}/contacts", {}),
+                ("POST", f"/api/contacts/v1/customers/{CUSTOMER}/authorization-checks", {"json": check}),
+                ("GET", f"/api/domains/v1/customers/{CUSTOMER}/contacts", {}),
+                ("GET", f"/api/billing/v1/customers/{CUSTOMER}/billing-contact", {}),
+                ("GET", f"/api/identity/v1/customers/{CUSTOMER}", {}),
+            ]
+            ended = {"Authorization": f"Bearer {leaving['access_token']}"}
+            for method, path, options in reads:
+                refused = partial(_refused, client, method, path, {**options, "headers": ended})
+                await eventually(refused, f"{path} refusing the ended session's token")
+                r = await client.request(method, path, **options, headers=owner)
+                assert r.status_code == 200, (path, r.status_code, r.text)  # the live session is served
         finally:
             await asyncio.to_thread(kafka.start)
         await eventually(lambda: _knows(client, owner, "domains", set(away)), "domains' copy", timeout=60)
         await eventually(lambda: _all_ready(client), "every service ready again")
+        for service in SERVICES:
+            assert (await client.get(f"/api/{service}/readyz")).json()["degraded"] == []

@@ -12,6 +12,13 @@ from shared.auth.verifier import TokenVerifier
 from shared.clock import Clock
 from shared.service import ServiceSpec, create_app
 from shared.settings import ServiceSettings
+from tests.support.waiting import until
+
+
+async def revocations_read(app: FastAPI) -> None:
+    """As a deployment waits for readiness: until then the service asks identity about every
+    session (shared.auth.session_confirmation), and a test has no identity to ask."""
+    await until(lambda: bool(app.state.session_revocations.current), "the session revocations read")
 
 
 @asynccontextmanager
@@ -29,6 +36,7 @@ async def running_service(
     )
     app = create_app(spec, config, clock=clock, verifier=verifier)
     async with app.router.lifespan_context(app):
+        await revocations_read(app)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://service.test") as client:
             yield app, client

@@ -33,6 +33,7 @@ from shared.service import create_app
 from shared.settings import ServiceSettings
 from tests.conftest import fresh_database
 from tests.integration.audit.conftest import relay, scratch_topics, write
+from tests.support.services import revocations_read
 from tests.unit.audit.history import HistoryGenerator, generate
 
 pytestmark = pytest.mark.integration
@@ -81,6 +82,7 @@ async def contacts_api(world: World) -> AsyncIterator[tuple[httpx.AsyncClient, d
     )
     app = create_app(CONTACTS, settings, with_workers=False, clock=clock, verifier=issuer.verifier())
     async with app.router.lifespan_context(app):
+        await revocations_read(app)
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://contacts.test") as client:
             yield client, issuer.staff("carla", Role.COMPLIANCE)
