@@ -19,6 +19,7 @@ from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from fastapi import APIRouter, FastAPI
 from starlette.types import ASGIApp
 
@@ -64,6 +65,17 @@ class Runtime:
     verifier: TokenVerifier | None = None
     producer: AIOKafkaProducer | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+
+
+# Readiness checks whose failure leaves an API serving, in a degraded way: writes commit to the
+# database (the relay publishes them later), sessions are confirmed with identity while its
+# revocations cannot be read, and support's requests on behalf of someone wait (503) while the
+# authorization copy cannot be checked. Only the database makes an API not ready.
+DEGRADED_WITHOUT = frozenset({"kafka", "session_revocations", "authorization_copy"})
+
+
+class KafkaUnavailable(RuntimeError):
+    """Kafka did not answer in time (a readiness check's failure)."""
 
 
 RoutesFactory = Callable[[], Sequence[APIRouter]]
@@ -159,16 +171,14 @@ class Workers:
         self._tasks: list[asyncio.Task[None]] = []
         self.consumers: list[KafkaConsumerRunner] = []
         self.projection_runners: list[ProjectionRunner] = []
+        self._producer_lock = asyncio.Lock()
 
     async def start(self) -> None:
+        """Starts every loop without waiting for Kafka: the relay and the checkpoints start their
+        producer themselves (retried while Kafka does not answer), the projections need only the
+        database, the consumers retry their own connection."""
         rt = self.runtime
-        if rt.producer is None:
-            rt.producer = idempotent_producer(rt.settings.kafka_bootstrap_servers, f"{rt.spec.name}-relay")
-            await rt.producer.start()
-        relay = OutboxRelay(
-            service=rt.spec.name, pool=rt.pool, store=rt.store, producer=rt.producer, topic=rt.spec.topic
-        )
-        self.supervise("relay", relay.run)
+        self.supervise("relay", self._relay)
         for projection in rt.spec.projections:
             runner = ProjectionRunner(pool=rt.pool, store=rt.store, projection=projection)
             self.projection_runners.append(runner)
@@ -183,14 +193,41 @@ class Workers:
             self.consumers.append(consumer)
             self.supervise(f"consumer:{kp.name}", consumer.run)
         if rt.settings.checkpoint_interval_s > 0:
-            checkpoints = CheckpointPublisher(
-                service=rt.spec.name,
-                pool=rt.pool,
-                producer=rt.producer,
-                interval_s=rt.settings.checkpoint_interval_s,
-                bootstrap=rt.settings.kafka_bootstrap_servers,
-            )
-            self.supervise("checkpoints", checkpoints.run)
+            self.supervise("checkpoints", self._checkpoints)
+
+    async def _producer(self) -> AIOKafkaProducer:
+        """The workers' one producer, started on first need; raises while Kafka does not answer
+        (the loop that asked fails, and its supervisor starts it again after a pause)."""
+        async with self._producer_lock:
+            rt = self.runtime
+            if rt.producer is None:
+                producer = idempotent_producer(rt.settings.kafka_bootstrap_servers, f"{rt.spec.name}-relay")
+                try:
+                    await producer.start()
+                except BaseException:
+                    with contextlib.suppress(Exception):
+                        await producer.stop()
+                    raise
+                rt.producer = producer
+            return rt.producer
+
+    async def _relay(self, stop: asyncio.Event) -> None:
+        rt = self.runtime
+        producer = await self._producer()
+        await OutboxRelay(
+            service=rt.spec.name, pool=rt.pool, store=rt.store, producer=producer, topic=rt.spec.topic
+        ).run(stop)
+
+    async def _checkpoints(self, stop: asyncio.Event) -> None:
+        rt = self.runtime
+        publisher = CheckpointPublisher(
+            service=rt.spec.name,
+            pool=rt.pool,
+            producer=await self._producer(),
+            interval_s=rt.settings.checkpoint_interval_s,
+            bootstrap=rt.settings.kafka_bootstrap_servers,
+        )
+        await publisher.run(stop)
 
     def supervise(self, name: str, loop: Callable[[asyncio.Event], Awaitable[None]]) -> None:
         """Run a background loop (`loop(stop)`) until `close`, restarting it when it fails."""
@@ -205,6 +242,12 @@ class Workers:
         while not self.stop.is_set():
             try:
                 await loop(self.stop)
+            except (KafkaError, *db.OUTAGE_TYPES) as exc:
+                if isinstance(exc, KafkaError) or db.is_outage(exc):
+                    # A dependency away (say, Kafka while the process starts): no bug to trace.
+                    log.warning("worker_loop_waiting", loop=name, error=repr(exc))
+                else:
+                    log.exception("worker_loop_failed", loop=name)
             except Exception:
                 log.exception("worker_loop_failed", loop=name)
             else:
@@ -257,8 +300,6 @@ def create_app(
         confirmer = None if spec.checks_sessions_itself else IdentitySessionConfirmer(settings.identity_session_url)
         runtime.verifier = revocations.guard(runtime.verifier, confirmer)
         revocations.start()
-        runtime.producer = idempotent_producer(settings.kafka_bootstrap_servers, f"{spec.name}-api")
-        await runtime.producer.start()
         freshness = _copy_freshness(spec, settings, runtime.pool)
         if freshness is not None:
             runtime.extras[COPY_FRESHNESS] = freshness
@@ -275,7 +316,8 @@ def create_app(
         finally:
             if workers is not None:
                 await workers.close()
-            await runtime.producer.stop()
+            if runtime.producer is not None:  # (the workers')
+                await runtime.producer.stop()
             await revocations.stop()
             if confirmer is not None:
                 await confirmer.close()
@@ -289,8 +331,9 @@ def create_app(
         await app.state.runtime.pool.fetchval("SELECT 1")
 
     async def kafka_ready() -> None:
-        producer: AIOKafkaProducer = app.state.runtime.producer
-        await producer.client.fetch_all_metadata()
+        # The revocation follower asks the broker for the end of identity.events every round.
+        if not revocations.current:
+            raise KafkaUnavailable("Kafka did not answer the session revocations' follower in time")
 
     app = KernelApp(
         service=spec.name,
@@ -318,9 +361,7 @@ def create_app(
             await app.state.runtime.extras[COPY_FRESHNESS].ready()
 
         readiness["authorization_copy"] = authorization_copy_ready
-    # Served without Kafka: writes commit to the database (the relay publishes them later), and
-    # sessions are confirmed with identity while its revocations cannot be read.
-    app.include_router(health_router(spec.name, readiness, optional={"kafka"}))
+    app.include_router(health_router(spec.name, readiness, optional=DEGRADED_WITHOUT))
     for router in spec.routes():
         app.include_router(router)
     openapi_contract.install(app)

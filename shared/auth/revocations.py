@@ -182,9 +182,13 @@ class SessionRevocationFollower:
                 await self._follow()
             except asyncio.CancelledError:
                 raise
+            except KafkaError as exc:
+                # A broker that went away or never answered: start again from REMEMBER ago
+                # (revocations read twice are harmless); said once per outage.
+                self._not_current(type(exc).__name__)
+                await asyncio.sleep(5)
             except Exception:
-                # A broker that went away, or a topic deleted under us: start again from REMEMBER ago
-                # (revocations read twice are harmless).
+                # Anything else (a topic deleted under us, a bug): the same, with the traceback.
                 self._not_current("failed")
                 log.exception("session_revocations_failed")
                 await asyncio.sleep(5)
@@ -206,8 +210,8 @@ class SessionRevocationFollower:
             client_id=self.client_id,
             **client_options(),
         )
-        await consumer.start()
         try:
+            await consumer.start()
             partitions = await self._partitions(consumer)
             consumer.assign(partitions)
             since_ms = int((time.time() - REMEMBER.total_seconds()) * 1000)

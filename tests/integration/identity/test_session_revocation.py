@@ -16,6 +16,7 @@ from services.identity.adapters.hashing import SecretHasher
 from shared import metrics
 from shared.auth import JwksTokenVerifier, Role
 from shared.http.hot import HotRouteProtocol
+from shared.infra.processes import free_port
 from shared.infra.smtp_sink import SmtpSink
 from shared.service import create_app
 from shared.settings import ServiceSettings
@@ -117,3 +118,44 @@ async def test_a_deactivated_staff_users_token_is_refused_by_the_other_services_
             )
             assert gone.status_code == 200, gone.text
             assert await _status_within(lambda: contacts.get(path, headers=support), 401, 10) < 10
+
+
+async def test_a_service_started_while_kafka_is_away_serves_and_still_refuses_ended_sessions(
+    pg_server: str, kafka: str, service_topics: object, smtp_sink: SmtpSink, hasher: SecretHasher
+) -> None:
+    """A pod (re)started during a Kafka outage: ready, degraded; it has read no revocation, so it
+    asks identity about every session (`shared.auth.session_confirmation`)."""
+    async with identity_over_http(pg_server, kafka, smtp_sink, hasher) as (identity, identity_url):
+        number, _, password = await identity.customer_with_password()
+        ended, live = [(await identity.login(number, password)).json() for _ in range(2)]
+        logout = await identity.client.post(
+            "/api/identity/v1/sessions/logout", json={"refresh_token": ended["refresh_token"]}
+        )
+        assert logout.status_code == 204
+        settings = ServiceSettings(
+            service="contacts",
+            database_url=await create_database(pg_server),
+            kafka_bootstrap_servers=f"127.0.0.1:{free_port()}",  # no broker there
+            port=0,
+            identity_jwks_url=f"{identity_url}/api/identity/.well-known/jwks.json",  # (and /me beside it)
+        )
+        jwks_url = settings.identity_jwks_url
+        app = create_app(CONTACTS, settings, verifier=JwksTokenVerifier(jwks_url))
+        async with (
+            uvicorn_serving(app, HotRouteProtocol, log_level="warning", lifespan="on") as server,
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.config.port}", timeout=10) as contacts,
+        ):
+            ready = await contacts.get("/api/contacts/readyz")
+            assert ready.status_code == 200, ready.text
+            assert {"kafka", "session_revocations"} <= set(ready.json()["degraded"]), ready.text
+            contacts_path = f"/api/contacts/v1/customers/{number}/contacts"
+            refused = await contacts.get(contacts_path, headers=bearer(ended))
+            assert refused.status_code == 401, refused.text
+            # The live session is served, and a write commits although Kafka cannot have it yet.
+            added = await contacts.post(
+                contacts_path, json={"name": "Ada Lovelace", "email": "ada@example.org"}, headers=bearer(live)
+            )
+            assert added.status_code == 201, added.text
+            listed = await contacts.get(contacts_path, headers=bearer(live))
+            assert listed.status_code == 200, listed.text
+            assert (await contacts.get(contacts_path, headers=bearer(ended))).status_code == 401

@@ -7,7 +7,9 @@ import asyncio
 from types import SimpleNamespace
 from typing import Any, cast
 
+from aiokafka.errors import KafkaConnectionError
 from prometheus_client import REGISTRY
+from structlog.testing import capture_logs
 
 from shared.service import Runtime, Workers
 from tests.support.waiting import eventually
@@ -51,3 +53,37 @@ async def test_a_loop_that_fails_or_ends_early_is_started_again_and_counted() ->
     await workers.close()
     assert runs == {"failing": 2, "ending": 2}  # stopped, not started a third time
     assert not workers.alive()
+
+
+async def test_a_dependency_away_is_logged_without_a_traceback_and_a_bug_with_one() -> None:
+    workers = _workers()
+    failures = iter(
+        [KafkaConnectionError("Unable to bootstrap"), ConnectionRefusedError(111, "refused"), KeyError("x")]
+    )
+    runs = [0]
+
+    async def loop(stop: asyncio.Event) -> None:
+        runs[0] += 1
+        failure = next(failures, None)
+        if failure is not None:
+            raise failure
+        await stop.wait()
+
+    with capture_logs() as logs:
+        workers.supervise("kafka-using", loop)
+
+        async def running_again() -> Any:
+            return runs[0] == 4 or None
+
+        await eventually(running_again, "the loop started a fourth time", timeout=10)
+        await workers.close()
+    seen = [
+        (line["event"], line["log_level"], "exc_info" in line)
+        for line in logs
+        if line["event"].startswith("worker_loop")
+    ]
+    assert seen == [
+        ("worker_loop_waiting", "warning", False),
+        ("worker_loop_waiting", "warning", False),
+        ("worker_loop_failed", "error", True),
+    ]
