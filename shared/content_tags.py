@@ -19,6 +19,8 @@ def content_tag(*fields: str | bool | None) -> str:
 
 
 def still_as_read(if_match: str | None, current: str | None) -> bool:
-    """Whether a change may go on: no If-Match sent, or it names the resource's current tag
-    (`current` None: the resource is gone since)."""
+    """Whether a change may go on: no If-Match sent, or it names the resource's current tag, or
+    it is `*` and the resource exists (`current` None: the resource is gone since)."""
+    if if_match == "*":
+        return current is not None
     return if_match is None or if_match == current

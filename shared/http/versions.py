@@ -4,22 +4,27 @@ from __future__ import annotations
 
 from shared.errors import InvalidRequest
 
+ANY = "*"
+
 
 def etag(version: int) -> str:
     return f'"{version}"'
 
 
 def tag_in(if_match: str | None) -> str | None:
-    """An If-Match header as the quoted tag it names (a weak `W/` prefix dropped)."""
+    """An If-Match header as the quoted tag it names (a weak `W/` prefix dropped), or `ANY` for
+    `*` (RFC 9110: "whatever is there now, as long as something is")."""
     if if_match is None:
         return None
+    if if_match.strip() == ANY:
+        return ANY
     return '"' + if_match.strip().removeprefix("W/").strip('"') + '"'
 
 
 def expected_version(if_match: str | None, body_version: int | None) -> int:
     """The version the client read: If-Match (the ETag) or the body's `version`; both must agree."""
     tag = tag_in(if_match)
-    if tag is not None:
+    if tag is not None and tag != ANY:  # (`*` names no version: the body's must)
         try:
             version = int(tag.strip('"'))
         except ValueError:

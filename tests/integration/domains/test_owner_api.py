@@ -60,6 +60,15 @@ async def test_the_owner_books_everything_and_the_contract_list_shows_it(env: En
     assert (now["target_url"], now["permanent"]) == ("https://yx.de/moved", True)
     r = await env.domains.put(redirect_url, json={"target_url": "https://yx.de/welcome"}, headers=owner)
     assert r.status_code == 200, r.text  # without If-Match, as before
+    # `If-Match: *`: change whatever redirect is there, but create none.
+    r = await env.domains.put(redirect_url, json=moved, headers={**owner, "If-Match": "*"})
+    assert r.status_code == 200, r.text
+    [now] = (await env.domains.get(base, headers=owner)).json()["redirects"]
+    assert now["target_url"] == "https://yx.de/moved"
+    r = await env.domains.put(redirect_url, json={"target_url": "https://yx.de/welcome"}, headers=owner)
+    assert r.status_code == 200, r.text
+    r = await env.domains.put(f"{base}/redirects/shop.{domain}", json=moved, headers={**owner, "If-Match": "*"})
+    assert (r.status_code, r.json()["title"]) == (409, "Changed meanwhile"), r.text
 
     r = await env.domains.post(f"{base}/ftp-credentials", headers=owner)
     assert r.status_code == 200, r.text
