@@ -159,3 +159,42 @@ async def test_a_service_started_while_kafka_is_away_serves_and_still_refuses_en
             listed = await contacts.get(contacts_path, headers=bearer(live))
             assert listed.status_code == 200, listed.text
             assert (await contacts.get(contacts_path, headers=bearer(ended))).status_code == 401
+
+
+async def test_while_neither_kafka_nor_identity_can_say_a_token_is_refused_for_now_and_nothing_is_written(
+    pg_server: str, kafka: str, service_topics: object, smtp_sink: SmtpSink, hasher: SecretHasher
+) -> None:
+    async with identity_over_http(pg_server, kafka, smtp_sink, hasher) as (identity, identity_url):
+        number, _, password = await identity.customer_with_password()
+        live = (await identity.login(number, password)).json()
+        settings = ServiceSettings(
+            service="contacts",
+            database_url=await create_database(pg_server),
+            kafka_bootstrap_servers=f"127.0.0.1:{free_port()}",  # no broker there
+            port=0,
+            # Identity's /me beside a JWKS URL where nothing answers; the signing keys still come.
+            identity_jwks_url=f"http://127.0.0.1:{free_port()}/api/identity/.well-known/jwks.json",
+        )
+        app = create_app(
+            CONTACTS, settings, verifier=JwksTokenVerifier(f"{identity_url}/api/identity/.well-known/jwks.json")
+        )
+        async with (
+            uvicorn_serving(app, HotRouteProtocol, log_level="warning", lifespan="on") as server,
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.config.port}", timeout=10) as contacts,
+        ):
+            base = f"/api/contacts/v1/customers/{number}"
+            answers = [
+                await contacts.get(f"{base}/contacts", headers=bearer(live)),
+                await contacts.post(
+                    f"{base}/contacts", json={"name": "Ada", "email": "a@example.org"}, headers=bearer(live)
+                ),
+                await contacts.post(
+                    f"{base}/authorization-checks", json=CHECK, headers=bearer(live)
+                ),  # the hot route's
+            ]
+            for answer in answers:
+                assert answer.status_code == 503, answer.text
+                assert answer.headers["content-type"] == "application/problem+json"
+                assert answer.headers["retry-after"] == "5"
+                assert "cannot be confirmed" in answer.json()["detail"]
+            assert await app.state.runtime.pool.fetchval("SELECT count(*) FROM events") == 0
