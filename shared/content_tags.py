@@ -18,9 +18,12 @@ def content_tag(*fields: str | bool | None) -> str:
     return '"' + hashlib.sha256(text.encode()).hexdigest()[:24] + '"'
 
 
+ANY = "*"  # If-Match: * (RFC 9110: "whatever is there now, as long as something is")
+
+
 def still_as_read(if_match: str | None, current: str | None) -> bool:
     """Whether a change may go on: no If-Match sent, or it names the resource's current tag, or
-    it is `*` and the resource exists (`current` None: the resource is gone since)."""
-    if if_match == "*":
+    it is `ANY` and the resource exists (`current` None: the resource is gone since)."""
+    if if_match == ANY:
         return current is not None
     return if_match is None or if_match == current

@@ -26,7 +26,7 @@ from starlette.types import ASGIApp
 from shared import db, heap, metrics
 from shared.audit.checkpoints import CheckpointPublisher
 from shared.auth.revocations import SessionRevocationFollower
-from shared.auth.session_confirmation import IdentitySessionConfirmer
+from shared.auth.session_confirmation import IdentitySessionConfirmer, session_url_beside
 from shared.auth.verifier import JwksTokenVerifier, TokenVerifier
 from shared.authorization.freshness import RUNTIME_KEY as COPY_FRESHNESS
 from shared.authorization.freshness import CopyFreshness
@@ -63,7 +63,6 @@ class Runtime:
     uow: UnitOfWorkFactory
     clock: Clock
     verifier: TokenVerifier | None = None
-    producer: AIOKafkaProducer | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
 
@@ -72,10 +71,6 @@ class Runtime:
 # revocations cannot be read, and support's requests on behalf of someone wait (503) while the
 # authorization copy cannot be checked. Only the database makes an API not ready.
 DEGRADED_WITHOUT = frozenset({"kafka", "session_revocations", "authorization_copy"})
-
-
-class KafkaUnavailable(RuntimeError):
-    """Kafka did not answer in time (a readiness check's failure)."""
 
 
 RoutesFactory = Callable[[], Sequence[APIRouter]]
@@ -172,6 +167,7 @@ class Workers:
         self.consumers: list[KafkaConsumerRunner] = []
         self.projection_runners: list[ProjectionRunner] = []
         self._producer_lock = asyncio.Lock()
+        self.producer: AIOKafkaProducer | None = None  # the relay's and the checkpoints', once started
 
     async def start(self) -> None:
         """Starts every loop without waiting for Kafka: the relay and the checkpoints start their
@@ -199,8 +195,8 @@ class Workers:
         """The workers' one producer, started on first need; raises while Kafka does not answer
         (the loop that asked fails, and its supervisor starts it again after a pause)."""
         async with self._producer_lock:
-            rt = self.runtime
-            if rt.producer is None:
+            if self.producer is None:
+                rt = self.runtime
                 producer = idempotent_producer(rt.settings.kafka_bootstrap_servers, f"{rt.spec.name}-relay")
                 try:
                     await producer.start()
@@ -208,8 +204,8 @@ class Workers:
                     with contextlib.suppress(Exception):
                         await producer.stop()
                     raise
-                rt.producer = producer
-            return rt.producer
+                self.producer = producer
+            return self.producer
 
     async def _relay(self, stop: asyncio.Event) -> None:
         rt = self.runtime
@@ -242,14 +238,12 @@ class Workers:
         while not self.stop.is_set():
             try:
                 await loop(self.stop)
-            except (KafkaError, *db.OUTAGE_TYPES) as exc:
+            except Exception as exc:
                 if isinstance(exc, KafkaError) or db.is_outage(exc):
                     # A dependency away (say, Kafka while the process starts): no bug to trace.
                     log.warning("worker_loop_waiting", loop=name, error=repr(exc))
                 else:
                     log.exception("worker_loop_failed", loop=name)
-            except Exception:
-                log.exception("worker_loop_failed", loop=name)
             else:
                 if self.stop.is_set():
                     return
@@ -270,6 +264,9 @@ class Workers:
         for task in (*done, *pending):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        if self.producer is not None:
+            await self.producer.stop()
+            self.producer = None
 
 
 async def close_pool(pool: db.Pool) -> None:
@@ -297,7 +294,11 @@ def create_app(
         runtime = await open_runtime(spec, settings, clock, verifier, runs_workers=with_workers)
         # Tokens of sessions identity has ended are refused from here on, whatever they say.
         assert runtime.verifier is not None
-        confirmer = None if spec.checks_sessions_itself else IdentitySessionConfirmer(settings.identity_session_url)
+        confirmer = (
+            None
+            if spec.checks_sessions_itself
+            else IdentitySessionConfirmer(session_url_beside(settings.identity_jwks_url))
+        )
         runtime.verifier = revocations.guard(runtime.verifier, confirmer)
         revocations.start()
         freshness = _copy_freshness(spec, settings, runtime.pool)
@@ -316,8 +317,6 @@ def create_app(
         finally:
             if workers is not None:
                 await workers.close()
-            if runtime.producer is not None:  # (the workers')
-                await runtime.producer.stop()
             await revocations.stop()
             if confirmer is not None:
                 await confirmer.close()
@@ -329,11 +328,6 @@ def create_app(
 
     async def database_ready() -> None:
         await app.state.runtime.pool.fetchval("SELECT 1")
-
-    async def kafka_ready() -> None:
-        # The revocation follower asks the broker for the end of identity.events every round.
-        if not revocations.current:
-            raise KafkaUnavailable("Kafka did not answer the session revocations' follower in time")
 
     app = KernelApp(
         service=spec.name,
@@ -354,7 +348,12 @@ def create_app(
     )
     install_problem_handlers(app)
     app.state.session_revocations = revocations
-    readiness = {"database": database_ready, "kafka": kafka_ready, "session_revocations": revocations.ready}
+    # (Kafka as the revocation follower finds it: it asks the broker for the topic's end every round.)
+    readiness = {
+        "database": database_ready,
+        "kafka": revocations.kafka_answers,
+        "session_revocations": revocations.ready,
+    }
     if spec.authorization_copy is not None:
 
         async def authorization_copy_ready() -> None:
@@ -432,8 +431,6 @@ async def _run_worker(spec: ServiceSpec, settings: ServiceSettings) -> None:
     if endpoint is not None:
         endpoint.close()
     await workers.close()
-    if runtime.producer is not None:
-        await runtime.producer.stop()
     await close_pool(runtime.pool)
 
 

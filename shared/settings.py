@@ -22,7 +22,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel
 
-from shared.auth.session_confirmation import session_url_beside
 from shared.kafka_security import KafkaSecurity
 
 DEFAULT_PORTS = {"identity": 8101, "contacts": 8102, "billing": 8103, "domains": 8104}
@@ -61,11 +60,6 @@ class ServiceSettings(BaseModel):
     # Support acts on a copy of contacts' authorizations only while it is at most this far behind
     # (billing, domains; shared.authorization.freshness).
     authorization_copy_max_lag_s: float = 10.0
-
-    @property
-    def identity_session_url(self) -> str:
-        """Identity's "is this session live" route, asked while identity.events cannot be read."""
-        return session_url_beside(self.identity_jwks_url)
 
     @classmethod
     def from_env(cls, service: str) -> ServiceSettings:

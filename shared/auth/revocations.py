@@ -31,7 +31,7 @@ from aiokafka.errors import KafkaError
 
 from shared import metrics
 from shared.auth.principal import Principal
-from shared.auth.session_confirmation import Confirmations, SessionConfirmer, identity_unreachable
+from shared.auth.session_confirmation import Confirmations, SessionConfirmer
 from shared.auth.verifier import ACCESS_TOKEN_MAX_LIFETIME, LEEWAY_S, InvalidToken, TokenVerifier
 from shared.cloudevents import MalformedCloudEvent, from_kafka
 from shared.kafka import partitions_of, topic_for
@@ -49,6 +49,10 @@ REVOKED_TYPE = b"hosting.accounts.identity.SessionRevoked."  # ce_type, any sche
 ANSWER_WITHIN_S = 3.0
 
 Offsets = dict[TopicPartition, int]
+
+
+class KafkaUnavailable(RuntimeError):
+    """Kafka did not answer in time (a readiness check's failure)."""
 
 
 def session_key(session_id: str | uuid.UUID) -> str:
@@ -86,7 +90,8 @@ class RevokedSessions:
 class RevocationGuard:
     """A `TokenVerifier` that refuses the tokens of revoked sessions, around another verifier.
 
-    `follower` None: the caller checks sessions itself (identity, in its own database)."""
+    Without a `confirmer` it trusts what the follower read, current or not: the caller checks
+    sessions itself (identity, in its own database)."""
 
     def __init__(
         self,
@@ -99,20 +104,20 @@ class RevocationGuard:
         self._revoked_sessions = revoked
         self._revoked = revoked.until  # (the dict itself: `cached` is on contacts' hot path)
         self._follower = follower
-        self.confirmations = Confirmations(confirmer) if follower is not None and confirmer is not None else None
+        self._confirmations = Confirmations(confirmer) if confirmer is not None else None
 
-    def _unsure(self, session_id: str | None) -> bool:
-        """Whether the follower's silence about this session cannot be trusted just now."""
-        follower = self._follower
-        if follower is None or follower.current:
-            return False
-        return self.confirmations is None or not self.confirmations.recent(session_id)
+    def _to_ask(self, session_id: str | None) -> Confirmations | None:
+        """Whom to ask about this session, when the follower's silence cannot be trusted just now."""
+        follower, confirmations = self._follower, self._confirmations
+        if follower is None or follower.current or confirmations is None or confirmations.recent(session_id):
+            return None
+        return confirmations
 
     def cached(self, token: str) -> Principal | None:
         principal = self.verifier.cached(token)
         # (a revoked session's token is declined here, as is one to ask identity about: `verify`
         # then answers it)
-        if principal is None or principal.session_id in self._revoked or self._unsure(principal.session_id):
+        if principal is None or principal.session_id in self._revoked or self._to_ask(principal.session_id):
             return None
         return principal
 
@@ -121,14 +126,12 @@ class RevocationGuard:
         if principal.session_id in self._revoked:
             metrics.TOKENS_OF_ENDED_SESSIONS.inc()
             raise InvalidToken("the token's session has ended")
-        if self._unsure(principal.session_id):
-            if self.confirmations is None:
-                raise identity_unreachable()
-            if not await self.confirmations.live(token, principal):
-                if principal.session_id is not None:
-                    self._revoked_sessions.revoke(principal.session_id, datetime.now(UTC))
-                metrics.TOKENS_OF_ENDED_SESSIONS.inc()
-                raise InvalidToken("the token's session has ended")
+        confirmations = self._to_ask(principal.session_id)
+        if confirmations is not None and not await confirmations.live(token, principal):
+            if principal.session_id is not None:
+                self._revoked_sessions.revoke(principal.session_id, datetime.now(UTC))
+            metrics.TOKENS_OF_ENDED_SESSIONS.inc()
+            raise InvalidToken("the token's session has ended")
         return principal
 
 
@@ -163,7 +166,7 @@ class SessionRevocationFollower:
     def guard(self, verifier: TokenVerifier, confirmer: SessionConfirmer | None = None) -> RevocationGuard:
         """`confirmer`: whom to ask while this follower is not current; None: the caller checks
         every session itself (identity), so the follower's currency does not matter."""
-        return RevocationGuard(verifier, self.revoked, self if confirmer is not None else None, confirmer)
+        return RevocationGuard(verifier, self.revoked, self, confirmer)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="session-revocations")
@@ -176,21 +179,24 @@ class SessionRevocationFollower:
         if not self.caught_up.is_set():
             raise RuntimeError("session revocations not read yet")
 
+    async def kafka_answers(self) -> None:
+        """For readiness: raises while the broker did not answer this follower's last round."""
+        if not self.current:
+            raise KafkaUnavailable("Kafka did not answer the session revocations' follower in time")
+
     async def _run(self) -> None:
         while True:
             try:
                 await self._follow()
             except asyncio.CancelledError:
                 raise
-            except KafkaError as exc:
-                # A broker that went away or never answered: start again from REMEMBER ago
-                # (revocations read twice are harmless); said once per outage.
+            except Exception as exc:
+                # A broker that went away or never answered (said once per outage), a topic deleted
+                # under us or a bug (with the traceback): start again from REMEMBER ago
+                # (revocations read twice are harmless).
                 self._not_current(type(exc).__name__)
-                await asyncio.sleep(5)
-            except Exception:
-                # Anything else (a topic deleted under us, a bug): the same, with the traceback.
-                self._not_current("failed")
-                log.exception("session_revocations_failed")
+                if not isinstance(exc, KafkaError):
+                    log.exception("session_revocations_failed")
                 await asyncio.sleep(5)
 
     async def _partitions(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from shared.content_tags import ANY
 from shared.errors import InvalidRequest
 
-ANY = "*"
+__all__ = ["ANY", "etag", "expected_version", "tag_in"]
 
 
 def etag(version: int) -> str:
@@ -12,8 +13,7 @@ def etag(version: int) -> str:
 
 
 def tag_in(if_match: str | None) -> str | None:
-    """An If-Match header as the quoted tag it names (a weak `W/` prefix dropped), or `ANY` for
-    `*` (RFC 9110: "whatever is there now, as long as something is")."""
+    """An If-Match header as the quoted tag it names (a weak `W/` prefix dropped), or `ANY` for `*`."""
     if if_match is None:
         return None
     if if_match.strip() == ANY:

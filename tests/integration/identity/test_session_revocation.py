@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from services.contacts.service import SPEC as CONTACTS
 from services.identity.adapters.hashing import SecretHasher
@@ -120,6 +123,28 @@ async def test_a_deactivated_staff_users_token_is_refused_by_the_other_services_
             assert await _status_within(lambda: contacts.get(path, headers=support), 401, 10) < 10
 
 
+@asynccontextmanager
+async def contacts_without_kafka(
+    pg_server: str, keys_from: str, sessions_from: str
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """Contacts started with no Kafka broker where it is told to look, over HTTP: the signing keys
+    from identity at `keys_from`, sessions asked about at `sessions_from` (its /me beside the JWKS)."""
+    jwks = "/api/identity/.well-known/jwks.json"
+    settings = ServiceSettings(
+        service="contacts",
+        database_url=await create_database(pg_server),
+        kafka_bootstrap_servers=f"127.0.0.1:{free_port()}",  # no broker there
+        port=0,
+        identity_jwks_url=f"{sessions_from}{jwks}",
+    )
+    app = create_app(CONTACTS, settings, verifier=JwksTokenVerifier(f"{keys_from}{jwks}"))
+    async with (
+        uvicorn_serving(app, HotRouteProtocol, log_level="warning", lifespan="on") as server,
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.config.port}", timeout=10) as contacts,
+    ):
+        yield app, contacts
+
+
 async def test_a_service_started_while_kafka_is_away_serves_and_still_refuses_ended_sessions(
     pg_server: str, kafka: str, service_topics: object, smtp_sink: SmtpSink, hasher: SecretHasher
 ) -> None:
@@ -132,19 +157,7 @@ async def test_a_service_started_while_kafka_is_away_serves_and_still_refuses_en
             "/api/identity/v1/sessions/logout", json={"refresh_token": ended["refresh_token"]}
         )
         assert logout.status_code == 204
-        settings = ServiceSettings(
-            service="contacts",
-            database_url=await create_database(pg_server),
-            kafka_bootstrap_servers=f"127.0.0.1:{free_port()}",  # no broker there
-            port=0,
-            identity_jwks_url=f"{identity_url}/api/identity/.well-known/jwks.json",  # (and /me beside it)
-        )
-        jwks_url = settings.identity_jwks_url
-        app = create_app(CONTACTS, settings, verifier=JwksTokenVerifier(jwks_url))
-        async with (
-            uvicorn_serving(app, HotRouteProtocol, log_level="warning", lifespan="on") as server,
-            httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.config.port}", timeout=10) as contacts,
-        ):
+        async with contacts_without_kafka(pg_server, identity_url, identity_url) as (_, contacts):
             ready = await contacts.get("/api/contacts/readyz")
             assert ready.status_code == 200, ready.text
             assert {"kafka", "session_revocations"} <= set(ready.json()["degraded"]), ready.text
@@ -167,21 +180,9 @@ async def test_while_neither_kafka_nor_identity_can_say_a_token_is_refused_for_n
     async with identity_over_http(pg_server, kafka, smtp_sink, hasher) as (identity, identity_url):
         number, _, password = await identity.customer_with_password()
         live = (await identity.login(number, password)).json()
-        settings = ServiceSettings(
-            service="contacts",
-            database_url=await create_database(pg_server),
-            kafka_bootstrap_servers=f"127.0.0.1:{free_port()}",  # no broker there
-            port=0,
-            # Identity's /me beside a JWKS URL where nothing answers; the signing keys still come.
-            identity_jwks_url=f"http://127.0.0.1:{free_port()}/api/identity/.well-known/jwks.json",
-        )
-        app = create_app(
-            CONTACTS, settings, verifier=JwksTokenVerifier(f"{identity_url}/api/identity/.well-known/jwks.json")
-        )
-        async with (
-            uvicorn_serving(app, HotRouteProtocol, log_level="warning", lifespan="on") as server,
-            httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.config.port}", timeout=10) as contacts,
-        ):
+        # Identity's /me asked where nothing answers; the signing keys still come from identity.
+        nowhere = f"http://127.0.0.1:{free_port()}"
+        async with contacts_without_kafka(pg_server, identity_url, nowhere) as (app, contacts):
             base = f"/api/contacts/v1/customers/{number}"
             answers = [
                 await contacts.get(f"{base}/contacts", headers=bearer(live)),
