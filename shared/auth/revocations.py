@@ -252,8 +252,11 @@ class SessionRevocationFollower:
 
     async def _end_of(self, consumer: AIOKafkaConsumer, partitions: list[TopicPartition]) -> Offsets | None:
         """The topic's end as the broker gives it, or None when it does not in time."""
+        # (`asyncio.timeout`, not `wait_for`: Python 3.11's wait_for can swallow a cancellation that
+        # arrives as the answer does, and `stop()` would then wait for a follower that goes on.)
         try:
-            end: Offsets = await asyncio.wait_for(consumer.end_offsets(partitions), ANSWER_WITHIN_S)
+            async with asyncio.timeout(ANSWER_WITHIN_S):
+                end: Offsets = await consumer.end_offsets(partitions)
         except (TimeoutError, KafkaError):
             return None
         return end

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
 import pytest
 
@@ -171,3 +172,30 @@ async def test_a_token_without_a_session_is_asked_about_every_time() -> None:
     assert guard.cached(token) is None  # no answer is remembered for "no session"
     await guard.verify(token)
     assert identity.asked == [None, None]
+
+
+async def test_a_follower_stopped_as_the_broker_answers_stops() -> None:
+    """Stopping cancels the follower's rounds; a cancellation that arrives in the same turn as the
+    broker's answer must not be lost (with Python 3.11's `wait_for` the round returned the answer
+    instead, the follower went on, and `stop()` waited for ever)."""
+    answers: list[asyncio.Future[dict[Any, int]]] = []
+
+    class Broker:
+        async def end_offsets(self, partitions: list[Any]) -> dict[Any, int]:
+            answers.append(asyncio.get_running_loop().create_future())
+            return await answers[-1]
+
+    follower = SessionRevocationFollower("127.0.0.1:1", client_id="test")
+
+    async def rounds() -> None:
+        while True:
+            await follower._end_of(cast(Any, Broker()), [])
+
+    following = asyncio.create_task(rounds())
+    await asyncio.sleep(0)  # the first round asks
+    answers[0].set_result({})
+    await asyncio.sleep(0)  # the answer is in...
+    following.cancel()  # ...and the stop comes in the same turn
+    with pytest.raises(asyncio.CancelledError):
+        async with asyncio.timeout(2):  # (a lost cancellation: the next round waits for ever)
+            await following
