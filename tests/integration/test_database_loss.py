@@ -21,7 +21,9 @@ pytestmark = pytest.mark.integration
 async def _terminate(pool: db.Pool, pid: int) -> bool:
     """What an administrator's pg_terminate_backend, a restart or a failover does to a session."""
     async with pool.acquire() as conn:
-        terminated: bool = await conn.fetchval("SELECT pg_terminate_backend($1)", pid)
+        # (With a timeout it returns once the backend is gone, not when it was signalled: until
+        # then pg_stat_activity still lists it, and a test looking for its successor finds it.)
+        terminated: bool = await conn.fetchval("SELECT pg_terminate_backend($1, 5000)", pid)
     return terminated
 
 
