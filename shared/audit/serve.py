@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from shared.audit.api import AuditState, compliance_router
 from shared.auth.revocations import SessionRevocationFollower
 from shared.auth.verifier import JwksTokenVerifier, TokenVerifier
+from shared.contracts import openapi as openapi_contract
 from shared.http.access_log import DEFAULT_LINES_PER_S
 from shared.http.health import health_router
 from shared.http.middleware import BodySizeLimitMiddleware, RequestContextMiddleware, RequestMetrics
@@ -67,6 +68,7 @@ def create_compliance_app(
     app.add_middleware(RequestContextMiddleware, metrics=RequestMetrics(SERVICE, access_lines_per_s))
     app.include_router(health_router(SERVICE, {"kafka": kafka_ready, "session_revocations": revocations.ready}))
     app.include_router(compliance_router(state))
+    openapi_contract.install(app)  # problem+json errors and request-id headers, as the services document them
     return app
 
 

@@ -28,6 +28,10 @@ NOT_PROBLEMS = {("GET", "/api/{service}/readyz", "503")}
 
 
 def _app(service: str) -> FastAPI:
+    if service == "compliance":
+        from shared.audit.serve import create_compliance_app
+
+        return create_compliance_app("127.0.0.1:1", TestTokenIssuer().verifier())  # nothing connects yet
     spec = importlib.import_module(f"services.{service}.service").SPEC
     settings = ServiceSettings(
         service=service, database_url="postgresql://unused/x", kafka_bootstrap_servers="", port=0
@@ -35,7 +39,7 @@ def _app(service: str) -> FastAPI:
     return create_app(spec, settings)  # nothing connects before the lifespan starts
 
 
-@pytest.fixture(scope="module", params=SERVICES)
+@pytest.fixture(scope="module", params=(*SERVICES, "compliance"))
 def service_app(request: pytest.FixtureRequest) -> tuple[str, FastAPI, dict[str, Any]]:
     app = _app(request.param)
     return request.param, app, app.openapi()
@@ -69,13 +73,9 @@ def test_the_document_is_valid_openapi_3_1(service_app: tuple[str, FastAPI, dict
     validate(document)
 
 
-def test_the_compliance_apis_document_is_valid_openapi_3_1() -> None:
+def test_the_compliance_apis_document_names_its_questions() -> None:
     """(Its `since`/`until` once left the document unbuildable: a 500 at /api/compliance/openapi.json.)"""
-    from shared.audit.serve import create_compliance_app
-
-    document = create_compliance_app("127.0.0.1:1", TestTokenIssuer().verifier()).openapi()  # nothing connects yet
-    assert document["openapi"].startswith("3.1.")
-    validate(document)
+    document = _app("compliance").openapi()
     assert "/api/compliance/v1/customers/{customer_number}/timeline" in document["paths"]
 
 

@@ -88,7 +88,11 @@ def router() -> APIRouter:
     @api.put(
         "/customers/{customer_number}/reference-email",
         response_model=Account,
-        responses={**AUTH_PROBLEMS, **NOT_FOUND},
+        responses={
+            **AUTH_PROBLEMS,
+            **NOT_FOUND,
+            409: {"model": Problem, "description": "The address changed after the read that If-Match names"},
+        },
         summary="Change the reference e-mail address (needs a login within the last 10 minutes)",
         description="Allowed to the customer and to support or admin staff; 403 when the login is not recent."
         " With If-Match (the account's ETag), a change made after that read is answered 409.",

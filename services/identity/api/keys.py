@@ -11,6 +11,10 @@ from services.identity.domain.signing_keys import JWKS_MAX_AGE
 from services.identity.runtime import identity_of
 
 
+class JwkSetResponse(JSONResponse):
+    media_type = "application/jwk-set+json"  # RFC 7517, section 8.5; the document names it too
+
+
 def router() -> APIRouter:
     api = APIRouter(prefix="/api/identity", tags=["keys"])
 
@@ -18,14 +22,14 @@ def router() -> APIRouter:
         "/.well-known/jwks.json",
         summary="Public keys for verifying access tokens (JWKS, RFC 7517)",
         response_model=dict[str, Any],
+        response_class=JwkSetResponse,
     )
-    async def jwks(request: Request) -> JSONResponse:
+    async def jwks(request: Request) -> JwkSetResponse:
         # Cacheable for a while: verifiers refetch on their own when a token names an unknown key,
         # and a rotated key is published longer than this before it signs.
-        return JSONResponse(
+        return JwkSetResponse(
             identity_of(request).signer.jwks(),
             headers={"Cache-Control": f"public, max-age={int(JWKS_MAX_AGE.total_seconds())}"},
-            media_type="application/jwk-set+json",
         )
 
     return api
