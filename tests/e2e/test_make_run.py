@@ -50,14 +50,7 @@ def test_metrics_are_not_served_to_the_public_but_on_the_service_port(system: Ru
 
 
 def test_demo_customer_adds_a_contact_that_domains_then_knows(system: RunningSystem) -> None:
-    password = system.wait_for_line(r"customer number\s+100001\s+password\s+(\S+)", timeout=30).group(1)
-    login = httpx.post(
-        f"{system.gateway}/api/identity/v1/sessions",
-        json={"customer_number": "100001", "password": password},
-        timeout=30,
-    )
-    assert login.status_code == 201, login.text
-    auth = {"Authorization": f"Bearer {login.json()['access_token']}"}
+    auth = system.bearer("customer")
     added = httpx.post(
         f"{system.gateway}/api/contacts/v1/customers/100001/contacts",
         json={"name": "Grace Hopper", "email": "grace@example.org", "phone": "+49 30 1234567"},
@@ -80,14 +73,7 @@ def test_demo_customer_adds_a_contact_that_domains_then_knows(system: RunningSys
 
 
 def test_the_compliance_api_answers_auditors_only(system: RunningSystem) -> None:
-    password = system.wait_for_line(r"staff user\s+demo-compliance\s+password\s+(\S+)", timeout=30).group(1)
-    login = httpx.post(
-        f"{system.gateway}/api/identity/v1/staff-sessions",
-        json={"username": "demo-compliance", "password": password},
-        timeout=30,
-    )
-    assert login.status_code == 201, login.text
-    auth = {"Authorization": f"Bearer {login.json()['access_token']}"}
+    auth = system.bearer("compliance")
     assert httpx.get(f"{system.gateway}/api/compliance/readyz", timeout=10).status_code == 200
     deadline = time.monotonic() + 30
     while True:  # read what was published since the last replay, until the seed's account shows

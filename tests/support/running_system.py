@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
+
 from shared.infra.processes import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -45,6 +47,19 @@ class RunningSystem:
                 break
             time.sleep(0.2)
         raise AssertionError(f"no line matching {pattern!r}; output:\n{''.join(self.output[-60:])}")
+
+    def bearer(self, who: str) -> dict[str, str]:
+        """The Authorization header of a fresh session of a seeded user: the demo customer
+        ("customer") or a demo staff user ("support", "compliance", "admin")."""
+        if who == "customer":
+            found = self.wait_for_line(r"customer number\s+(\d+)\s+password\s+(\S+)", timeout=30)
+            path, body = "sessions", {"customer_number": found.group(1), "password": found.group(2)}
+        else:
+            password = self.wait_for_line(rf"staff user\s+demo-{who}\s+password\s+(\S+)", timeout=30).group(1)
+            path, body = "staff-sessions", {"username": f"demo-{who}", "password": password}
+        login = httpx.post(f"{self.gateway}/api/identity/v1/{path}", json=body, timeout=30)
+        assert login.status_code == 201, login.text
+        return {"Authorization": f"Bearer {login.json()['access_token']}"}
 
     def port(self, name: str) -> int:
         """A port the launcher was given: `postgres`, `kafka`, `kafka_controller`, ..."""
