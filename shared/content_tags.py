@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 
 
 def content_tag(*fields: str | bool | None) -> str:
@@ -20,10 +21,24 @@ def content_tag(*fields: str | bool | None) -> str:
 
 ANY = "*"  # If-Match: * (RFC 9110: "whatever is there now, as long as something is")
 
+_TAG = r'(?:W/)?("[^"]*")'
+_TAG_LIST = re.compile(rf"{_TAG}(?:\s*,\s*{_TAG})*")
+
+
+def listed(if_match: str) -> tuple[str, ...]:
+    """The quoted tags an If-Match value lists (`"a", W/"b"`: RFC 9110, section 13.1.1), a weak
+    prefix dropped; a value that is no such list (a bare `3`) is read as one tag."""
+    text = if_match.strip()
+    if _TAG_LIST.fullmatch(text):
+        return tuple(re.findall(_TAG, text))
+    return ('"' + text.removeprefix("W/").strip('"') + '"',)
+
 
 def still_as_read(if_match: str | None, current: str | None) -> bool:
-    """Whether a change may go on: no If-Match sent, or it names the resource's current tag, or
+    """Whether a change may go on: no If-Match sent, or it lists the resource's current tag, or
     it is `ANY` and the resource exists (`current` None: the resource is gone since)."""
-    if if_match == ANY:
+    if if_match is None:
+        return True
+    if if_match.strip() == ANY:
         return current is not None
-    return if_match is None or if_match == current
+    return current in listed(if_match)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.content_tags import ANY
+from shared.content_tags import ANY, listed
 from shared.errors import InvalidRequest
 
 __all__ = ["ANY", "etag", "expected_version", "tag_in"]
@@ -13,20 +13,24 @@ def etag(version: int) -> str:
 
 
 def tag_in(if_match: str | None) -> str | None:
-    """An If-Match header as the quoted tag it names (a weak `W/` prefix dropped), or `ANY` for `*`."""
+    """An If-Match header as the quoted tags it lists (`"a", "b"`, weak `W/` prefixes dropped),
+    or `ANY` for `*`; `shared.content_tags.still_as_read` compares a resource's tag with it."""
     if if_match is None:
         return None
     if if_match.strip() == ANY:
         return ANY
-    return '"' + if_match.strip().removeprefix("W/").strip('"') + '"'
+    return ", ".join(listed(if_match))
 
 
 def expected_version(if_match: str | None, body_version: int | None) -> int:
     """The version the client read: If-Match (the ETag) or the body's `version`; both must agree."""
     tag = tag_in(if_match)
     if tag is not None and tag != ANY:  # (`*` names no version: the body's must)
+        tags = listed(tag)
+        if len(tags) > 1:  # an append expects one version of its stream
+            raise InvalidRequest("If-Match must name the one ETag you read here, not a list")
         try:
-            version = int(tag.strip('"'))
+            version = int(tags[0].strip('"'))
         except ValueError:
             raise InvalidRequest('If-Match must be the ETag you read, e.g. "3"') from None
         if version < 0:

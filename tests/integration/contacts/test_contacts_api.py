@@ -80,6 +80,15 @@ async def test_a_change_naming_the_details_read_does_not_overwrite_a_change_made
     assert (await env.client.put(url, json=owner_change, headers=env.owner(n))).status_code == 200
     star = await env.client.put(url, json=support_change, headers={**env.owner(n), "If-Match": "*"})
     assert star.status_code == 200, star.text
+    # A list of tags: the change goes on when one of them is the contact's current one.
+    current = star.headers["etag"]
+    stale = f"{tag}, {first.headers['etag']}"
+    listed_stale = await env.client.put(url, json=owner_change, headers={**env.owner(n), "If-Match": stale})
+    assert listed_stale.status_code == 409, listed_stale.text
+    listed_current = await env.client.put(
+        url, json=owner_change, headers={**env.owner(n), "If-Match": f"{tag}, {current}"}
+    )
+    assert listed_current.status_code == 200, listed_current.text
 
 
 async def test_every_route_needs_a_token_and_customers_see_only_themselves(env: ContactsEnv) -> None:

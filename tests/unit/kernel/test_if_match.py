@@ -1,4 +1,5 @@
-"""If-Match as the services read it (RFC 9110, section 13.1.1): a tag, a weak tag, or `*`."""
+"""If-Match as the services read it (RFC 9110, section 13.1.1): a tag, a weak tag, a list of
+tags, or `*`."""
 
 from __future__ import annotations
 
@@ -32,11 +33,23 @@ def test_a_change_goes_on_only_as_the_header_allows() -> None:
     assert not still_as_read(tag_in("*"), None)  # ...as long as something is
 
 
+def test_a_list_lets_a_change_go_on_when_it_names_the_current_tag() -> None:
+    other = content_tag("Ada Byron", "ada@example.org")
+    gone = content_tag("Charles Babbage", "cb@example.org")
+    header = tag_in(f"{gone}, W/{TAG} ,{other}")
+    assert header == f"{gone}, {TAG}, {other}"
+    assert still_as_read(header, TAG)
+    assert still_as_read(header, other)
+    assert not still_as_read(tag_in(f"{gone}, {other}"), TAG)
+    assert not still_as_read(header, None)
+    assert not still_as_read(tag_in('"a", junk'), '"a"')  # no list of tags: one (unmatched) tag
+
+
 def test_a_version_comes_from_if_match_or_the_body_and_a_star_names_none() -> None:
     assert expected_version('"3"', None) == 3
     assert expected_version('W/"3"', 3) == 3
     assert expected_version(None, 4) == 4
     assert expected_version("*", 5) == 5
-    for header, body in (("*", None), (None, None), ('"x"', None), ('"-1"', None), ('"3"', 4)):
+    for header, body in (("*", None), (None, None), ('"x"', None), ('"-1"', None), ('"3"', 4), ('"3", "4"', None)):
         with pytest.raises(InvalidRequest):
             expected_version(header, body)
