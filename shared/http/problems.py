@@ -141,10 +141,22 @@ async def _concurrency(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def _message(error: Any) -> str:
+    """pydantic's message, but a secret's length in characters: for a `SecretStr` it counts
+    "items", which puzzles whoever typed an empty password."""
+    kind, given, bounds = error.get("type"), error.get("input"), error.get("ctx") or {}
+    if kind in ("too_short", "too_long") and isinstance(given, str):
+        limit = bounds.get("min_length") if kind == "too_short" else bounds.get("max_length")
+        if isinstance(limit, int):
+            least_or_most = "at least" if kind == "too_short" else "at most"
+            return f"String should have {least_or_most} {limit} character{'' if limit == 1 else 's'}"
+    return str(error.get("msg", ""))
+
+
 async def _validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = [
-        {"location": [str(p) for p in e.get("loc", ())], "message": e.get("msg", ""), "type": e.get("type", "")}
+        {"location": [str(p) for p in e.get("loc", ())], "message": _message(e), "type": e.get("type", "")}
         for e in exc.errors()
     ]
     if any(e["type"] == "json_invalid" for e in errors):

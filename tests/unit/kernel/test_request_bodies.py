@@ -6,12 +6,16 @@ import importlib
 import json
 import types
 import typing
+from typing import Annotated
 
+import httpx
 import pytest
+from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
-from pydantic import SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError
 
 from shared.http.bodies import RequestBody, storable
+from shared.http.problems import install_problem_handlers
 from shared.kafka import SERVICES
 from shared.service import create_app
 from shared.settings import ServiceSettings
@@ -74,3 +78,24 @@ def test_every_request_body_of_every_service_is_a_request_body() -> None:
                 assert issubclass(model, RequestBody), (service, route.path, model)
                 checked += 1
     assert checked >= 30
+
+
+class Login(RequestBody):
+    password: Annotated[SecretStr, Field(min_length=1, max_length=8)]
+
+
+async def test_a_secret_of_the_wrong_length_is_told_in_characters_and_never_echoed() -> None:
+    app = FastAPI()
+    install_problem_handlers(app)
+
+    @app.post("/login")
+    async def login(body: Login) -> None:
+        return None
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        empty = await client.post("/login", json={"password": ""})
+        long = await client.post("/login", json={"password": "hunter2-hunter2"})
+    assert (empty.status_code, long.status_code) == (422, 422)
+    assert empty.json()["errors"][0]["message"] == "String should have at least 1 character"
+    assert long.json()["errors"][0]["message"] == "String should have at most 8 characters"
+    assert "hunter2" not in long.text
