@@ -35,6 +35,8 @@ from shared.auth.principal import PrincipalKind
 from shared.http.context import CustomerNumber, event_context, runtime_of
 from shared.scopes import DESCRIPTIONS, Scope
 
+AS_OF = "The instant to answer for (RFC 3339, with offset), now or in the past (a future one is 422); absent: now"
+
 
 def router() -> APIRouter:
     r = APIRouter(prefix="/api/contacts/v1", tags=["authorizations"])
@@ -135,7 +137,7 @@ def router() -> APIRouter:
         customer_number: CustomerNumber,
         request: Request,
         principal: CurrentPrincipal,
-        at: Annotated[AwareDatetime | None, Query()] = None,
+        at: Annotated[AwareDatetime | None, Query(description=AS_OF)] = None,
     ) -> InstructionOut:
         ensure_customer_access(principal, customer_number, *READERS)
         moment = instant(at, runtime_of(request).clock.now())
@@ -189,7 +191,7 @@ def router() -> APIRouter:
         customer_number: CustomerNumber,
         request: Request,
         principal: CurrentPrincipal,
-        at: Annotated[AwareDatetime | None, Query(description="The instant (RFC 3339, with offset)")] = None,
+        at: Annotated[AwareDatetime | None, Query(description=AS_OF)] = None,
     ) -> AuthorizationsOut:
         ensure_customer_access(principal, customer_number, *READERS)
         moment = instant(at, runtime_of(request).clock.now())
@@ -206,7 +208,10 @@ def router() -> APIRouter:
         request: Request,
         principal: CurrentPrincipal,
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
-        cursor: Annotated[str | None, Query(max_length=400)] = None,
+        cursor: Annotated[
+            str | None,
+            Query(max_length=400, description="The `next_cursor` of the page before; absent: the first page"),
+        ] = None,
     ) -> HistoryPage:
         ensure_customer_access(principal, customer_number, *READERS)
         rt = runtime_of(request)
