@@ -17,6 +17,7 @@ from fastapi import FastAPI
 
 from shared.audit.api import AuditState, compliance_router
 from shared.auth.revocations import SessionRevocationFollower
+from shared.auth.session_confirmation import IdentitySessionConfirmer, SessionConfirmer, session_url_beside
 from shared.auth.verifier import JwksTokenVerifier, TokenVerifier
 from shared.contracts import openapi as openapi_contract
 from shared.http.access_log import DEFAULT_LINES_PER_S
@@ -31,8 +32,14 @@ DEFAULT_PORT = 8105
 
 
 def create_compliance_app(
-    bootstrap: str, verifier: TokenVerifier, access_lines_per_s: int = DEFAULT_LINES_PER_S
+    bootstrap: str,
+    verifier: TokenVerifier,
+    access_lines_per_s: int = DEFAULT_LINES_PER_S,
+    *,
+    confirmer: SessionConfirmer | None = None,
 ) -> FastAPI:
+    """`confirmer`: whom to ask about a session while identity.events cannot be read (`main`
+    asks identity's /me, as the services do); None trusts the follower, for tests alone."""
     state = AuditState(bootstrap)
     revocations = SessionRevocationFollower(bootstrap, client_id=f"{SERVICE}-api-revocations")
 
@@ -44,6 +51,8 @@ def create_compliance_app(
             yield
         finally:
             await revocations.stop()
+            if confirmer is not None:
+                await confirmer.close()
 
     async def kafka_ready() -> None:
         client = AIOKafkaClient(bootstrap_servers=bootstrap, **client_options())
@@ -62,7 +71,7 @@ def create_compliance_app(
         lifespan=lifespan,
         telemetry={"tracing": False, "metrics": False, "logs": False},  # Prometheus + structlog instead
     )
-    app.state.runtime = SimpleNamespace(verifier=revocations.guard(verifier))
+    app.state.runtime = SimpleNamespace(verifier=revocations.guard(verifier, confirmer))
     install_problem_handlers(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=64 * 1024)
     app.add_middleware(RequestContextMiddleware, metrics=RequestMetrics(SERVICE, access_lines_per_s))
@@ -79,7 +88,8 @@ def main() -> None:
     bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092")
     jwks = os.environ.get("IDENTITY_JWKS_URL", "http://127.0.0.1:8101/api/identity/.well-known/jwks.json")
     lines_per_s = int(os.environ.get("ACCESS_LOG_PER_S", DEFAULT_LINES_PER_S))
-    app = create_compliance_app(bootstrap, JwksTokenVerifier(jwks), lines_per_s)
+    confirmer = IdentitySessionConfirmer(session_url_beside(jwks))
+    app = create_compliance_app(bootstrap, JwksTokenVerifier(jwks), lines_per_s, confirmer=confirmer)
     port = int(os.environ.get("COMPLIANCE_PORT", DEFAULT_PORT))
     host = os.environ.get("SERVICE_HOST", "127.0.0.1")
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, loop="uvloop")

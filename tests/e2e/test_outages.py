@@ -38,10 +38,6 @@ async def _log_in(client: httpx.AsyncClient, path: str, body: dict[str, str]) ->
     return tokens
 
 
-async def _bearer(client: httpx.AsyncClient, path: str, body: dict[str, str]) -> dict[str, str]:
-    return {"Authorization": f"Bearer {(await _log_in(client, path, body))['access_token']}"}
-
-
 async def _owner_session(client: httpx.AsyncClient, system: RunningSystem) -> dict[str, Any]:
     password = system.wait_for_line(rf"customer number\s+{CUSTOMER}\s+password\s+(\S+)", timeout=30).group(1)
     return await _log_in(client, "/api/identity/v1/sessions", {"customer_number": CUSTOMER, "password": password})
@@ -51,9 +47,13 @@ async def _owner(client: httpx.AsyncClient, system: RunningSystem) -> dict[str, 
     return {"Authorization": f"Bearer {(await _owner_session(client, system))['access_token']}"}
 
 
-async def _support(client: httpx.AsyncClient, system: RunningSystem) -> dict[str, str]:
-    password = system.wait_for_line(r"staff user\s+demo-support\s+password\s+(\S+)", timeout=30).group(1)
-    return await _bearer(client, "/api/identity/v1/staff-sessions", {"username": "demo-support", "password": password})
+async def _staff_session(client: httpx.AsyncClient, system: RunningSystem, role: str) -> dict[str, Any]:
+    password = system.wait_for_line(rf"staff user\s+demo-{role}\s+password\s+(\S+)", timeout=30).group(1)
+    return await _log_in(client, "/api/identity/v1/staff-sessions", {"username": f"demo-{role}", "password": password})
+
+
+async def _staff(client: httpx.AsyncClient, system: RunningSystem, role: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {(await _staff_session(client, system, role))['access_token']}"}
 
 
 async def _add_contact(client: httpx.AsyncClient, owner: dict[str, str], name: str) -> str:
@@ -85,7 +85,7 @@ async def _all_ready(client: httpx.AsyncClient, degraded: tuple[str, ...] = ()) 
 async def test_a_database_outage_is_a_503_and_everything_catches_up_afterwards(system: RunningSystem) -> None:
     async with httpx.AsyncClient(base_url=system.gateway, timeout=30) as client:
         owner = await _owner(client, system)
-        support = await _support(client, system)
+        support = await _staff(client, system, "support")
         before = await _add_contact(client, owner, "Before")
         check = {"requester": {"email": "before@example.org"}, "action": "contracts:view"}
         wrong_login = {"customer_number": CUSTOMER, "password": "whatever-it-is"}
@@ -141,6 +141,8 @@ async def test_while_kafka_is_away_writes_go_on_ended_sessions_are_refused_and_a
     async with httpx.AsyncClient(base_url=system.gateway, timeout=30) as client:
         owner = await _owner(client, system)
         leaving = await _owner_session(client, system)  # a second session of the owner's, ended below
+        auditor = await _staff(client, system, "compliance")
+        auditor_leaving = await _staff_session(client, system, "compliance")
         kafka = EmbeddedKafka(system.state, system.port("kafka"), system.port("kafka_controller"))
         await asyncio.to_thread(kafka.stop)
         try:
@@ -168,6 +170,16 @@ async def test_while_kafka_is_away_writes_go_on_ended_sessions_are_refused_and_a
                 await eventually(refused, f"{path} refusing the ended session's token")
                 r = await client.request(method, path, **options, headers=owner)
                 assert r.status_code == 200, (path, r.status_code, r.text)  # the live session is served
+            # The compliance API alike: what its replay is based on is not for an ended session.
+            r = await client.post(
+                "/api/identity/v1/sessions/logout", json={"refresh_token": auditor_leaving["refresh_token"]}
+            )
+            assert r.status_code == 204, r.text
+            ended = {"Authorization": f"Bearer {auditor_leaving['access_token']}"}
+            await eventually(
+                partial(_refused, client, "GET", "/api/compliance/v1/replay", {"headers": ended}), "compliance refusing"
+            )
+            assert (await client.get("/api/compliance/v1/replay", headers=auditor)).status_code == 200
         finally:
             await asyncio.to_thread(kafka.start)
         await eventually(lambda: _knows(client, owner, "domains", set(away)), "domains' copy", timeout=60)
