@@ -397,6 +397,7 @@ def main(spec: ServiceSpec, argv: Sequence[str]) -> None:
             "loop": "uvloop",
             "http": HotRouteProtocol,
             "lifespan": "on",
+            "forwarded_allow_ips": settings.forwarded_allow_ips,
         }
         if mode == "api" and settings.api_processes > 1:
             # One Python process serves one core. The API is stateless (each process has its own

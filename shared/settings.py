@@ -13,14 +13,18 @@ CHECKPOINT_INTERVAL_S     seconds between checkpoints published to <service>.che
 KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD,
 KAFKA_SSL_CA_FILE         how the Kafka clients authenticate (shared.kafka_security; plain text
                           when unset), checked here so that a wrong setting stops the start
+FORWARDED_ALLOW_IPS       the proxies (addresses or networks, comma-separated) whose X-Forwarded-For
+                          is believed: the gateway's (127.0.0.1). The client address, which
+                          identity's guessing throttle counts, is the last one they did not add
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel
+from pydantic import BaseModel, field_validator
 
 from shared.kafka_security import KafkaSecurity
 
@@ -60,6 +64,19 @@ class ServiceSettings(BaseModel):
     # Support acts on a copy of contacts' authorizations only while it is at most this far behind
     # (billing, domains; shared.authorization.freshness).
     authorization_copy_max_lag_s: float = 10.0
+    forwarded_allow_ips: str = "127.0.0.1"
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxies_by_address(cls, value: str) -> str:
+        # uvicorn would take `*` as "believe the leftmost X-Forwarded-For address": the one a
+        # client writes itself, so a guesser could be a new address at every attempt.
+        for entry in value.split(","):
+            try:
+                ipaddress.ip_network(entry.strip())
+            except ValueError:
+                raise ValueError(f"FORWARDED_ALLOW_IPS: {entry.strip()!r} is no address or network") from None
+        return value
 
     @classmethod
     def from_env(cls, service: str) -> ServiceSettings:
@@ -89,4 +106,5 @@ class ServiceSettings(BaseModel):
             checkpoint_interval_s=float(env.get("CHECKPOINT_INTERVAL_S", 30.0)),
             api_processes=int(env.get(f"{upper}_API_PROCESSES", env.get("API_PROCESSES", 1))),
             authorization_copy_max_lag_s=float(env.get("AUTHORIZATION_COPY_MAX_LAG_S", 10.0)),
+            forwarded_allow_ips=env.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
         )

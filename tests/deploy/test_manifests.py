@@ -12,6 +12,7 @@ reference; topics as the event contract says; the gateway routes every API and h
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import re
 from collections.abc import Iterator
@@ -24,6 +25,8 @@ import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
 from starlette.routing import Match
+from starlette.types import Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from services.identity.domain.signing_keys import RETIRE_AFTER
 from shared.audit import serve as compliance_serve
@@ -58,6 +61,7 @@ SETTINGS_ENV = {
     "SMTP_PORT",
     "PORTAL_URL",
     "IDENTITY_JWKS_URL",
+    "FORWARDED_ALLOW_IPS",
     "MAX_BODY_BYTES",
     "DB_POOL_SIZE",
 }
@@ -426,6 +430,38 @@ def test_configuration_is_a_configmap_of_known_settings(rendered: dict[str, list
         for container in containers(workload):
             refs = [e["configMapRef"]["name"] for e in container.get("envFrom", []) if "configMapRef" in e]
             assert refs == [config_name], workload["metadata"]["name"]
+
+
+def test_the_apis_believe_the_forwarded_address_of_the_gateway_only(
+    rendered: dict[str, list[Resource]], overlay: str
+) -> None:
+    """identity throttles guessing per client address: behind the gateway that must be the client's,
+    not the gateway's (one guesser would slow everyone) nor one the client wrote itself."""
+    trusted = config_data(rendered[overlay])["FORWARDED_ALLOW_IPS"]
+    ServiceSettings(
+        service="identity", database_url="", kafka_bootstrap_servers="", port=0, forwarded_allow_ips=trusted
+    )
+    seen: list[str] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append(scope["client"][0])
+
+    async def through_the_gateway(x_forwarded_for: str) -> None:
+        scope = {
+            "type": "http",
+            "client": ("10.42.0.7", 51000),
+            "headers": [(b"x-forwarded-for", x_forwarded_for.encode())],
+        }
+        await ProxyHeadersMiddleware(app, trusted_hosts=trusted)(scope, _nothing, _nothing)  # type: ignore[arg-type]
+
+    # What the gateway appends is believed; what the client wrote before it is not.
+    asyncio.run(through_the_gateway("203.0.113.50"))
+    asyncio.run(through_the_gateway("198.51.100.9, 203.0.113.50"))
+    assert seen == ["203.0.113.50", "203.0.113.50"]
+
+
+async def _nothing(*_: object) -> Any:
+    raise AssertionError("not called")
 
 
 def test_database_urls_come_from_the_cnpg_app_secrets(rendered: dict[str, list[Resource]], overlay: str) -> None:

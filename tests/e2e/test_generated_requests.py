@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
@@ -112,3 +113,22 @@ def test_no_generated_request_gets_an_undocumented_answer(
                     failures.append(f"{role}, {mode.value}, {operation.label}:\n{failure}")
     assert sent > 0
     assert not failures, "\n\n".join(failures)
+
+
+def test_a_client_cannot_shed_the_guessing_throttle_by_writing_x_forwarded_for(
+    system: RunningSystem, bearers: dict[str, dict[str, str]]
+) -> None:
+    """The throttle counts failed logins per client address, which behind the gateway is the
+    forwarded one: a guesser who writes a new X-Forwarded-For each time is still one address."""
+    statuses = []
+    for attempt in range(30):  # unknown customer numbers: only the per-address count can refuse
+        spoofed = {"X-Forwarded-For": f"198.51.100.{attempt}"}
+        r = httpx.post(
+            f"{system.gateway}/api/identity/v1/sessions",
+            json={"customer_number": f"{990000 + attempt}", "password": "a guess"},
+            headers=spoofed,
+            timeout=30,
+        )
+        statuses.append(r.status_code)
+    assert set(statuses) <= {401, 429}, statuses
+    assert statuses[-1] == 429, statuses
