@@ -19,8 +19,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
-from hypothesis.strategies import SearchStrategy
-from schemathesis import Case, GenerationMode
+from schemathesis import APIOperation, Case, GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.result import Ok
 from schemathesis.specs.openapi.checks import (
@@ -68,7 +67,12 @@ def bearers(system: RunningSystem) -> dict[str, dict[str, str]]:
     return {role: system.bearer(role) for role in {r for roles in ROLES.values() for r in roles}}
 
 
-def _failures(case_strategy: SearchStrategy[Case[Any]], headers: dict[str, str]) -> str | None:
+def _failures(operation: APIOperation[Any, Any, Any, Any], mode: GenerationMode, headers: dict[str, str]) -> str | None:
+    pinned = {"customer_number": CUSTOMER} if "{customer_number}" in operation.path else None
+    # Only the headers the document names: a broken Host header, which negative generation adds
+    # now and then, is the gateway's 400 before any service sees the request.
+    named = {p.name.lower() for p in operation.headers}
+
     @settings(
         max_examples=EXAMPLES,
         derandomize=True,
@@ -77,8 +81,10 @@ def _failures(case_strategy: SearchStrategy[Case[Any]], headers: dict[str, str])
         phases=(Phase.explicit, Phase.generate),  # no shrinking: it would resend hundreds of requests
         suppress_health_check=list(HealthCheck),
     )
-    @given(case=case_strategy)
+    @given(case=operation.as_strategy(mode, path_parameters=pinned))
     def send(case: Case[Any]) -> None:
+        for name in [k for k in case.headers or {} if k.lower() not in named]:
+            del case.headers[name]
         case.call_and_validate(headers=headers, checks=CHECKS)
 
     try:
@@ -106,10 +112,9 @@ def test_no_generated_request_gets_an_undocumented_answer(
             operation = result.ok()
             if operation.path.endswith(LEFT_OUT):
                 continue
-            pinned = {"customer_number": CUSTOMER} if "{customer_number}" in operation.path else None
             for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
                 sent += 1
-                if failure := _failures(operation.as_strategy(mode, path_parameters=pinned), headers):
+                if failure := _failures(operation, mode, headers):
                     failures.append(f"{role}, {mode.value}, {operation.label}:\n{failure}")
     assert sent > 0
     assert not failures, "\n\n".join(failures)
