@@ -18,6 +18,7 @@ from jwt.utils import base64url_encode
 
 from services.contacts.service import SPEC as CONTACTS
 from services.identity.adapters.hashing import SecretHasher
+from services.identity.api.keys import JwkSet
 from services.identity.bootstrap import build_spec
 from shared.auth import InvalidToken, JwksTokenVerifier, PrincipalKind, Role, StaticKeyTokenVerifier
 from shared.auth.verifier import keys_from_jwks
@@ -74,7 +75,10 @@ async def test_another_service_accepts_identity_tokens_via_jwks(
         customer = login.json()
         support = await identity.staff_headers(Role.SUPPORT)
 
-        jwks = (await identity.client.get("/api/identity/.well-known/jwks.json")).json()
+        published = await identity.client.get("/api/identity/.well-known/jwks.json")
+        assert published.headers["content-type"] == "application/jwk-set+json"
+        jwks = published.json()
+        JwkSet.model_validate(jwks)  # as documented
         [key] = jwks["keys"]
         assert (key["kty"], key["crv"], key["alg"]) == ("OKP", "Ed25519", "EdDSA")
         assert "d" not in key  # the public half only
