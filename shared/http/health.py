@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Collection, Mapping
-from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
@@ -47,8 +46,12 @@ def health_router(service: str, checks: Mapping[str, ReadinessCheck], optional: 
                 results[name] = f"unavailable: {type(exc).__name__}"
         failed = [name for name, result in results.items() if result != "ok"]
         ready = all(name in optional for name in failed)
-        body: dict[str, Any] = {"status": "ready" if ready else "not ready", "service": service, "checks": results}
-        body["degraded"] = failed if ready else []
+        body = {
+            "status": "ready" if ready else "not ready",
+            "service": service,
+            "checks": results,
+            "degraded": failed if ready else [],
+        }
         return JSONResponse(body, status_code=200 if ready else 503)
 
     @router.get(

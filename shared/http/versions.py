@@ -24,9 +24,8 @@ def tag_in(if_match: str | None) -> str | None:
 
 def expected_version(if_match: str | None, body_version: int | None) -> int:
     """The version the client read: If-Match (the ETag) or the body's `version`; both must agree."""
-    tag = tag_in(if_match)
-    if tag is not None and tag != ANY:  # (`*` names no version: the body's must)
-        tags = listed(tag)
+    if if_match is not None and if_match.strip() != ANY:  # (`*` names no version: the body's must)
+        tags = listed(if_match)
         if len(tags) > 1:  # an append expects one version of its stream
             raise InvalidRequest("If-Match must name the one ETag you read here, not a list")
         try:

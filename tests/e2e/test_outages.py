@@ -31,29 +31,16 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSystem]:
         yield running
 
 
-async def _log_in(client: httpx.AsyncClient, path: str, body: dict[str, str]) -> dict[str, Any]:
+async def _session(client: httpx.AsyncClient, system: RunningSystem, who: str) -> dict[str, Any]:
+    path, body = system.login(who)
     r = await client.post(path, json=body)
     assert r.status_code == 201, r.text
     tokens: dict[str, Any] = r.json()
     return tokens
 
 
-async def _owner_session(client: httpx.AsyncClient, system: RunningSystem) -> dict[str, Any]:
-    password = system.wait_for_line(rf"customer number\s+{CUSTOMER}\s+password\s+(\S+)", timeout=30).group(1)
-    return await _log_in(client, "/api/identity/v1/sessions", {"customer_number": CUSTOMER, "password": password})
-
-
-async def _owner(client: httpx.AsyncClient, system: RunningSystem) -> dict[str, str]:
-    return {"Authorization": f"Bearer {(await _owner_session(client, system))['access_token']}"}
-
-
-async def _staff_session(client: httpx.AsyncClient, system: RunningSystem, role: str) -> dict[str, Any]:
-    password = system.wait_for_line(rf"staff user\s+demo-{role}\s+password\s+(\S+)", timeout=30).group(1)
-    return await _log_in(client, "/api/identity/v1/staff-sessions", {"username": f"demo-{role}", "password": password})
-
-
-async def _staff(client: httpx.AsyncClient, system: RunningSystem, role: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {(await _staff_session(client, system, role))['access_token']}"}
+async def _bearer(client: httpx.AsyncClient, system: RunningSystem, who: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {(await _session(client, system, who))['access_token']}"}
 
 
 async def _add_contact(client: httpx.AsyncClient, owner: dict[str, str], name: str) -> str:
@@ -84,8 +71,8 @@ async def _all_ready(client: httpx.AsyncClient, degraded: tuple[str, ...] = ()) 
 
 async def test_a_database_outage_is_a_503_and_everything_catches_up_afterwards(system: RunningSystem) -> None:
     async with httpx.AsyncClient(base_url=system.gateway, timeout=30) as client:
-        owner = await _owner(client, system)
-        support = await _staff(client, system, "support")
+        owner = await _bearer(client, system, "customer")
+        support = await _bearer(client, system, "support")
         before = await _add_contact(client, owner, "Before")
         check = {"requester": {"email": "before@example.org"}, "action": "contracts:view"}
         wrong_login = {"customer_number": CUSTOMER, "password": "whatever-it-is"}
@@ -139,10 +126,10 @@ async def test_while_kafka_is_away_writes_go_on_ended_sessions_are_refused_and_a
     system: RunningSystem,
 ) -> None:
     async with httpx.AsyncClient(base_url=system.gateway, timeout=30) as client:
-        owner = await _owner(client, system)
-        leaving = await _owner_session(client, system)  # a second session of the owner's, ended below
-        auditor = await _staff(client, system, "compliance")
-        auditor_leaving = await _staff_session(client, system, "compliance")
+        owner = await _bearer(client, system, "customer")
+        leaving = await _session(client, system, "customer")  # a second session of the owner's, ended below
+        auditor = await _bearer(client, system, "compliance")
+        auditor_leaving = await _session(client, system, "compliance")
         kafka = EmbeddedKafka(system.state, system.port("kafka"), system.port("kafka_controller"))
         await asyncio.to_thread(kafka.stop)
         try:

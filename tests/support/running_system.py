@@ -48,18 +48,21 @@ class RunningSystem:
             time.sleep(0.2)
         raise AssertionError(f"no line matching {pattern!r}; output:\n{''.join(self.output[-60:])}")
 
-    def bearer(self, who: str) -> dict[str, str]:
-        """The Authorization header of a fresh session of a seeded user: the demo customer
-        ("customer") or a demo staff user ("support", "compliance", "admin")."""
+    def login(self, who: str) -> tuple[str, dict[str, str]]:
+        """The path and body that log a seeded user in: the demo customer ("customer") or a demo
+        staff user ("support", "compliance", "admin")."""
         if who == "customer":
             found = self.wait_for_line(r"customer number\s+(\d+)\s+password\s+(\S+)", timeout=30)
-            path, body = "sessions", {"customer_number": found.group(1), "password": found.group(2)}
-        else:
-            password = self.wait_for_line(rf"staff user\s+demo-{who}\s+password\s+(\S+)", timeout=30).group(1)
-            path, body = "staff-sessions", {"username": f"demo-{who}", "password": password}
-        login = httpx.post(f"{self.gateway}/api/identity/v1/{path}", json=body, timeout=30)
-        assert login.status_code == 201, login.text
-        return {"Authorization": f"Bearer {login.json()['access_token']}"}
+            return "/api/identity/v1/sessions", {"customer_number": found.group(1), "password": found.group(2)}
+        password = self.wait_for_line(rf"staff user\s+demo-{who}\s+password\s+(\S+)", timeout=30).group(1)
+        return "/api/identity/v1/staff-sessions", {"username": f"demo-{who}", "password": password}
+
+    def bearer(self, who: str) -> dict[str, str]:
+        """The Authorization header of a fresh session of a seeded user (`login`)."""
+        path, body = self.login(who)
+        response = httpx.post(f"{self.gateway}{path}", json=body, timeout=30)
+        assert response.status_code == 201, response.text
+        return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
     def port(self, name: str) -> int:
         """A port the launcher was given: `postgres`, `kafka`, `kafka_controller`, ..."""
