@@ -7,7 +7,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: venv run test test-unit lint format bench replay jars clean-state
+.PHONY: venv run passwords test test-unit lint format bench replay jars clean-state
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ venv: $(STAMP)
 ## Start PostgreSQL, Kafka, the SMTP sink, all four services and the gateway; Ctrl-C stops them.
 run: venv
 	$(PY) -m shared.infra.run
+
+## New passwords for the development seed's logins (customer 100001, demo-support, ...) of the
+## running `make run`; printed here only.
+passwords: venv
+	$(PY) -m shared.infra.run passwords
 
 ## The whole test suite against real PostgreSQL and Kafka (started by the fixtures).
 test: venv jars

@@ -1,6 +1,7 @@
 """The development seed: a demo customer and one staff user per role, unless they exist.
 
     python -m services.identity seed [--reset-passwords]
+    make passwords        (the same with --reset-passwords, against the running `make run`)
 
 For `make run` only; no production configuration runs it. New passwords are random and are
 printed to this command's standard output, for the developer at the terminal; they never go to
@@ -96,7 +97,7 @@ def print_lines(lines: list[SeedLine], out: TextIO) -> None:
     out.write("Development logins (identity seed):\n")
     for line in lines:
         label = "customer number" if line.kind == "customer" else "staff user     "
-        secret = line.password or "(exists; password unchanged - run `seed --reset-passwords` for a new one)"
+        secret = line.password or "(exists; password unchanged - `make passwords` gives new ones)"
         out.write(f"  {label}  {line.login:<16} password  {secret}\n")
     out.flush()
 

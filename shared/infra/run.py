@@ -8,6 +8,7 @@ servers reused from an earlier run, or configured through the environment, keep 
 
     python -m shared.infra.run          run everything in the foreground
     python -m shared.infra.run stop     stop embedded servers left in the state directory
+    python -m shared.infra.run passwords  new passwords for the seeded logins of the running system
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from shared.audit.serve import SERVICE as COMPLIANCE
 from shared.infra.errors import StartupFailed
 from shared.infra.gateway import CaddyGateway
 from shared.infra.kafka import TopicSpec
+from shared.infra.postgres import EmbeddedPostgres
 from shared.infra.processes import wait_until
 from shared.infra.stack import REPO_ROOT, InfraConfig, Infrastructure, start_infrastructure, stop_embedded
 from shared.kafka import topic_for
@@ -50,8 +52,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         # For servers a crashed or killed run left behind (the next run would reuse them).
         stop_embedded(config.state_dir)
         return
+    if arguments == ["passwords"]:
+        _seed(_running_system_environment(config), "--reset-passwords")
+        return
     if arguments:
-        raise SystemExit("usage: python -m shared.infra.run [stop]")
+        raise SystemExit("usage: python -m shared.infra.run [stop | passwords]")
     config.state_dir.mkdir(parents=True, exist_ok=True)
     with _single_run(config.state_dir, config.gateway_port):
         _run(config)
@@ -133,12 +138,29 @@ def _run(config: InfraConfig) -> None:
         infra.stop()
 
 
-def _seed(env: Mapping[str, str]) -> None:
+def _seed(env: Mapping[str, str], *options: str) -> None:
     """The development seed: a demo customer and one staff user per role, unless they exist.
     Its credentials go to this terminal only."""
     subprocess.run(
-        [sys.executable, "-m", "services.identity", "seed"], cwd=REPO_ROOT, env=dict(env), check=False, timeout=120
+        [sys.executable, "-m", "services.identity", "seed", *options],
+        cwd=REPO_ROOT,
+        env=dict(env),
+        check=False,
+        timeout=120,
     )
+
+
+def _running_system_environment(config: InfraConfig) -> dict[str, str]:
+    """The environment of the `make run` in this state directory, as far as identity's seed needs it:
+    the configured database, else the embedded server, which must be running."""
+    env = dict(os.environ)
+    if "IDENTITY_DATABASE_URL" in env or "DATABASE_URL" in env:
+        return env
+    postgres = EmbeddedPostgres(config.state_dir, config.postgres_port)
+    if not postgres.is_running():
+        raise SystemExit(f"no PostgreSQL of make run is running in {config.state_dir}: start `make run` first")
+    env["DATABASE_URL"] = postgres.dsn
+    return env
 
 
 def _service_ports() -> dict[str, int]:

@@ -123,3 +123,22 @@ def test_a_second_run_says_one_is_running(system: RunningSystem) -> None:
     )
     assert second.returncode != 0
     assert "already running" in second.stderr + second.stdout
+
+
+def test_make_passwords_gives_the_seeded_logins_new_ones(system: RunningSystem) -> None:
+    path, old = system.login("customer")
+    reset = subprocess.run(
+        [sys.executable, "-m", "shared.infra.run", "passwords"],
+        cwd=REPO,
+        env=system.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert reset.returncode == 0, reset.stderr
+    system.output.extend(reset.stdout.splitlines(keepends=True))
+    _, new = system.login("customer")
+    assert new["password"] != old["password"]
+    assert httpx.post(f"{system.gateway}{path}", json=old, timeout=30).status_code == 401
+    assert httpx.post(f"{system.gateway}{path}", json=new, timeout=30).status_code == 201
+    assert system.bearer("support")  # the staff users' new passwords work too

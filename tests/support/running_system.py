@@ -52,10 +52,15 @@ class RunningSystem:
         """The path and body that log a seeded user in: the demo customer ("customer") or a demo
         staff user ("support", "compliance", "admin")."""
         if who == "customer":
-            found = self.wait_for_line(r"customer number\s+(\d+)\s+password\s+(\S+)", timeout=30)
+            found = self.latest_line(r"customer number\s+(\d+)\s+password\s+(\S+)", timeout=30)
             return "/api/identity/v1/sessions", {"customer_number": found.group(1), "password": found.group(2)}
-        password = self.wait_for_line(rf"staff user\s+demo-{who}\s+password\s+(\S+)", timeout=30).group(1)
+        password = self.latest_line(rf"staff user\s+demo-{who}\s+password\s+(\S+)", timeout=30).group(1)
         return "/api/identity/v1/staff-sessions", {"username": f"demo-{who}", "password": password}
+
+    def latest_line(self, pattern: str, timeout: float) -> re.Match[str]:
+        """The last line matching so far (`make passwords` prints new ones), once there is one."""
+        self.wait_for_line(pattern, timeout)
+        return next(found for line in reversed(list(self.output)) if (found := re.search(pattern, line)))
 
     def bearer(self, who: str) -> dict[str, str]:
         """The Authorization header of a fresh session of a seeded user (`login`)."""
