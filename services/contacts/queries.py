@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from shared.authorization.identifiers import HOME_PREFIX, abroad_match
 from shared.db import Pool
 from shared.pagination import after, encode_cursor
 
@@ -12,17 +13,25 @@ from shared.pagination import after, encode_cursor
 async def contacts_of(
     pool: Pool, customer_number: str, *, email: str | None = None, phone_e164: str | None = None
 ) -> list[dict[str, Any]]:
-    """Current contacts, optionally those matching a normalised e-mail or phone."""
-    rows = await pool.fetch(
-        "SELECT contact_id, name, email, phone, phone_e164, organisation, organisation_kind, function, added_at,"
-        " removed_at, removed_reason FROM authz_contacts WHERE customer_number = $1 AND removed_at IS NULL"
-        " AND ($2::text IS NULL OR email = $2) AND ($3::text IS NULL OR phone_e164 = $3)"
-        " ORDER BY added_at, contact_id",
-        customer_number,
-        email,
-        phone_e164,
-    )
-    return [dict(r) for r in rows]
+    """Current contacts, optionally those matching a normalised e-mail or phone (a national number
+    heard also finds a caller from abroad, as the check does: `abroad_match`)."""
+    rows = await pool.fetch(_CURRENT_CONTACTS + _PHONE_IS + _IN_ORDER, customer_number, email, phone_e164)
+    abroad = abroad_match(phone_e164) if phone_e164 is not None else None
+    if rows or abroad is None or phone_e164 is None:
+        return [dict(r) for r in rows]
+    national = phone_e164[len(HOME_PREFIX) :]
+    candidates = await pool.fetch(_CURRENT_CONTACTS + _PHONE_ENDS_IN + _IN_ORDER, customer_number, email, national)
+    return [dict(r) for r in candidates if abroad(r["phone_e164"])]
+
+
+_CURRENT_CONTACTS = """
+SELECT contact_id, name, email, phone, phone_e164, organisation, organisation_kind, function, added_at,
+       removed_at, removed_reason
+FROM authz_contacts WHERE customer_number = $1 AND removed_at IS NULL AND ($2::text IS NULL OR email = $2)
+"""
+_PHONE_IS = " AND ($3::text IS NULL OR phone_e164 = $3)"
+_PHONE_ENDS_IN = " AND right(phone_e164, length($3)) = $3"
+_IN_ORDER = " ORDER BY added_at, contact_id"
 
 
 async def contact(pool: Pool, customer_number: str, contact_id: Any) -> dict[str, Any] | None:

@@ -4,6 +4,12 @@ E-mail addresses are compared case-insensitively (trimmed, lower-cased as a whol
 of our customers treat the local part case-insensitively in practice). Phone numbers become
 E.164 (`+49301234567`) with `phonenumbers`; national numbers are read in the customer's default
 region (DE), so "+49 (30) 123-4567", "0049 30 1234567" and "030 1234567" are the same number.
+
+A caller from abroad gives their number as they dial it at home ("0664 1234567" in Austria),
+which reads as a German number (+49 664 1234567). When that names no one, the readers look for
+a contact whose number abroad has the same national number (+43 664 1234567): `abroad_match`.
+It works from the normalised value alone, so a check recorded with it gives the same answer
+when the audit asks again, and "as of T" stays a function of the events up to T.
 """
 
 from __future__ import annotations
@@ -39,6 +45,29 @@ def normalise_phone(raw: str, region: str = DEFAULT_REGION) -> str:
     if not phonenumbers.is_possible_number(number) or len(str(number.national_number)) < 5:
         raise InvalidIdentifier("not a possible phone number")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+HOME_PREFIX = "+49"  # E.164 numbers of DEFAULT_REGION
+
+
+def abroad_match(home_e164: str) -> Callable[[str], bool] | None:
+    """For a number of the home country, a test of whether a number of another country has the
+    same national number ("+496641234567" matches "+436641234567"); None for a foreign number.
+    `known` is a normalised number (E.164, as contacts store them)."""
+    if not home_e164.startswith(HOME_PREFIX):
+        return None
+    national = home_e164[len(HOME_PREFIX) :]
+
+    def matches(known: str) -> bool:
+        if known.startswith(HOME_PREFIX) or not known.endswith(national):
+            return False  # (cheap tests first: parsing costs ~10 µs)
+        try:
+            number = phonenumbers.parse(known)
+        except phonenumbers.NumberParseException:
+            return False
+        return bool(phonenumbers.national_significant_number(number) == national)
+
+    return matches
 
 
 # Characters phonenumbers skips between the digits of a number (a subset of its punctuation).

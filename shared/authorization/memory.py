@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from shared.authorization import contract
-from shared.authorization.identifiers import Requester, RequesterKind
+from shared.authorization.identifiers import Requester, RequesterKind, abroad_match
 from shared.authorization.model import (
     NO_INSTRUCTION,
     AuthorizationsAt,
@@ -120,9 +120,21 @@ class CustomerAuthorizations:
         if len(spans) == 1:  # the usual case: one contact ever had this identifier
             (span,) = spans
             contact = self.contacts.get(span.contact_id)
-            if contact is None or span.valid_from > at or (span.valid_until is not None and span.valid_until <= at):
-                return None
-            return contact.as_of(at)  # what `pick_contact` answers for one candidate
+            valid = span.valid_from <= at and (span.valid_until is None or span.valid_until > at)
+            # (`as_of` is what `pick_contact` answers for one candidate)
+            found = contact.as_of(at) if contact is not None and valid else None
+        else:
+            found = self._pick(spans, at)
+        if found is None and requester.kind is RequesterKind.PHONE:
+            abroad = abroad_match(requester.value)
+            if abroad is not None:  # a national number heard: a caller from abroad? (see identifiers.py)
+                found = self._pick(
+                    (s for key, held in self.identifiers.items() if key[0] == _PHONE and abroad(key[1]) for s in held),
+                    at,
+                )
+        return found
+
+    def _pick(self, spans: Iterable[Span], at: datetime) -> ContactRecord | None:
         ids = {s.contact_id for s in spans if s.valid_from <= at and (s.valid_until is None or s.valid_until > at)}
         return pick_contact((self.contacts[i] for i in ids if i in self.contacts), at)
 

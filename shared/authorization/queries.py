@@ -20,7 +20,7 @@ from typing import Protocol
 import asyncpg
 
 from shared.authorization.contract import stream_of
-from shared.authorization.identifiers import Requester, RequesterKind
+from shared.authorization.identifiers import HOME_PREFIX, Requester, RequesterKind, abroad_match
 from shared.authorization.memory import CustomerAuthorizations, Span
 from shared.authorization.model import (
     NO_INSTRUCTION,
@@ -52,6 +52,12 @@ SELECT c.contact_id, c.added_at, c.removed_at, c.removed_by, c.removed_reason FR
 JOIN authz_contacts c ON c.customer_number = i.customer_number AND c.contact_id = i.contact_id
 WHERE i.customer_number = $1 AND i.kind = $2 AND i.value = $3
   AND i.valid_from <= $4 AND (i.valid_until IS NULL OR i.valid_until > $4) AND c.added_at <= $4
+"""
+_CONTACTS_BY_PHONE_ABROAD = """
+SELECT c.contact_id, c.added_at, c.removed_at, c.removed_by, c.removed_reason, i.value FROM authz_identifiers i
+JOIN authz_contacts c ON c.customer_number = i.customer_number AND c.contact_id = i.contact_id
+WHERE i.customer_number = $1 AND i.kind = 'phone' AND right(i.value, length($2)) = $2
+  AND i.valid_from <= $3 AND (i.valid_until IS NULL OR i.valid_until > $3) AND c.added_at <= $3
 """
 _GRANTS_OF_CONTACT = """
 SELECT grant_id, contact_id, scopes, valid_from, valid_until, granted_at, granted_by, basis, note,
@@ -114,7 +120,13 @@ async def _resolve(conn: Connection, customer_number: str, requester: Requester,
         row = await conn.fetchrow(_CONTACT_BY_ID, customer_number, contact_id, at)
         return contact_from_row(row) if row is not None else None
     rows = await conn.fetch(_CONTACTS_BY_IDENTIFIER, customer_number, requester.kind.value, requester.value, at)
-    return pick_contact((contact_from_row(r) for r in rows), at)
+    found = pick_contact((contact_from_row(r) for r in rows), at)
+    if found is None and requester.kind is RequesterKind.PHONE:
+        abroad = abroad_match(requester.value)
+        if abroad is not None:  # a national number heard: a caller from abroad? (see identifiers.py)
+            rows = await conn.fetch(_CONTACTS_BY_PHONE_ABROAD, customer_number, requester.value[len(HOME_PREFIX) :], at)
+            found = pick_contact((contact_from_row(r) for r in rows if abroad(r["value"])), at)
+    return found
 
 
 async def view_on(conn: Connection, customer_number: str, requester: Requester, at: datetime) -> AuthorizationView:

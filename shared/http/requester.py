@@ -18,7 +18,13 @@ class RequesterIn(RequestBody):
 
     contact_id: uuid.UUID | None = None
     email: str | None = Field(default=None, min_length=3, max_length=320)
-    phone: str | None = Field(default=None, min_length=3, max_length=40)
+    phone: str | None = Field(
+        default=None,
+        min_length=3,
+        max_length=40,
+        description="As heard: with its country code, or national (read as German; a number dialled"
+        " abroad, like an Austrian 0664 …, also finds the contact with that national number abroad)",
+    )
 
     @model_validator(mode="after")
     def exactly_one(self) -> Self:

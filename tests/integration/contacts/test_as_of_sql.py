@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from shared.authorization import AuthorizationMemory, AuthorizationProjection, SqlAuthorizationReader, decide
 from shared.db import Pool
 from shared.scopes import Scope
-from tests.unit.authorization.histories import build, random_ops, requesters, seeded
+from tests.unit.authorization.histories import build, phones_heard, random_ops, requesters, seeded
 
 pytestmark = pytest.mark.integration
 
@@ -49,7 +49,7 @@ async def test_sql_as_of_equals_replay_of_events_up_to_t(projection_pool: Pool, 
     reader = SqlAuthorizationReader(projection_pool)
     instants = history.instants()
     sample: list[datetime] = instants[:: max(1, len(instants) // 15)]
-    who = random.Random(seed).sample(requesters(history), 25)
+    who = [*random.Random(seed).sample(requesters(history), 25), *phones_heard()]  # (callers abroad too)
     for at in sample:
         replay = AuthorizationMemory().apply_all(e for e in history.events if e.occurred_at <= at)
         for n in customers:

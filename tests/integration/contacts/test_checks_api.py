@@ -183,3 +183,25 @@ async def test_as_of_lists_who_held_which_scopes(env: ContactsEnv) -> None:
         env.url(n, "/authorizations"), params={"at": "2026-11-27T09:00:00"}, headers=env.owner(n)
     )
     assert naive.status_code == 422
+
+
+async def test_a_caller_from_abroad_is_found_by_the_number_they_dial_at_home(env: ContactsEnv) -> None:
+    n = new_customer()
+    vienna = await env.add_contact(n, "vera@agentur.at", phone="+43 664 1234567", organisation="Agentur Wien")
+    await env.grant(n, vienna, ["dns:change"])
+
+    heard = {"phone": "0664 123 45 67"}  # as an Austrian gives it: read here as +49 664 …
+    by_support = await env.check(n, heard, "dns:change")
+    by_owner = await env.check(n, heard, "dns:change", headers=env.owner(n))  # (contacts' hot route)
+    for answer in (by_support, by_owner):
+        assert answer["outcome"] == "allowed"
+        assert answer["contact_id"] == vienna
+    found = await env.client.get(env.url(n, "/contacts"), params=heard, headers=env.support())
+    assert [c["contact_id"] for c in found.json()["contacts"]] == [vienna]
+
+    # Someone who holds the German reading itself is the one meant.
+    fulda = await env.add_contact(n, "fritz@example.de", phone="0664 1234567")
+    env.tick()
+    assert (await env.check(n, heard, "dns:change"))["contact_id"] == fulda
+    found = await env.client.get(env.url(n, "/contacts"), params=heard, headers=env.support())
+    assert [c["contact_id"] for c in found.json()["contacts"]] == [fulda]

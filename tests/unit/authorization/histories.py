@@ -19,7 +19,7 @@ from services.contacts.domain import authorizations as grants
 from services.contacts.domain import contacts
 from services.contacts.domain.acting import Acting
 from services.contacts.domain.events import registry
-from shared.authorization.identifiers import Requester, RequesterKind, normalise_phone
+from shared.authorization.identifiers import Requester, RequesterKind
 from shared.envelope import Actor, ActorKind, DomainEvent, RecordedEvent
 from shared.errors import DomainError
 from shared.scopes import Scope
@@ -27,7 +27,9 @@ from shared.scopes import Scope
 START = datetime(2026, 1, 1, 8, 0, tzinfo=UTC)
 SCOPES = list(Scope)
 EMAILS = [f"person{i}@example.org" for i in range(40)]
-PHONES = [f"030 55500{i}" for i in range(6)]
+# Two numbers abroad that a national number heard here also names (the reading of a caller from
+# abroad, `abroad_match`): "030 555001" names +4330555001 while no contact has +4930555001.
+PHONES = [*(f"030 55500{i}" for i in range(6)), "+43 30 555001", "+43 30 555002"]
 
 # For property tests that run histories through PostgreSQL: hypothesis draws a seed, which is the
 # whole input, so there is no shrinking (replaying thousands of events through the database
@@ -179,5 +181,9 @@ def requesters(history: History) -> list[Requester]:
     return [
         *ids,
         *(Requester(RequesterKind.EMAIL, e) for e in EMAILS),
-        *(Requester(RequesterKind.PHONE, normalise_phone(p)) for p in PHONES),
+        *phones_heard(),
     ]
+
+
+def phones_heard() -> list[Requester]:
+    return [Requester.heard(RequesterKind.PHONE, p) for p in PHONES]
