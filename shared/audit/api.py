@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 from pydantic import AwareDatetime
 
 from shared.audit import questions
@@ -271,7 +271,9 @@ def compliance_router(state: AuditState, *, prefix: str = PREFIX) -> APIRouter:
         responses=_problems(404),
         summary="On whose authority an action was done: the grant relied on, the replayed decision, the checks",
     )
-    async def authority_of_event(event_id: str, principal: CurrentPrincipal) -> AuthorityAnswer:
+    async def authority_of_event(
+        event_id: Annotated[str, Path(description="The event's id (`ce_id` on Kafka)")], principal: CurrentPrincipal
+    ) -> AuthorityAnswer:
         ensure_role(principal, Role.COMPLIANCE)
         model = await state.fresh_model()
         answer = questions.authority_of_event(model, event_id.strip().lower())

@@ -146,6 +146,17 @@ def test_every_operation_declares_the_problems_it_can_answer(
             assert response["description"]
 
 
+def test_every_path_parameter_says_what_it_names(service_app: tuple[str, FastAPI, dict[str, Any]]) -> None:
+    """A client team reads from the document what goes into a path (which id, which name)."""
+    _, _, document = service_app
+    shared = document["components"].get("parameters", {})
+    for method, path, op in operations(document):
+        for parameter in op.get("parameters", []):
+            parameter = shared[parameter["$ref"].rsplit("/", 1)[-1]] if "$ref" in parameter else parameter
+            if parameter["in"] == "path":
+                assert parameter.get("description"), (method, path, parameter["name"])
+
+
 def test_problem_schema_is_rfc_9457(service_app: tuple[str, FastAPI, dict[str, Any]]) -> None:
     _, _, document = service_app
     problem = document["components"]["schemas"]["Problem"]

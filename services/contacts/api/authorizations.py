@@ -17,8 +17,10 @@ from services.contacts.api.schemas import (
     Changed,
     CheckBody,
     CheckResult,
+    ContactId,
     GrantBody,
     GrantCreated,
+    GrantId,
     HistoryEntry,
     HistoryPage,
     InstructionBody,
@@ -54,7 +56,7 @@ def router() -> APIRouter:
     )
     async def authorize(
         customer_number: CustomerNumber,
-        contact_id: uuid.UUID,
+        contact_id: ContactId,
         body: GrantBody,
         request: Request,
         response: Response,
@@ -79,7 +81,7 @@ def router() -> APIRouter:
     )
     async def revoke(
         customer_number: CustomerNumber,
-        grant_id: uuid.UUID,
+        grant_id: GrantId,
         body: RevokeBody,
         request: Request,
         principal: CurrentPrincipal,

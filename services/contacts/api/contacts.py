@@ -14,6 +14,7 @@ from services.contacts.api.schemas import (
     Changed,
     ContactBody,
     ContactCreated,
+    ContactId,
     ContactOut,
     ContactsOut,
     DepartureBody,
@@ -93,7 +94,7 @@ def router() -> APIRouter:
     )
     async def get_contact(
         customer_number: CustomerNumber,
-        contact_id: uuid.UUID,
+        contact_id: ContactId,
         request: Request,
         response: Response,
         principal: CurrentPrincipal,
@@ -116,7 +117,7 @@ def router() -> APIRouter:
     )
     async def change_contact(
         customer_number: CustomerNumber,
-        contact_id: uuid.UUID,
+        contact_id: ContactId,
         body: ContactBody,
         request: Request,
         response: Response,
@@ -142,7 +143,7 @@ def router() -> APIRouter:
     )
     async def remove_contact(
         customer_number: CustomerNumber,
-        contact_id: uuid.UUID,
+        contact_id: ContactId,
         request: Request,
         principal: CurrentPrincipal,
         on_behalf_of: uuid.UUID | None = None,
@@ -164,7 +165,7 @@ def router() -> APIRouter:
     )
     async def record_departure(
         customer_number: CustomerNumber,
-        contact_id: uuid.UUID,
+        contact_id: ContactId,
         body: DepartureBody,
         request: Request,
         principal: CurrentPrincipal,

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Path
 from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field
 
 from shared.authorization.contract import OrganisationKind
 from shared.http.bodies import RequestBody
 from shared.http.requester import RequesterIn
 from shared.scopes import Scope
+
+# Path parameters, described for the OpenAPI document.
+ContactId = Annotated[uuid.UUID, Path(description="A contact person's id, as adding them answered")]
+GrantId = Annotated[uuid.UUID, Path(description="A grant's id, as granting answered")]
 
 
 class Body(RequestBody):

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Request, Response
 from services.domains import handlers, queries
 from services.domains.api.acting import OnBehalfOf, authorize, authorized_change, context_for
 from services.domains.api.problems import READ, WRITE
-from services.domains.api.schemas import CancelBody, Changed, DomainOut, RegisterBody, Registered
+from services.domains.api.schemas import CancelBody, Changed, DomainName, DomainOut, RegisterBody, Registered
 from services.domains.api.views import authorized, domain_out
 from services.domains.domain.domains import in_force, today
 from services.domains.domain.names import parse_domain, parse_registrable_domain
@@ -79,7 +79,7 @@ def router() -> APIRouter:
     )
     async def show_domain(
         customer_number: CustomerNumber,
-        domain: str,
+        domain: DomainName,
         request: Request,
         principal: CurrentPrincipal,
         on_behalf_of: OnBehalfOf = None,
@@ -103,7 +103,7 @@ def router() -> APIRouter:
     )
     async def cancel(
         customer_number: CustomerNumber,
-        domain: str,
+        domain: DomainName,
         body: CancelBody,
         request: Request,
         principal: CurrentPrincipal,
@@ -125,7 +125,7 @@ def router() -> APIRouter:
     )
     async def withdraw_cancellation(
         customer_number: CustomerNumber,
-        domain: str,
+        domain: DomainName,
         request: Request,
         principal: CurrentPrincipal,
         on_behalf_of: OnBehalfOf = None,

@@ -17,12 +17,16 @@ from services.domains.api.acting import OnBehalfOf, authorize, authorized_change
 from services.domains.api.problems import WRITE
 from services.domains.api.schemas import (
     Changed,
+    DomainName,
     FtpReissuedOut,
+    LocalPart,
     MailboxBody,
     MailboxCreatedOut,
     PasswordLinkBody,
     RedirectBody,
+    SourceHost,
     VhostBody,
+    VhostName,
 )
 from services.domains.api.views import authorized
 from services.domains.domain.authority import Authority
@@ -96,7 +100,7 @@ def router() -> APIRouter:
     @r.post("/vhosts", status_code=201, response_model=Changed, responses=WRITE, summary="Create an e-mail vhost")
     async def create_vhost(
         customer_number: CustomerNumber,
-        domain: str,
+        domain: DomainName,
         body: VhostBody,
         request: Request,
         response: Response,
@@ -111,8 +115,8 @@ def router() -> APIRouter:
     @r.delete("/vhosts/{vhost}", response_model=Changed, responses=WRITE, summary="Delete a vhost and its mailboxes")
     async def delete_vhost(
         customer_number: CustomerNumber,
-        domain: str,
-        vhost: str,
+        domain: DomainName,
+        vhost: VhostName,
         request: Request,
         principal: CurrentPrincipal,
         on_behalf_of: OnBehalfOf = None,
@@ -134,8 +138,8 @@ def router() -> APIRouter:
     )
     async def create_mailbox(
         customer_number: CustomerNumber,
-        domain: str,
-        vhost: str,
+        domain: DomainName,
+        vhost: VhostName,
         body: MailboxBody,
         request: Request,
         principal: CurrentPrincipal,
@@ -164,9 +168,9 @@ def router() -> APIRouter:
     )
     async def send_password_link(
         customer_number: CustomerNumber,
-        domain: str,
-        vhost: str,
-        local_part: str,
+        domain: DomainName,
+        vhost: VhostName,
+        local_part: LocalPart,
         request: Request,
         principal: CurrentPrincipal,
         body: PasswordLinkBody | None = None,
@@ -188,9 +192,9 @@ def router() -> APIRouter:
     )
     async def delete_mailbox(
         customer_number: CustomerNumber,
-        domain: str,
-        vhost: str,
-        local_part: str,
+        domain: DomainName,
+        vhost: VhostName,
+        local_part: LocalPart,
         request: Request,
         principal: CurrentPrincipal,
         on_behalf_of: OnBehalfOf = None,
@@ -214,8 +218,8 @@ def router() -> APIRouter:
     )
     async def set_redirect(
         customer_number: CustomerNumber,
-        domain: str,
-        source_host: str,
+        domain: DomainName,
+        source_host: SourceHost,
         body: RedirectBody,
         request: Request,
         principal: CurrentPrincipal,
@@ -228,8 +232,8 @@ def router() -> APIRouter:
     @r.delete("/redirects/{source_host}", response_model=Changed, responses=WRITE, summary="Remove a redirect")
     async def remove_redirect(
         customer_number: CustomerNumber,
-        domain: str,
-        source_host: str,
+        domain: DomainName,
+        source_host: SourceHost,
         request: Request,
         principal: CurrentPrincipal,
         on_behalf_of: OnBehalfOf = None,
@@ -251,7 +255,7 @@ def router() -> APIRouter:
     )
     async def reissue_ftp(
         customer_number: CustomerNumber,
-        domain: str,
+        domain: DomainName,
         request: Request,
         principal: CurrentPrincipal,
         on_behalf_of: OnBehalfOf = None,

@@ -8,10 +8,23 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from typing import Annotated
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, SecretStr
 
 from shared.http.bodies import RequestBody
+
+# Path parameters, described for the OpenAPI document; the routes parse and validate them
+# (`domain/names.py`: 422 with the reason).
+DomainName = Annotated[
+    str, Path(description="A domain name booked here: Unicode or ASCII (xn--), any case", examples=["example.de"])
+]
+VhostName = Annotated[str, Path(description="An e-mail vhost: the domain or a host under it", examples=["example.de"])]
+LocalPart = Annotated[str, Path(description="The mailbox's local part (before the @)", examples=["info"])]
+SourceHost = Annotated[
+    str, Path(description="The host redirected: the domain or a host under it", examples=["www.example.de"])
+]
 
 
 class Body(RequestBody):

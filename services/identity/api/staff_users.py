@@ -28,7 +28,10 @@ from shared.envelope import EventContext
 from shared.http.context import event_context
 from shared.http.problems import Problem
 
-Username = Annotated[str, Path(pattern=staff.USERNAME_PATTERN, max_length=64)]
+Username = Annotated[
+    str,
+    Path(pattern=staff.USERNAME_PATTERN, max_length=64, description="The staff user's login name", examples=["jdoe"]),
+]
 
 NOT_FOUND: dict[int | str, dict[str, object]] = {404: {"model": Problem, "description": "No such staff user"}}
 DEACTIVATED: dict[int | str, dict[str, object]] = {409: {"model": Problem, "description": "Deactivated"}}
