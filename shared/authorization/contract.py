@@ -19,6 +19,11 @@ is in the event data plus the envelope's `occurred_at`; nobody has to call conta
 request, for example). A revocation or removal takes effect at the envelope's `occurred_at`; a
 grant from `valid_from` (never before it was recorded) until `valid_until` (exclusive).
 Fields added later are optional; a breaking change would get a new schema version.
+
+Finding a person by what support heard: e-mail lower-cased, phone as E.164 read in Germany, and a
+national number that names no one matched against numbers abroad with the same national number
+(`shared.authorization.identifiers`: `Requester.heard`, `abroad_match`); a copy that finds people
+itself follows the same rules, or its answers differ from contacts' check.
 """
 
 from __future__ import annotations
