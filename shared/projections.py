@@ -61,6 +61,11 @@ class BulkProjection(Projection, Protocol):
     def bulk_fold(self) -> BulkFold: ...
 
 
+def runner_reader(projection: Projection) -> str:
+    """The name its runner's cursor goes by in `reader_positions`."""
+    return f"projection:{projection.name}"
+
+
 class ProjectionRunner:
     def __init__(
         self,
@@ -74,7 +79,7 @@ class ProjectionRunner:
         self._pool = pool
         self._store = store
         self.projection = projection
-        self.reader = f"projection:{projection.name}"
+        self.reader = runner_reader(projection)
         self._batch_size = batch_size
         self._linger_s = linger_s
         self._lag = ReaderLag(pool, self.reader, metrics.PROJECTION_LAG.labels(projection.name))

@@ -13,7 +13,7 @@ get one `apply` per event. The rebuilt tables are then compared row by row with 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator, Collection, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer
@@ -21,10 +21,12 @@ from aiokafka import AIOKafkaConsumer
 from shared import cloudevents
 from shared.db import Connection, Pool
 from shared.envelope import RecordedEvent
+from shared.eventstore.cursor import Cursor
+from shared.eventstore.positions import lock_cursor, save_cursor
 from shared.eventstore.postgres import PostgresEventStore
 from shared.kafka import topic_partitions
 from shared.kafka_security import client_options
-from shared.projections import BulkProjection, Projection
+from shared.projections import BulkProjection, Projection, runner_reader
 
 
 @dataclass
@@ -46,10 +48,16 @@ class RebuildReport:
 
 
 async def events_from_store(
-    store: PostgresEventStore, batch_size: int = 5000, *, event_types: Collection[str] | None = None
+    store: PostgresEventStore,
+    batch_size: int = 5000,
+    *,
+    event_types: Collection[str] | None = None,
+    on_snapshot: Callable[[str], None] | None = None,
 ) -> AsyncGenerator[RecordedEvent, None]:
-    """Every event committed when the read began (of `event_types` only, if given), in one snapshot."""
-    async with contextlib.aclosing(store.scan(event_types=event_types, page=batch_size)) as pages:
+    """Every event committed when the read began (of `event_types` only, if given), in one snapshot
+    (told to `on_snapshot`: `replace_live` continues the live runner from it)."""
+    scan = store.scan(event_types=event_types, page=batch_size, on_snapshot=on_snapshot)
+    async with contextlib.aclosing(scan) as pages:
         async for page in pages:
             for event in page:
                 yield event
@@ -95,7 +103,7 @@ async def rebuild(
     A `BulkProjection` (unless `bulk=False`) folds every event in memory and its final rows are
     copied into the scratch tables; any other projection gets one `apply` per event.
     """
-    schema = scratch_schema or f"rebuild_{projection.name}".replace("-", "_").replace(".", "_")
+    schema = scratch_schema or scratch_schema_of(projection)
     report = RebuildReport(projection.name, 0)
     fold = projection.bulk_fold() if bulk and isinstance(projection, BulkProjection) else None
     async with pool.acquire() as conn:
@@ -134,6 +142,36 @@ async def _compare(conn: Connection, live: str, rebuilt: str, table: str) -> Tab
     return TableDiff(table, int(only_live), int(only_rebuilt))
 
 
+def scratch_schema_of(projection: Projection) -> str:
+    return f"rebuild_{projection.name}".replace("-", "_").replace(".", "_")
+
+
 async def drop_scratch(pool: Pool, projection: Projection) -> None:
-    schema = f"rebuild_{projection.name}".replace("-", "_").replace(".", "_")
-    await pool.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    await pool.execute(f'DROP SCHEMA IF EXISTS "{scratch_schema_of(projection)}" CASCADE')
+
+
+async def replace_live(pool: Pool, projection: Projection, snapshot: str) -> None:
+    """Put the scratch tables, rebuilt from the service's store as of `snapshot`, in place of the
+    live ones, and have the live runner read on from `snapshot` (the events committed since).
+
+    One transaction: the runner's cursor is locked first (a batch in flight finishes, the next
+    waits), so no event is applied to the old tables after the copy nor twice to the new ones.
+    Readers of the tables wait for the copy (TRUNCATE's lock) and then see the new rows whole.
+    """
+    schema = scratch_schema_of(projection)
+    reader = runner_reader(projection)
+    async with pool.acquire() as conn, conn.transaction():
+        await lock_cursor(conn, reader)
+        for table in projection.tables:  # (names from the projection classes in code, never input)
+            columns = await conn.fetchval(_COLUMNS_OF, table)
+            await conn.execute(f'TRUNCATE public."{table}"')
+            copy = f'INSERT INTO public."{table}" ({columns}) SELECT {columns} FROM "{schema}"."{table}"'  # noqa: S608
+            await conn.execute(copy)  # (columns: quote_ident'ed by _COLUMNS_OF)
+        await save_cursor(conn, reader, Cursor(done=snapshot))
+
+
+# The live table's columns, quoted, in its own order (a migration may have added some at the end).
+_COLUMNS_OF = """
+SELECT string_agg(quote_ident(column_name), ', ' ORDER BY ordinal_position)
+FROM information_schema.columns WHERE table_schema = 'public' AND table_name = $1
+"""

@@ -12,7 +12,8 @@ live services go through the gateway with a bearer token (`--token` or `ACCOUNTS
     export N --format csv|json|markdown|all --out DIR
     checkpoint SERVICE           publish a checkpoint of the service's store now
     verify SERVICE               recompute every hash chain and compare with the checkpoints
-    rebuild SERVICE              rebuild every read model of the service, compare with the live one
+    rebuild SERVICE [--replace]  rebuild every read model of the service, compare with the live one
+                                 (--replace: put the rebuilt rows in place of one that differs)
 
 Log lines go to stderr (warnings only; AUDIT_VERBOSE=1 for more), answers to stdout.
 Exit codes: 0 fine, 1 a finding (an altered store, a read model that differs, a disagreement),
@@ -487,7 +488,19 @@ def _spec_of(service: str) -> Any:
 
 
 @app.command()
-def rebuild(service: str, dsn: Dsn = None, kafka: Kafka = DEFAULT_KAFKA) -> None:
+def rebuild(
+    service: str,
+    dsn: Dsn = None,
+    kafka: Kafka = DEFAULT_KAFKA,
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace",
+            help="Put the rebuilt rows in place of a live model that differs (after a projection's fix);"
+            " models of the service's own events only",
+        ),
+    ] = False,
+) -> None:
     """Rebuild every read model of SERVICE from its events; compare each with the live one."""
     spec = _spec_of(service)
     models = [*spec.projections, *spec.kafka_projections]
@@ -504,7 +517,7 @@ def rebuild(service: str, dsn: Dsn = None, kafka: Kafka = DEFAULT_KAFKA) -> None
             def done(result: ModelRebuild) -> None:
                 bar.update(task, advance=1, description=result.projection)
 
-            return await rebuild_service(spec, pool, kafka, on_done=done)
+            return await rebuild_service(spec, pool, kafka, replace=replace, on_done=done)
 
     results = _run(_with_pool(_dsn_for(service, dsn), work))
     for r in results:
@@ -513,15 +526,15 @@ def rebuild(service: str, dsn: Dsn = None, kafka: Kafka = DEFAULT_KAFKA) -> None
             for d in r.report.diffs
             if d.only_live or d.only_rebuilt
         )
-        table.add_row(
-            r.projection,
-            r.source,
-            f"{r.report.events:,}",
-            f"{r.rate:,.0f}",
-            "[green]yes[/green]" if r.identical else f"[red]NO[/red] {differs}",
-        )
+        if r.identical:
+            verdict = "[green]yes[/green]"
+        elif r.replaced:
+            verdict = f"[yellow]no, replaced[/yellow] {differs}"
+        else:
+            verdict = f"[red]NO[/red] {differs}" + (" (built from Kafka: not replaced)" if replace else "")
+        table.add_row(r.projection, r.source, f"{r.report.events:,}", f"{r.rate:,.0f}", verdict)
     console.print(table)
-    if not all(r.identical for r in results):
+    if not all(r.identical or r.replaced for r in results):
         raise typer.Exit(1)
 
 

@@ -2,9 +2,14 @@
 
 Projections of the service's own events are rebuilt from its event store, projections of other
 services' events from their topics at offset 0 (`shared.rebuild`), each in a scratch schema that
-is dropped afterwards; the live tables are not touched. On a running system the live models may
-be a moment behind what the rebuild read, so a model that differs is rebuilt once more after a
-short pause before the difference is reported.
+is dropped afterwards. On a running system the live models may be a moment behind what the
+rebuild read, so a model that differs is rebuilt once more after a short pause before the
+difference is reported.
+
+The live tables are not touched, unless asked to `replace` a model that still differs (after a
+projection's bug was fixed, say): a model of the service's own events then gets the rebuilt rows,
+and its runner reads on from the snapshot the rebuild read (`shared.rebuild.replace_live`).
+Models built from Kafka are not replaced (their consumers keep their offsets in memory too).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from shared.audit.model import bulk_load
 from shared.db import Pool
 from shared.eventstore.postgres import PostgresEventStore
 from shared.projections import Projection
-from shared.rebuild import RebuildReport, drop_scratch, events_from_store, events_from_topics, rebuild
+from shared.rebuild import RebuildReport, drop_scratch, events_from_store, events_from_topics, rebuild, replace_live
 from shared.service import ServiceSpec
 
 
@@ -29,6 +34,7 @@ class ModelRebuild:
     report: RebuildReport
     seconds: float
     attempts: int
+    replaced: bool = False  # the live tables now hold the rebuilt rows
 
     @property
     def identical(self) -> bool:
@@ -39,16 +45,23 @@ class ModelRebuild:
         return self.report.events / self.seconds if self.seconds > 0 else 0.0
 
 
-async def _once(pool: Pool, spec: ServiceSpec, projection: Projection, bootstrap: str | None) -> RebuildReport:
+async def _once(
+    pool: Pool, spec: ServiceSpec, projection: Projection, bootstrap: str | None
+) -> tuple[RebuildReport, str | None]:
+    """The rebuild's report, and for a model of the store the snapshot it was built as of."""
     topics = getattr(projection, "topics", None)
     if projection in spec.kafka_projections:
         if bootstrap is None:
             raise ValueError(f"{projection.name} is built from Kafka: give the bootstrap servers")
-        return await rebuild(pool, projection, events_from_topics(bootstrap, list(topics or ())))
+        return await rebuild(pool, projection, events_from_topics(bootstrap, list(topics or ()))), None
     store = PostgresEventStore(pool, spec.registry)
-    events = events_from_store(store, event_types=getattr(projection, "event_types", None))
+    snapshots: list[str] = []
+    events = events_from_store(
+        store, event_types=getattr(projection, "event_types", None), on_snapshot=snapshots.append
+    )
     with bulk_load():
-        return await rebuild(pool, projection, events)
+        report = await rebuild(pool, projection, events)
+    return report, snapshots[0]
 
 
 async def rebuild_service(
@@ -57,6 +70,7 @@ async def rebuild_service(
     bootstrap: str | None,
     *,
     settle_s: float = 2.0,
+    replace: bool = False,
     on_done: Callable[[ModelRebuild], None] | None = None,
 ) -> list[ModelRebuild]:
     results = []
@@ -65,15 +79,20 @@ async def rebuild_service(
         source = "store" if projection in spec.projections else ",".join(getattr(projection, "topics", ()))
         started = time.perf_counter()
         attempts = 1
+        replaced = False
         try:
-            report = await _once(pool, spec, projection, bootstrap)
+            report, snapshot = await _once(pool, spec, projection, bootstrap)
             if not report.identical and settle_s > 0:
                 await asyncio.sleep(settle_s)  # let the live runner catch up with what we read
                 attempts = 2
-                report = await _once(pool, spec, projection, bootstrap)
+                report, snapshot = await _once(pool, spec, projection, bootstrap)
+            if replace and not report.identical and snapshot is not None:
+                await replace_live(pool, projection, snapshot)
+                replaced = True
         finally:
             await drop_scratch(pool, projection)
-        result = ModelRebuild(projection.name, source, report, time.perf_counter() - started, attempts)
+        seconds = time.perf_counter() - started
+        result = ModelRebuild(projection.name, source, report, seconds, attempts, replaced)
         results.append(result)
         if on_done is not None:
             on_done(result)

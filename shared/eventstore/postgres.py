@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncGenerator, Collection, Sequence
+from collections.abc import AsyncGenerator, Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -335,16 +335,24 @@ class PostgresEventStore:
         return EventBatch(events, next_cursor)
 
     async def scan(
-        self, *, event_types: Collection[str] | None = None, page: int = 5000
+        self,
+        *,
+        event_types: Collection[str] | None = None,
+        page: int = 5000,
+        on_snapshot: Callable[[str], None] | None = None,
     ) -> AsyncGenerator[list[RecordedEvent], None]:
         """Every event committed when the scan began (only `event_types`, if given), for rebuilds.
 
         Per stream the events come in version order; across streams in position order, which is
-        not commit order (a live reader uses `read_batch`).
+        not commit order (a live reader uses `read_batch`). `on_snapshot` is told the scan's
+        snapshot with the first page: a reader whose cursor is done at it reads on from there.
         """
         actors: dict[str, Actor] = {}
         async with contextlib.aclosing(self.scan_rows(_COLUMNS, event_types=event_types, page=page)) as pages:
             async for scanned in pages:
+                if on_snapshot is not None:
+                    on_snapshot(scanned.snapshot)
+                    on_snapshot = None
                 yield [record_from_row(r, actors) for r in scanned.rows]
 
     async def scan_rows(

@@ -338,6 +338,17 @@ async def test_the_command_line(scenario: Scenario, tmp_path: Path) -> None:
     assert "OK: no alteration found" in result.output
     result = await asyncio.to_thread(run_cli, "rebuild", "domains", "--dsn", scenario.urls["domains"], *kafka)
     assert result.exit_code == 0, result.output
+    # A read model gone wrong (as a faulty projection would leave it): found, then replaced.
+    domains_db = scenario.pools["domains"]
+    rows = await domains_db.fetch("SELECT * FROM contract_domains ORDER BY 1, 2")
+    await domains_db.execute("DELETE FROM contract_domains")
+    rebuild = ("rebuild", "domains", "--dsn", scenario.urls["domains"], *kafka)
+    result = await asyncio.to_thread(run_cli, *rebuild)
+    assert result.exit_code == 1, result.output
+    result = await asyncio.to_thread(run_cli, *rebuild, "--replace")
+    assert result.exit_code == 0, result.output
+    assert "replaced" in result.output
+    assert await domains_db.fetch("SELECT * FROM contract_domains ORDER BY 1, 2") == rows
 
 
 async def test_workers_publish_checkpoints_of_their_store(scenario: Scenario) -> None:

@@ -9,9 +9,10 @@ from datetime import timedelta
 
 import pytest
 
+from shared.audit.rebuild import rebuild_service
 from shared.authorization import AuthorizationProjection, Requester, RequesterKind, SqlAuthorizationReader, decide
 from shared.consumer import KafkaConsumerRunner
-from shared.rebuild import events_from_store, rebuild
+from shared.rebuild import drop_scratch, events_from_store, rebuild, replace_live
 from shared.scopes import Scope
 from tests.conftest import fresh_pool
 from tests.integration.contacts.conftest import ContactsEnv, new_customer
@@ -108,3 +109,50 @@ async def test_a_consumer_copy_fed_from_kafka_gives_the_same_decisions_as_contac
         ours_at = await local.authorizations_at(n, at)
         assert [h["contact_id"] for h in theirs_at.json()["holders"]] == [str(h.contact_id) for h in ours_at.holders]
     await pool.close()
+
+
+async def test_a_live_model_gone_wrong_is_replaced_by_its_rebuild_and_reads_on(env: ContactsEnv, kafka: str) -> None:
+    """What an operator does after fixing a projection's bug: `python -m shared.audit rebuild
+    contacts --replace`. The rows come back as the events say, and the runner continues."""
+    n, (_, _, eve), _ = await _busy_customer(env)
+    pool = env.app.state.runtime.pool
+    spec = env.app.state.runtime.spec
+    grants = "SELECT * FROM authz_grants WHERE customer_number = $1 ORDER BY grant_id"
+    contacts = "SELECT contact_id FROM authz_contacts WHERE customer_number = $1 ORDER BY contact_id"
+    right = (await pool.fetch(grants, n), await pool.fetch(contacts, n))
+    # As a faulty projection would have left them: revocations lost, a contact missing.
+    await pool.execute(
+        "UPDATE authz_grants SET revoked_at = NULL, revoked_by = NULL, revoke_reason = NULL WHERE customer_number = $1",
+        n,
+    )
+    await pool.execute("DELETE FROM authz_contacts WHERE customer_number = $1 AND contact_id = $2", n, uuid.UUID(eve))
+
+    results = {r.projection: r for r in await rebuild_service(spec, pool, kafka, settle_s=0, replace=True)}
+    assert results["authorization"].replaced
+    assert not results["authorization-timeline"].replaced  # it was right: left alone
+    assert (await pool.fetch(grants, n), await pool.fetch(contacts, n)) == right
+
+    # The live runner reads on from the rebuild's snapshot: what comes later lands, once.
+    carl = await env.add_contact(n, "carl@example.org")
+    await env.caught_up()
+    assert len(await pool.fetch(contacts, n)) == len(right[1]) + 1
+    assert uuid.UUID(carl) in {r["contact_id"] for r in await pool.fetch(contacts, n)}
+    assert all(r.identical for r in await rebuild_service(spec, pool, kafka, settle_s=0))
+
+
+async def test_what_was_committed_after_the_rebuild_read_reaches_the_replaced_tables(env: ContactsEnv) -> None:
+    n, _, _ = await _busy_customer(env)
+    runtime = env.app.state.runtime
+    projection = next(p for p in runtime.spec.projections if p.name == "authorization")
+    snapshots: list[str] = []
+    await rebuild(runtime.pool, projection, events_from_store(runtime.store, on_snapshot=snapshots.append))
+    late = await env.add_contact(n, "late@example.org")  # after the rebuild's snapshot
+    await env.caught_up()  # the live runner applied it to the old tables
+
+    await replace_live(runtime.pool, projection, snapshots[0])
+    await drop_scratch(runtime.pool, projection)
+    # The rebuilt rows lack it; the runner, reading on from the snapshot, brings it (had its
+    # cursor stayed where it was, past the contact, the contact would be missing for good).
+    await env.caught_up()
+    lookup = "SELECT count(*) FROM authz_contacts WHERE customer_number = $1 AND contact_id = $2"
+    assert await runtime.pool.fetchval(lookup, n, uuid.UUID(late)) == 1
