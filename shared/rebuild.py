@@ -162,9 +162,11 @@ async def replace_live(pool: Pool, projection: Projection, snapshot: str) -> Non
     reader = runner_reader(projection)
     async with pool.acquire() as conn, conn.transaction():
         await lock_cursor(conn, reader)
-        for table in projection.tables:  # (names from the projection classes in code, never input)
+        # (Table names come from the projection classes in code, never from input; all of them in
+        # one TRUNCATE, so that foreign keys between them do not stand in the way.)
+        await conn.execute("TRUNCATE " + ", ".join(f'public."{table}"' for table in projection.tables))
+        for table in projection.tables:
             columns = await conn.fetchval(_COLUMNS_OF, table)
-            await conn.execute(f'TRUNCATE public."{table}"')
             copy = f'INSERT INTO public."{table}" ({columns}) SELECT {columns} FROM "{schema}"."{table}"'  # noqa: S608
             await conn.execute(copy)  # (columns: quote_ident'ed by _COLUMNS_OF)
         await save_cursor(conn, reader, Cursor(done=snapshot))
