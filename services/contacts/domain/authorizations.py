@@ -71,6 +71,8 @@ def decide_authorize(
         raise InvalidValidity("a grant cannot start in the past")
     valid_from = max(valid_from, now)
     if cmd.valid_until is not None and cmd.valid_until <= valid_from:
+        if cmd.valid_from is None:  # (it starts now: say what is wrong with what was given)
+            raise InvalidValidity("valid_until must lie in the future (the grant starts now)")
         raise InvalidValidity("valid_until must lie after valid_from")
     scopes = (Scope.ALL,) if Scope.ALL in cmd.scopes else tuple(sorted(cmd.scopes))
     event = ContactAuthorized(

@@ -167,8 +167,13 @@ def test_grants_cannot_be_back_dated_or_end_before_they_start() -> None:
         grants.decide_authorize(
             s, grants.AuthorizeContact(ADA, frozenset({Scope.ALL}), NOW - timedelta(days=1)), OWNER, NOW, BOB
         )
-    with pytest.raises(InvalidValidity):
+    with pytest.raises(InvalidValidity, match="in the future"):
         grants.decide_authorize(s, grants.AuthorizeContact(ADA, frozenset({Scope.ALL}), None, NOW), OWNER, NOW, BOB)
+    later = NOW + timedelta(days=2)
+    with pytest.raises(InvalidValidity, match="after valid_from"):
+        grants.decide_authorize(
+            s, grants.AuthorizeContact(ADA, frozenset({Scope.ALL}), later, later - timedelta(days=1)), OWNER, NOW, BOB
+        )
 
 
 def test_a_managing_contact_grants_only_what_it_holds() -> None:
