@@ -11,6 +11,7 @@ from services.contacts.domain.acting import Acting, ActingKind
 from services.contacts.domain.errors import NotPermitted
 from services.contacts.domain.events import ContactRemoved
 from shared.authorization.contract import RemovalReason
+from shared.authorization.identifiers import DEFAULT_REGION
 from shared.envelope import DomainEvent, EventContext, RecordedEvent
 from shared.errors import ConcurrencyConflict
 from shared.registry import EventRegistry
@@ -75,7 +76,10 @@ async def add_contact(
     acting: Acting,
 ) -> tuple[uuid.UUID, int]:
     now = context.occurred_at
-    recorded = await on_contacts(uow, context, lambda s: contacts.decide_add_contact(s, cmd, contact_id, acting, now))
+    region = await phone_region(uow, context.customer_number)
+    recorded = await on_contacts(
+        uow, context, lambda s: contacts.decide_add_contact(s, cmd, contact_id, acting, now, region)
+    )
     return contact_id, recorded[-1].stream_version
 
 
@@ -105,6 +109,21 @@ async def change_address(
         recorded = await tx.append(stream.stream_id, stream.version, events, context)
         await tx.commit()
     return recorded[-1].stream_version
+
+
+async def change_details(
+    cmd: contacts.ChangeContactDetails, uow: UnitOfWorkFactory, context: EventContext, acting: Acting
+) -> list[RecordedEvent]:
+    now = context.occurred_at
+    region = await phone_region(uow, context.customer_number)
+    return await on_contacts(uow, context, lambda s: contacts.decide_change_details(s, cmd, acting, now, region))
+
+
+async def phone_region(uow: UnitOfWorkFactory, customer_number: str) -> str:
+    """Where a contact's national phone number is read: the country of the customer's address (an
+    Austrian customer's "0664 1234567" is +43 664 1234567), DE while no address is on file."""
+    address, _ = await load_address(uow, customer_number)
+    return address.country if address is not None else DEFAULT_REGION
 
 
 async def load_address(uow: UnitOfWorkFactory, customer_number: str) -> tuple[address_domain.Address | None, int]:

@@ -2,8 +2,9 @@
 
 E-mail addresses are compared case-insensitively (trimmed, lower-cased as a whole: mail systems
 of our customers treat the local part case-insensitively in practice). Phone numbers become
-E.164 (`+49301234567`) with `phonenumbers`; national numbers are read in the customer's default
+E.164 (`+49301234567`) with `phonenumbers`; national numbers support hears are read in the home
 region (DE), so "+49 (30) 123-4567", "0049 30 1234567" and "030 1234567" are the same number.
+(Contacts reads a contact's own number, as entered, in the customer's country.)
 
 A caller from abroad gives their number as they dial it at home ("0664 1234567" in Austria),
 which reads as a German number (+49 664 1234567). When that names no one, the readers look for

@@ -127,10 +127,7 @@ def router() -> APIRouter:
         acting = acting_for(principal, customer_number, body.on_behalf_of)
         context = context_for(request, customer_number, principal, acting)
         cmd = domain.ChangeContactDetails(contact_id, _details(body), tag_in(if_match))
-        now = context.occurred_at
-        recorded = await handlers.on_contacts(
-            runtime_of(request).uow, context, lambda s: domain.decide_change_details(s, cmd, acting, now)
-        )
+        recorded = await handlers.change_details(cmd, runtime_of(request).uow, context, acting)
         if recorded:  # the new details' ETag, for the next change
             response.headers["ETag"] = _tag_of(recorded[-1].data)
         return Changed(version=recorded[-1].stream_version if recorded else 0)

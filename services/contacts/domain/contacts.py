@@ -32,7 +32,7 @@ from services.contacts.domain.events import (
 )
 from shared.authorization import contract
 from shared.authorization.contract import OrganisationKind, RemovalReason
-from shared.authorization.identifiers import InvalidIdentifier, normalise_email, normalise_phone
+from shared.authorization.identifiers import DEFAULT_REGION, InvalidIdentifier, normalise_email, normalise_phone
 from shared.content_tags import content_tag, still_as_read
 from shared.envelope import DomainEvent
 from shared.scopes import Scope, covers
@@ -221,10 +221,10 @@ def ensure_may_manage(state: CustomerContacts, acting: Acting, now: datetime) ->
     return held
 
 
-def _normalised(details: ContactDetails) -> tuple[str, str | None]:
+def _normalised(details: ContactDetails, region: str) -> tuple[str, str | None]:
     try:
         email = normalise_email(details.email)
-        phone = normalise_phone(details.phone) if details.phone else None
+        phone = normalise_phone(details.phone, region) if details.phone else None
     except InvalidIdentifier as exc:
         raise InvalidContactDetails(str(exc)) from None
     if details.organisation_kind is OrganisationKind.CONTRACTOR and not details.organisation:
@@ -250,10 +250,12 @@ def decide_add_contact(
     contact_id: uuid.UUID,
     acting: Acting,
     now: datetime,
+    region: str = DEFAULT_REGION,
 ) -> list[DomainEvent]:
+    """`region`: where a national phone number is read (the customer's country, see handlers)."""
     ensure_may_manage(state, acting, now)
     d = cmd.details
-    email, phone = _normalised(d)
+    email, phone = _normalised(d, region)
     _ensure_unique(state, email, phone, None)
     return [
         ContactAdded(
@@ -270,7 +272,7 @@ def decide_add_contact(
 
 
 def decide_change_details(
-    state: CustomerContacts, cmd: ChangeContactDetails, acting: Acting, now: datetime
+    state: CustomerContacts, cmd: ChangeContactDetails, acting: Acting, now: datetime, region: str = DEFAULT_REGION
 ) -> list[DomainEvent]:
     ensure_may_manage(state, acting, now)
     contact = state.current(cmd.contact_id)
@@ -279,7 +281,7 @@ def decide_change_details(
             f"contact {contact.contact_id} was changed after it was read (If-Match {cmd.expected_tag}): read it again"
         )
     d = cmd.details
-    email, phone = _normalised(d)
+    email, phone = _normalised(d, region)
     _ensure_unique(state, email, phone, contact.contact_id)
     changed = ContactDetailsChanged(
         contact_id=contact.contact_id,

@@ -205,3 +205,17 @@ async def test_a_caller_from_abroad_is_found_by_the_number_they_dial_at_home(env
     assert (await env.check(n, heard, "dns:change"))["contact_id"] == fulda
     found = await env.client.get(env.url(n, "/contacts"), params=heard, headers=env.support())
     assert [c["contact_id"] for c in found.json()["contacts"]] == [fulda]
+
+
+async def test_an_austrian_customers_contact_is_stored_with_austrias_country_code(env: ContactsEnv) -> None:
+    n = new_customer()
+    address = {"company": "Agentur GmbH", "street": "Ring 1", "postcode": "1010", "city": "Wien", "country": "AT"}
+    put = await env.client.put(env.url(n, "/address"), json=address, headers={**env.owner(n), "If-Match": '"0"'})
+    assert put.status_code == 200, put.text
+    vera = await env.add_contact(n, "vera@agentur.at", phone="0664 1234567")  # typed as at home
+    await env.caught_up()
+    stored = await env.client.get(env.url(n, f"/contacts/{vera}"), headers=env.owner(n))
+    assert stored.json()["phone_e164"] == "+436641234567"
+    await env.grant(n, vera, ["dns:change"])
+    for heard in ("+43 664 1234567", "0043 664 1234567", "0664 1234567"):  # caller id, or as she says it
+        assert (await env.check(n, {"phone": heard}, "dns:change"))["contact_id"] == vera, heard

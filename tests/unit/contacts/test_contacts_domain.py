@@ -76,6 +76,16 @@ def test_add_normalises_email_and_phone_and_refuses_duplicates() -> None:
         )
 
 
+def test_a_national_number_is_read_in_the_customers_country() -> None:
+    cmd = contacts.AddContact(N, "Vera", "vera@example.at", "0664 1234567")
+    [at_home] = contacts.decide_add_contact(state(), cmd, ADA, OWNER, NOW, region="AT")
+    [default] = contacts.decide_add_contact(state(), cmd, ADA, OWNER, NOW)
+    assert isinstance(at_home, ContactAdded)
+    assert isinstance(default, ContactAdded)
+    assert (at_home.phone_e164, default.phone_e164) == ("+436641234567", "+496641234567")
+    assert at_home.phone == "0664 1234567"  # as entered, for display
+
+
 def test_a_contractor_needs_its_name() -> None:
     cmd = contacts.AddContact(N, "Eve", "eve@agency.example", organisation_kind=OrganisationKind.CONTRACTOR)
     with pytest.raises(InvalidContactDetails):
