@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from shared.authorization.identifiers import HOME_PREFIX, abroad_match
+from shared.authorization.identifiers import abroad_match
 from shared.db import Pool
 from shared.pagination import after, encode_cursor
 
@@ -17,10 +17,11 @@ async def contacts_of(
     heard also finds a caller from abroad, as the check does: `abroad_match`)."""
     rows = await pool.fetch(_CURRENT_CONTACTS + _PHONE_IS + _IN_ORDER, customer_number, email, phone_e164)
     abroad = abroad_match(phone_e164) if phone_e164 is not None else None
-    if rows or abroad is None or phone_e164 is None:
+    if rows or abroad is None:
         return [dict(r) for r in rows]
-    national = phone_e164[len(HOME_PREFIX) :]
-    candidates = await pool.fetch(_CURRENT_CONTACTS + _PHONE_ENDS_IN + _IN_ORDER, customer_number, email, national)
+    candidates = await pool.fetch(
+        _CURRENT_CONTACTS + _PHONE_ENDS_IN + _IN_ORDER, customer_number, email, abroad.national
+    )
     return [dict(r) for r in candidates if abroad(r["phone_e164"])]
 
 

@@ -51,24 +51,27 @@ def normalise_phone(raw: str, region: str = DEFAULT_REGION) -> str:
 HOME_PREFIX = "+49"  # E.164 numbers of DEFAULT_REGION
 
 
-def abroad_match(home_e164: str) -> Callable[[str], bool] | None:
-    """For a number of the home country, a test of whether a number of another country has the
-    same national number ("+496641234567" matches "+436641234567"); None for a foreign number.
-    `known` is a normalised number (E.164, as contacts store them)."""
-    if not home_e164.startswith(HOME_PREFIX):
-        return None
-    national = home_e164[len(HOME_PREFIX) :]
+@dataclass(frozen=True, slots=True)
+class AbroadMatch:
+    """Whether a number of another country has `national`, the national number of a home number
+    heard ("+496641234567" matches "+436641234567"). `known`: a normalised number (E.164, as
+    contacts store them); a number abroad must end with `national` (a reader may narrow by it)."""
 
-    def matches(known: str) -> bool:
-        if known.startswith(HOME_PREFIX) or not known.endswith(national):
+    national: str
+
+    def __call__(self, known: str) -> bool:
+        if known.startswith(HOME_PREFIX) or not known.endswith(self.national):
             return False  # (cheap tests first: parsing costs ~10 µs)
         try:
             number = phonenumbers.parse(known)
         except phonenumbers.NumberParseException:
             return False
-        return bool(phonenumbers.national_significant_number(number) == national)
+        return bool(phonenumbers.national_significant_number(number) == self.national)
 
-    return matches
+
+def abroad_match(home_e164: str) -> AbroadMatch | None:
+    """The test for numbers abroad of a number of the home country; None for a foreign number."""
+    return AbroadMatch(home_e164[len(HOME_PREFIX) :]) if home_e164.startswith(HOME_PREFIX) else None
 
 
 # Characters phonenumbers skips between the digits of a number (a subset of its punctuation).

@@ -41,6 +41,9 @@ class Span:
     valid_from: datetime
     valid_until: datetime | None = None
 
+    def holds(self, at: datetime) -> bool:
+        return self.valid_from <= at and (self.valid_until is None or self.valid_until > at)
+
 
 @dataclass(slots=True)
 class CustomerAuthorizations:
@@ -120,9 +123,8 @@ class CustomerAuthorizations:
         if len(spans) == 1:  # the usual case: one contact ever had this identifier
             (span,) = spans
             contact = self.contacts.get(span.contact_id)
-            valid = span.valid_from <= at and (span.valid_until is None or span.valid_until > at)
             # (`as_of` is what `pick_contact` answers for one candidate)
-            found = contact.as_of(at) if contact is not None and valid else None
+            found = contact.as_of(at) if contact is not None and span.holds(at) else None
         else:
             found = self._pick(spans, at)
         if found is None and requester.kind is RequesterKind.PHONE:
@@ -135,7 +137,7 @@ class CustomerAuthorizations:
         return found
 
     def _pick(self, spans: Iterable[Span], at: datetime) -> ContactRecord | None:
-        ids = {s.contact_id for s in spans if s.valid_from <= at and (s.valid_until is None or s.valid_until > at)}
+        ids = {s.contact_id for s in spans if s.holds(at)}
         return pick_contact((self.contacts[i] for i in ids if i in self.contacts), at)
 
     def view(self, requester: Requester, at: datetime) -> AuthorizationView:

@@ -20,7 +20,7 @@ from typing import Protocol
 import asyncpg
 
 from shared.authorization.contract import stream_of
-from shared.authorization.identifiers import HOME_PREFIX, Requester, RequesterKind, abroad_match
+from shared.authorization.identifiers import Requester, RequesterKind, abroad_match
 from shared.authorization.memory import CustomerAuthorizations, Span
 from shared.authorization.model import (
     NO_INSTRUCTION,
@@ -124,7 +124,7 @@ async def _resolve(conn: Connection, customer_number: str, requester: Requester,
     if found is None and requester.kind is RequesterKind.PHONE:
         abroad = abroad_match(requester.value)
         if abroad is not None:  # a national number heard: a caller from abroad? (see identifiers.py)
-            rows = await conn.fetch(_CONTACTS_BY_PHONE_ABROAD, customer_number, requester.value[len(HOME_PREFIX) :], at)
+            rows = await conn.fetch(_CONTACTS_BY_PHONE_ABROAD, customer_number, abroad.national, at)
             found = pick_contact((contact_from_row(r) for r in rows if abroad(r["value"])), at)
     return found
 
