@@ -10,13 +10,17 @@ in one PostgreSQL transaction:
   offsets are also committed to Kafka afterwards, only after the database commit, for lag
   monitoring by standard tools;
 * a rebalance waits for the batch in flight (the revoke callback takes the processing lock), and
-  `stop` drains the current batch, commits, and leaves the group.
+  `stop` drains the current batch, commits, and leaves the group;
+* a rebuilt copy put in place of the live one (`shared.rebuild.replace_live_copy`) stores the
+  offsets and stream versions it was built up to and raises the consumer's generation: a batch
+  read under an older generation is not applied, and the consumer seeks to the stored offsets.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
@@ -32,8 +36,14 @@ from shared.waiting import Backoff
 
 log = structlog.get_logger(__name__)
 
+REPLACEMENT_LOOK_S = 1.0  # how often an idle consumer looks whether its copy was replaced
+
 
 class KafkaProjection(Protocol):
+    """What a consumer applies records to. A projection may also define `async def
+    after_replace(self, conn)`: called in the transaction that puts a rebuilt copy in place (to
+    tell the copy's in-process caches that every row may have changed)."""
+
     @property
     def name(self) -> str: ...
     @property
@@ -63,6 +73,18 @@ async def claim_stream_version(conn: Connection, consumer: str, event: RecordedE
         event.stream_version,
     )
     return row is not None
+
+
+async def consumer_generation(conn: Connection, consumer: str) -> int:
+    """The consumer's generation (see `consumer_generations`), its row made if missing."""
+    await conn.execute(
+        "INSERT INTO consumer_generations (consumer) VALUES ($1) ON CONFLICT (consumer) DO NOTHING", consumer
+    )
+    return int(await conn.fetchval("SELECT generation FROM consumer_generations WHERE consumer = $1", consumer))
+
+
+class CopyReplaced(Exception):
+    """The consumer's read model and stored offsets were replaced since it last sought."""
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -99,13 +121,22 @@ class KafkaConsumerRunner:
         self._max_records = max_records
         self.processing = asyncio.Lock()
         self._consumer: AIOKafkaConsumer | None = None
+        self._generation: int | None = None  # the generation the consumer last sought under
         self.ready = asyncio.Event()
 
     async def seek_to_stored_offsets(self, partitions: list[TopicPartition]) -> None:
         assert self._consumer is not None
-        rows = await self._pool.fetch(
-            "SELECT topic, partition, next_offset FROM consumer_offsets WHERE consumer = $1", self.name
-        )
+        async with self._pool.acquire() as conn:
+            # The generation first: a replacement committed between the two reads is seen again
+            # by the next batch (which then seeks once more), never missed.
+            generation = await consumer_generation(conn, self.name)
+            rows = await conn.fetch(
+                "SELECT topic, partition, next_offset FROM consumer_offsets WHERE consumer = $1", self.name
+            )
+        if self._generation is not None and generation != self._generation:
+            # The copy was replaced: every partition it holds reads on from the replacement's offsets.
+            partitions = sorted({*partitions, *self._consumer.assignment()})
+        self._generation = generation
         stored = {TopicPartition(r["topic"], r["partition"]): r["next_offset"] for r in rows}
         for tp in partitions:
             if tp in stored:
@@ -115,23 +146,49 @@ class KafkaConsumerRunner:
         log.info("consumer_partitions_assigned", consumer=self.name, partitions=_tps(partitions))
         self.ready.set()
 
-    async def _rewind(self, tp: TopicPartition, backoff: Backoff, stop: asyncio.Event) -> None:
-        """Back to the stored offset after a failed batch, however long the database is away:
-        reading on from where the failed batch ended would skip it."""
+    async def _rewind(
+        self, partitions: list[TopicPartition], backoff: Backoff, stop: asyncio.Event, *, at_once: bool = False
+    ) -> None:
+        """Back to the stored offsets (after a failed batch, or a replaced copy: `at_once`), however
+        long the database is away: reading on from where the batch in hand ended would skip it."""
         while True:
-            await backoff.wait(stop)
+            if not at_once:
+                await backoff.wait(stop)
+            at_once = False
             if stop.is_set():
                 return  # nothing more is applied, so nothing is skipped
             try:
-                await self.seek_to_stored_offsets([tp])
+                await self.seek_to_stored_offsets(partitions)
                 return
             except Exception as exc:
-                log.error("consumer_rewind_failed", consumer=self.name, partition=tp.partition, error=repr(exc))
+                log.error("consumer_rewind_failed", consumer=self.name, partitions=_tps(partitions), error=repr(exc))
+
+    async def _unless_replaced(self, backoff: Backoff, stop: asyncio.Event) -> None:
+        """Seek every partition to the stored offsets if the copy was replaced since the last seek."""
+        assert self._consumer is not None
+        try:
+            generation = await self._pool.fetchval(
+                "SELECT generation FROM consumer_generations WHERE consumer = $1", self.name
+            )
+        except Exception as exc:  # the database away: the next batch (or look) finds out
+            log.warning("consumer_generation_unread", consumer=self.name, error=repr(exc))
+            return
+        if generation is not None and generation != self._generation and self._generation is not None:
+            log.info("consumer_copy_replaced", consumer=self.name)
+            async with self.processing:
+                await self._rewind(sorted(self._consumer.assignment()), backoff, stop, at_once=True)
 
     async def apply_records(self, tp: TopicPartition, records: Sequence[Any]) -> int:
         """Apply one partition's records in one transaction; returns how many changed something."""
         applied = 0
         async with self._pool.acquire() as conn, conn.transaction():
+            # Shared with the other batches, exclusive to a replacement: one in flight finishes
+            # first, and the next one sees its generation.
+            generation = await conn.fetchval(
+                "SELECT generation FROM consumer_generations WHERE consumer = $1 FOR SHARE", self.name
+            )
+            if generation is not None and generation != self._generation:
+                raise CopyReplaced
             for record in records:
                 try:
                     event = cloudevents.from_kafka(record.value, record.headers)
@@ -171,9 +228,14 @@ class KafkaConsumerRunner:
         await consumer.start()
         log.info("consumer_started", consumer=self.name, topics=list(self.projection.topics))
         backoff = Backoff()
+        look_again = 0.0
         try:
             while not stop.is_set():
                 batches = await consumer.getmany(timeout_ms=200, max_records=self._max_records)
+                if not any(batches.values()) and time.monotonic() >= look_again:
+                    # Idle: no batch will see a replacement, and records it lacks may be behind us.
+                    look_again = time.monotonic() + REPLACEMENT_LOOK_S
+                    await self._unless_replaced(backoff, stop)
                 for tp, records in batches.items():
                     if not records:
                         continue
@@ -181,6 +243,11 @@ class KafkaConsumerRunner:
                         try:
                             await self.apply_records(tp, records)
                             backoff.reset()
+                        except CopyReplaced:
+                            log.info("consumer_copy_replaced", consumer=self.name)
+                            # (the other partitions' records in hand are of before it, too)
+                            await self._rewind(sorted(consumer.assignment()), backoff, stop, at_once=True)
+                            break
                         except Exception as exc:
                             # Nothing of the batch was committed; rewind this partition to the
                             # stored offset and retry after a pause instead of dying silently.
@@ -191,7 +258,7 @@ class KafkaConsumerRunner:
                                 partition=tp.partition,
                                 error=repr(exc),
                             )
-                            await self._rewind(tp, backoff, stop)
+                            await self._rewind([tp], backoff, stop)
                             continue
                     try:
                         await consumer.commit({tp: records[-1].offset + 1})

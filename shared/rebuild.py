@@ -4,10 +4,12 @@ A projection's tables are built again in a scratch schema (the projection's DDL 
 unqualified names, so `search_path` points them there) by feeding it every event from the source:
 the service's own store as of one snapshot (`PostgresEventStore.scan`, only the projection's
 `event_types` when it names them), or a Kafka topic from offset 0 up to the end offsets seen when
-the rebuild began. Nobody reads the scratch tables meanwhile, so a projection that can fold its
-tables in memory (`BulkProjection`) does so and its final rows are copied in with `COPY`; others
-get one `apply` per event. The rebuilt tables are then compared row by row with the live ones
-(EXCEPT ALL both ways), which is also the proof that a bulk fold equals the per-event SQL.
+the rebuild began (`TopicsRead` keeps how far). Nobody reads the scratch tables meanwhile, so a
+projection that can fold its tables in memory (`BulkProjection`) does so and its final rows are
+copied in with `COPY`; others get one `apply` per event. The rebuilt tables are then compared row
+by row with the live ones (EXCEPT ALL both ways), which is also the proof that a bulk fold equals
+the per-event SQL. A rebuilt model can then be put in place of the live one (`replace_live`,
+`replace_live_copy`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from shared import cloudevents
 from shared.db import Connection, Pool
@@ -63,8 +65,21 @@ async def events_from_store(
                 yield event
 
 
-async def events_from_topics(bootstrap: str, topics: Sequence[str]) -> AsyncIterator[RecordedEvent]:
-    """Every record of the topics from offset 0 to the end offsets as of now (no consumer group)."""
+@dataclass
+class TopicsRead:
+    """How far a rebuild from topics read: each partition up to `ends` (exclusive), and the last
+    version of each stream it applied (the consumers' duplicate rule). A live consumer carries on
+    from there once the rebuilt copy is in place (`replace_live_copy`)."""
+
+    ends: dict[TopicPartition, int] = field(default_factory=dict)
+    versions: dict[str, int] = field(default_factory=dict)
+
+
+async def events_from_topics(
+    bootstrap: str, topics: Sequence[str], read: TopicsRead | None = None
+) -> AsyncIterator[RecordedEvent]:
+    """Every record of the topics from offset 0 to the end offsets as of now (no consumer group);
+    the end offsets go into `read`."""
     partitions = await topic_partitions(bootstrap, topics)
     if not partitions:
         return
@@ -77,6 +92,8 @@ async def events_from_topics(bootstrap: str, topics: Sequence[str]) -> AsyncIter
         # Seek before asking for end offsets: the other order leaves aiokafka's fetcher idle.
         await consumer.seek_to_beginning(*partitions)
         end = await consumer.end_offsets(partitions)
+        if read is not None:
+            read.ends.update(end)
         remaining = {tp for tp in partitions if end[tp] > 0}
         while remaining:
             batches = await consumer.getmany(timeout_ms=500, max_records=5000)
@@ -97,11 +114,13 @@ async def rebuild(
     *,
     scratch_schema: str | None = None,
     bulk: bool = True,
+    applied: dict[str, int] | None = None,
 ) -> RebuildReport:
     """Build the projection afresh in a scratch schema and compare it with the live tables.
 
     A `BulkProjection` (unless `bulk=False`) folds every event in memory and its final rows are
-    copied into the scratch tables; any other projection gets one `apply` per event.
+    copied into the scratch tables; any other projection gets one `apply` per event. `applied`
+    is filled with the last version of each stream applied (`TopicsRead.versions`).
     """
     schema = scratch_schema or scratch_schema_of(projection)
     report = RebuildReport(projection.name, 0)
@@ -112,7 +131,7 @@ async def rebuild(
         try:
             await conn.execute(projection.ddl)
             # The same duplicate rule as the live consumers, kept in memory here.
-            applied: dict[str, int] = {}
+            applied = {} if applied is None else applied
             async with conn.transaction():
                 async for event in events:
                     if applied.get(event.stream_id, 0) >= event.stream_version:
@@ -158,18 +177,55 @@ async def replace_live(pool: Pool, projection: Projection, snapshot: str) -> Non
     waits), so no event is applied to the old tables after the copy nor twice to the new ones.
     Readers of the tables wait for the copy (TRUNCATE's lock) and then see the new rows whole.
     """
-    schema = scratch_schema_of(projection)
     reader = runner_reader(projection)
     async with pool.acquire() as conn, conn.transaction():
         await lock_cursor(conn, reader)
-        # (Table names come from the projection classes in code, never from input; all of them in
-        # one TRUNCATE, so that foreign keys between them do not stand in the way.)
-        await conn.execute("TRUNCATE " + ", ".join(f'public."{table}"' for table in projection.tables))
-        for table in projection.tables:
-            columns = await conn.fetchval(_COLUMNS_OF, table)
-            copy = f'INSERT INTO public."{table}" ({columns}) SELECT {columns} FROM "{schema}"."{table}"'  # noqa: S608
-            await conn.execute(copy)  # (columns: quote_ident'ed by _COLUMNS_OF)
+        await _put_in_place(conn, projection)
         await save_cursor(conn, reader, Cursor(done=snapshot))
+
+
+async def replace_live_copy(pool: Pool, projection: Projection, consumer: str, read: TopicsRead) -> None:
+    """Put the scratch tables, rebuilt from the topics as far as `read` says, in place of a Kafka
+    consumer's live copy, and have the consumer read on from there.
+
+    One transaction: it raises the consumer's generation first (waiting for a batch in flight,
+    which holds it shared), then stores the rebuild's offsets and stream versions as the
+    consumer's. The next batch sees the new generation, is not applied, and the consumer seeks
+    to those offsets: records it had applied to the old tables beyond them are read again, once.
+    """
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            "INSERT INTO consumer_generations AS g (consumer, generation) VALUES ($1, 1)"
+            " ON CONFLICT (consumer) DO UPDATE SET generation = g.generation + 1",
+            consumer,
+        )
+        await _put_in_place(conn, projection)
+        await conn.execute("DELETE FROM consumer_stream_versions WHERE consumer = $1", consumer)
+        await conn.copy_records_to_table(
+            "consumer_stream_versions",
+            records=[(consumer, stream, version) for stream, version in read.versions.items()],
+            columns=["consumer", "stream_id", "stream_version"],
+        )
+        await conn.execute("DELETE FROM consumer_offsets WHERE consumer = $1", consumer)
+        await conn.executemany(
+            "INSERT INTO consumer_offsets (consumer, topic, partition, next_offset) VALUES ($1, $2, $3, $4)",
+            [(consumer, tp.topic, tp.partition, end) for tp, end in read.ends.items()],
+        )
+        after_replace = getattr(projection, "after_replace", None)
+        if after_replace is not None:
+            await after_replace(conn)
+
+
+async def _put_in_place(conn: Connection, projection: Projection) -> None:
+    """The live tables emptied and filled with the scratch tables' rows (in the caller's transaction)."""
+    schema = scratch_schema_of(projection)
+    # (Table names come from the projection classes in code, never from input; all of them in
+    # one TRUNCATE, so that foreign keys between them do not stand in the way.)
+    await conn.execute("TRUNCATE " + ", ".join(f'public."{table}"' for table in projection.tables))
+    for table in projection.tables:
+        columns = await conn.fetchval(_COLUMNS_OF, table)
+        copy = f'INSERT INTO public."{table}" ({columns}) SELECT {columns} FROM "{schema}"."{table}"'  # noqa: S608
+        await conn.execute(copy)  # (columns: quote_ident'ed by _COLUMNS_OF)
 
 
 # The live table's columns, quoted, in its own order (a migration may have added some at the end).

@@ -31,7 +31,7 @@ from typing import Any
 import asyncpg
 import structlog
 
-from services.domains.projections.authorization import CHANNEL
+from services.domains.projections.authorization import CHANNEL, EVERYONE
 from shared import db
 from shared.authorization.identifiers import Requester
 from shared.authorization.memory import CustomerAuthorizations
@@ -112,7 +112,10 @@ class AuthorizationCache:
             if marker is not None:
                 marker.set()
             return
-        self._customers.pop(payload, None)
+        if payload == EVERYONE:  # the copy was replaced (`shared.rebuild.replace_live_copy`)
+            self._customers.clear()
+        else:
+            self._customers.pop(payload, None)
 
     async def _listen(self) -> None:
         """Hold the LISTEN connection until the service closes its pool (hooks have no stop signal)."""

@@ -497,7 +497,7 @@ def rebuild(
         typer.Option(
             "--replace",
             help="Put the rebuilt rows in place of a live model that differs (after a projection's fix);"
-            " models of the service's own events only",
+            " its runner or Kafka consumer reads on from where the rebuild read",
         ),
     ] = False,
 ) -> None:
@@ -531,7 +531,7 @@ def rebuild(
         elif r.replaced:
             verdict = f"[yellow]no, replaced[/yellow] {differs}"
         else:
-            verdict = f"[red]NO[/red] {differs}" + (" (built from Kafka: not replaced)" if replace else "")
+            verdict = f"[red]NO[/red] {differs}"
         table.add_row(r.projection, r.source, f"{r.report.events:,}", f"{r.rate:,.0f}", verdict)
     console.print(table)
     if not all(r.identical or r.replaced for r in results):

@@ -7,9 +7,10 @@ rebuild read, so a model that differs is rebuilt once more after a short pause b
 difference is reported.
 
 The live tables are not touched, unless asked to `replace` a model that still differs (after a
-projection's bug was fixed, say): a model of the service's own events then gets the rebuilt rows,
-and its runner reads on from the snapshot the rebuild read (`shared.rebuild.replace_live`).
-Models built from Kafka are not replaced (their consumers keep their offsets in memory too).
+projection's bug was fixed, say): the model then gets the rebuilt rows, and its runner reads on
+from where the rebuild read: a model of the service's own events from the snapshot the rebuild
+read (`shared.rebuild.replace_live`), a Kafka consumer's copy from the end offsets it read, with
+its stream versions (`shared.rebuild.replace_live_copy`).
 """
 
 from __future__ import annotations
@@ -20,10 +21,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from shared.audit.model import bulk_load
+from shared.consumer import consumer_group
 from shared.db import Pool
 from shared.eventstore.postgres import PostgresEventStore
 from shared.projections import Projection
-from shared.rebuild import RebuildReport, drop_scratch, events_from_store, events_from_topics, rebuild, replace_live
+from shared.rebuild import (
+    RebuildReport,
+    TopicsRead,
+    drop_scratch,
+    events_from_store,
+    events_from_topics,
+    rebuild,
+    replace_live,
+    replace_live_copy,
+)
 from shared.service import ServiceSpec
 
 
@@ -47,13 +58,15 @@ class ModelRebuild:
 
 async def _once(
     pool: Pool, spec: ServiceSpec, projection: Projection, bootstrap: str | None
-) -> tuple[RebuildReport, str | None]:
-    """The rebuild's report, and for a model of the store the snapshot it was built as of."""
+) -> tuple[RebuildReport, str | TopicsRead]:
+    """The rebuild's report, and how far it read: the snapshot of the store, or the topics' offsets."""
     topics = getattr(projection, "topics", None)
     if projection in spec.kafka_projections:
         if bootstrap is None:
             raise ValueError(f"{projection.name} is built from Kafka: give the bootstrap servers")
-        return await rebuild(pool, projection, events_from_topics(bootstrap, list(topics or ()))), None
+        read = TopicsRead()
+        events = events_from_topics(bootstrap, list(topics or ()), read)
+        return await rebuild(pool, projection, events, applied=read.versions), read
     store = PostgresEventStore(pool, spec.registry)
     snapshots: list[str] = []
     events = events_from_store(
@@ -62,6 +75,13 @@ async def _once(
     with bulk_load():
         report = await rebuild(pool, projection, events)
     return report, snapshots[0]
+
+
+async def _replace(pool: Pool, spec: ServiceSpec, projection: Projection, read: str | TopicsRead) -> None:
+    if isinstance(read, TopicsRead):
+        await replace_live_copy(pool, projection, consumer_group(spec.name, projection.name), read)
+    else:
+        await replace_live(pool, projection, read)
 
 
 async def rebuild_service(
@@ -81,13 +101,13 @@ async def rebuild_service(
         attempts = 1
         replaced = False
         try:
-            report, snapshot = await _once(pool, spec, projection, bootstrap)
+            report, read = await _once(pool, spec, projection, bootstrap)
             if not report.identical and settle_s > 0:
                 await asyncio.sleep(settle_s)  # let the live runner catch up with what we read
                 attempts = 2
-                report, snapshot = await _once(pool, spec, projection, bootstrap)
-            if replace and not report.identical and snapshot is not None:
-                await replace_live(pool, projection, snapshot)
+                report, read = await _once(pool, spec, projection, bootstrap)
+            if replace and not report.identical:
+                await _replace(pool, spec, projection, read)
                 replaced = True
         finally:
             await drop_scratch(pool, projection)

@@ -14,7 +14,7 @@ from shared.db import Pool
 from shared.envelope import RecordedEvent
 from shared.eventstore.postgres import PostgresEventStore
 from shared.projections import ProjectionRunner
-from shared.rebuild import events_from_store, events_from_topics, rebuild
+from shared.rebuild import TopicsRead, events_from_store, events_from_topics, rebuild, replace_live_copy
 from tests.support.context import context
 from tests.support.events import ThingHappened, registry
 from tests.support.projections import ThingsProjection
@@ -137,6 +137,70 @@ async def test_consumer_stopped_mid_stream_and_restarted_applies_each_event_once
 
     report = await rebuild(pool, ThingsProjection(), events_from_store(store))
     assert report.identical, report.diffs
+
+
+@pytest.mark.parametrize("found_by", ["idle look", "next batch"])
+async def test_a_rebuilt_copy_replaces_the_live_one_and_its_consumer_reads_on_from_the_rebuild(
+    pool: Pool, kafka: str, topic: str, found_by: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if found_by == "next batch":  # the consumer does not look while idle: a batch must find it out
+        monkeypatch.setattr("shared.consumer.REPLACEMENT_LOOK_S", 3600.0)
+    store = PostgresEventStore(pool, registry)
+    await _publish_raw(kafka, topic, await _write(store, streams=3, per_stream=30), times=1)
+    projection = ThingsProjection(topics=(topic,))
+    await pool.execute(projection.ddl)
+    group = f"g-{uuid.uuid4()}"
+    runner = KafkaConsumerRunner(pool=pool, bootstrap=kafka, projection=projection, group_id=group, max_records=10)
+    stop = asyncio.Event()
+    task = asyncio.create_task(runner.run(stop))
+
+    async def rows_for(event_ids: set[uuid.UUID]) -> bool:
+        if task.done():
+            task.result()  # the runner died: show why
+        found = await pool.fetchval("SELECT count(*) FROM things WHERE event_id = ANY($1::uuid[])", list(event_ids))
+        return bool(found == len(event_ids))
+
+    async def later_events(first: int) -> list[RecordedEvent]:
+        """Five more of stream t-0 (from version `first`) and a new stream's first five."""
+        written = []
+        for v in range(5):
+            written += await store.append("t-0", first + v, [ThingHappened(first + v)], context("300000"))
+            written += await store.append(f"t-new-{first}", v, [ThingHappened(v)], context("300009"))
+        return written
+
+    try:
+        all_ids = {r["event_id"] for r in await pool.fetch("SELECT event_id FROM events")}
+        await eventually(lambda: rows_for(all_ids), "the consumer to apply the first events", timeout=60)
+        # What a projection's bug would leave: rows lost, a total wrong.
+        await pool.execute("DELETE FROM things WHERE stream_id = 't-1' AND stream_version >= 20")
+        await pool.execute("UPDATE thing_totals SET total = -1 WHERE stream_id = 't-2'")
+
+        read = TopicsRead()
+        report = await rebuild(pool, projection, events_from_topics(kafka, [topic], read), applied=read.versions)
+        assert report.events == 90
+        assert not report.identical
+        # Records the live consumer applies (to the damaged tables) after the rebuild read its topic:
+        # the replacement does not hold them, so the consumer must read them again.
+        after_read = await later_events(30)
+        await _publish_raw(kafka, topic, after_read, times=1)
+        await eventually(lambda: rows_for({e.event_id for e in after_read}), "the consumer to apply them", 60)
+
+        await replace_live_copy(pool, projection, group, read)
+        if found_by == "idle look":
+            await eventually(lambda: rows_for({e.event_id for e in after_read}), "the consumer to read them again", 60)
+        await _publish_raw(kafka, topic, await later_events(35), times=1)
+        every_id = {r["event_id"] for r in await pool.fetch("SELECT event_id FROM events")}
+        await eventually(lambda: rows_for(every_id), "the consumer to apply what came next", timeout=60)
+        await asyncio.sleep(0.5)  # give duplicates a chance to (wrongly) apply
+    finally:
+        stop.set()
+        await task
+
+    assert await pool.fetchval("SELECT count(*) FROM things") == len(every_id) == 110
+    assert await pool.fetchval("SELECT sum(events) FROM thing_totals") == 110
+    again = await rebuild(pool, projection, events_from_topics(kafka, [topic]))
+    assert again.identical, again.diffs
+    assert await rebuild(pool, ThingsProjection(), events_from_store(store)) == again
 
 
 async def test_projection_runner_follows_own_store_once_even_with_two_runners(pool: Pool) -> None:

@@ -17,6 +17,9 @@ import httpx
 import orjson
 import pytest
 
+from services.domains.projections.authorization import CHANNEL
+from services.domains.service import SPEC as DOMAINS
+from shared.audit.rebuild import rebuild_service
 from shared.auth.principal import Role
 from shared.authorization.freshness import RUNTIME_KEY as COPY_FRESHNESS
 from shared.scopes import Scope
@@ -243,6 +246,34 @@ async def test_the_kept_authorizations_let_go_of_a_customer_at_each_change(env: 
     refused = await env.domains.put(path, json={"target_url": "https://c.example/"}, headers=heard)
     assert refused.status_code == 403, refused.text
     assert [r["code"] for r in refused.json()["reasons"]] == ["revoked", "no_official_instruction"]
+
+
+async def test_a_replaced_copy_is_what_domains_decides_on_at_once(env: Env) -> None:
+    n = await env.customer()
+    domain = await env.registered(n)
+    ada = await env.add_contact(n, f"ada-{n}@example.org")
+    await env.grant(n, ada, [Scope.CHANGE_DNS.value])
+    kept = env.domains_app.state.runtime.extras["domains"].authorizations
+    path = env.url(n, f"/domains/{domain}/redirects/www.{domain}")
+    heard = env.support(f"contact_id:{ada}")
+    assert (await env.domains.put(path, json={"target_url": "https://a.example/"}, headers=heard)).status_code == 200
+
+    # What a projection's bug would leave in domains' copy: the grant lost (and told to the API).
+    await env.pool.execute("DELETE FROM authz_grants WHERE customer_number = $1", n)
+    await env.pool.execute("SELECT pg_notify($1, $2)", CHANNEL, n)
+    await kept.synced()
+    damaged = await env.domains.put(path, json={"target_url": "https://b.example/"}, headers=heard)
+    assert damaged.json()["reasons"] == ["not_granted", "no_official_instruction"], damaged.text
+    assert kept.holds(n)  # (the damaged rows, kept in memory)
+
+    results = await rebuild_service(DOMAINS, env.pool, env.kafka, settle_s=0, replace=True)
+    replaced = [r.projection for r in results if r.replaced]
+    assert replaced == ["authorization"], [(r.projection, r.report.diffs) for r in results]
+    await kept.synced()
+    assert not kept.holds(n)  # every API process let go of what it kept of the old rows
+    answer = await env.domains.put(path, json={"target_url": "https://c.example/"}, headers=heard)
+    assert (answer.status_code, answer.json()["authorization"]) == (200, "allowed"), answer.text
+    assert all(r.identical for r in await rebuild_service(DOMAINS, env.pool, env.kafka, settle_s=0))
 
 
 async def test_support_waits_while_domains_copy_lags_behind_contacts(env: Env) -> None:
