@@ -55,7 +55,9 @@ HOME_PREFIX = "+49"  # E.164 numbers of DEFAULT_REGION
 class AbroadMatch:
     """Whether a number of another country has `national`, the national number of a home number
     heard ("+496641234567" matches "+436641234567"). `known`: a normalised number (E.164, as
-    contacts store them); a number abroad must end with `national` (a reader may narrow by it)."""
+    contacts store them); a number abroad must end with `national` (a reader may narrow by it).
+    Italian numbers keep their leading 0 in E.164 ("+390471123456"), a caller dials the same
+    digits at home ("0471 123456", read here as +49 471123456): compared without it."""
 
     national: str
 
@@ -66,7 +68,7 @@ class AbroadMatch:
             number = phonenumbers.parse(known)
         except phonenumbers.NumberParseException:
             return False
-        return bool(phonenumbers.national_significant_number(number) == self.national)
+        return str(number.national_number) == self.national  # (an int: without the leading 0)
 
 
 def abroad_match(home_e164: str) -> AbroadMatch | None:

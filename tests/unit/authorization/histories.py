@@ -29,7 +29,7 @@ SCOPES = list(Scope)
 EMAILS = [f"person{i}@example.org" for i in range(40)]
 # Two numbers abroad that a national number heard here also names (the reading of a caller from
 # abroad, `abroad_match`): "030 555001" names +4330555001 while no contact has +4930555001.
-PHONES = [*(f"030 55500{i}" for i in range(6)), "+43 30 555001", "+43 30 555002"]
+PHONES = [*(f"030 55500{i}" for i in range(6)), "+43 30 555001", "+43 30 555002", "+39 030 555003"]
 
 # For property tests that run histories through PostgreSQL: hypothesis draws a seed, which is the
 # whole input, so there is no shrinking (replaying thousands of events through the database
