@@ -106,6 +106,10 @@ def _run(config: InfraConfig) -> None:
     stopping = threading.Event()
     # SIGTERM (from a supervisor) takes the same orderly way out as Ctrl-C.
     signal.signal(signal.SIGTERM, lambda _signum, _frame: stopping.set())
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        # Started as a background job of a script: the shell had SIGINT ignored, and Python keeps
+        # what it inherits. `kill -INT` is then someone asking on purpose: it stops us as Ctrl-C does.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         identity_port = gateway.routes["identity"]
         env = {

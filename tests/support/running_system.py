@@ -88,24 +88,32 @@ def running_system(state: Path, *, log_level: str = "WARNING") -> Iterator[Runni
         **{f"{s.upper()}_PORT": str(free_port()) for s in (*SERVICES, "compliance")},
         "LOG_LEVEL": log_level,
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "shared.infra.run"],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    # Started as a script's `make run &` starts it: with SIGINT ignored (POSIX shells do so for
+    # background jobs; the child inherits it). Ctrl-C must stop it all the same: see the teardown.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "shared.infra.run"],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
     running = RunningSystem(process, f"http://127.0.0.1:{gateway_port}", env, state)
     try:
         running.wait_for_line(r"Ctrl-C stops everything", timeout=120)
         yield running
     finally:
         if process.poll() is None:
-            os.killpg(process.pid, signal.SIGINT)
+            # To the launcher alone (Ctrl-C reaches the whole group): it must stop the rest itself.
+            os.kill(process.pid, signal.SIGINT)
             try:
                 process.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+                raise AssertionError("SIGINT to the launcher did not stop the running system within 60 s") from None
