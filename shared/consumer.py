@@ -12,7 +12,7 @@ in one PostgreSQL transaction:
 * a rebalance waits for the batch in flight (the revoke callback takes the processing lock), and
   `stop` drains the current batch, commits, and leaves the group;
 * a rebuilt copy put in place of the live one (`shared.rebuild.replace_live_copy`) stores the
-  offsets and stream versions it was built up to and raises the consumer's generation: a batch
+  offsets and stream versions its rows reflect and raises the consumer's generation: a batch
   read under an older generation is not applied, and the consumer seeks to the stored offsets.
 """
 

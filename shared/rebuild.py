@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from shared import cloudevents
+from shared.consumer import claim_stream_version
 from shared.db import Connection, Pool
 from shared.envelope import RecordedEvent
 from shared.eventstore.cursor import Cursor
@@ -83,28 +84,53 @@ async def events_from_topics(
     partitions = await topic_partitions(bootstrap, topics)
     if not partitions:
         return
+    async with _reading(bootstrap, partitions) as consumer:
+        # Seek before asking for end offsets: the other order leaves aiokafka's fetcher idle.
+        await consumer.seek_to_beginning(*partitions)
+        end = await consumer.end_offsets(partitions)
+        if read is not None:
+            read.ends.update(end)
+        async for event in _records_until(consumer, end):
+            yield event
+
+
+async def _records_between(
+    bootstrap: str, ranges: dict[TopicPartition, tuple[int, int]]
+) -> AsyncIterator[RecordedEvent]:
+    """The records of each partition from the first offset of its range to the second (exclusive)."""
+    wanted = {tp: span for tp, span in ranges.items() if span[0] < span[1]}
+    if not wanted:
+        return
+    async with _reading(bootstrap, list(wanted)) as consumer:
+        for tp, (first, _) in wanted.items():
+            consumer.seek(tp, first)
+        async for event in _records_until(consumer, {tp: end for tp, (_, end) in wanted.items()}):
+            yield event
+
+
+@contextlib.asynccontextmanager
+async def _reading(bootstrap: str, partitions: list[TopicPartition]) -> AsyncIterator[AIOKafkaConsumer]:
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None, **client_options()
     )
     await consumer.start()
     try:
         consumer.assign(partitions)
-        # Seek before asking for end offsets: the other order leaves aiokafka's fetcher idle.
-        await consumer.seek_to_beginning(*partitions)
-        end = await consumer.end_offsets(partitions)
-        if read is not None:
-            read.ends.update(end)
-        remaining = {tp for tp in partitions if end[tp] > 0}
-        while remaining:
-            batches = await consumer.getmany(timeout_ms=500, max_records=5000)
-            for tp, records in batches.items():
-                for record in records:
-                    if record.offset < end[tp]:
-                        yield cloudevents.from_kafka(record.value, record.headers)
-                if records and records[-1].offset + 1 >= end[tp]:
-                    remaining.discard(tp)
+        yield consumer
     finally:
         await consumer.stop()
+
+
+async def _records_until(consumer: AIOKafkaConsumer, end: dict[TopicPartition, int]) -> AsyncIterator[RecordedEvent]:
+    remaining = {tp for tp, offset in end.items() if offset > 0}
+    while remaining:
+        batches = await consumer.getmany(*remaining, timeout_ms=500, max_records=5000)
+        for tp, records in batches.items():
+            for record in records:
+                if record.offset < end[tp]:
+                    yield cloudevents.from_kafka(record.value, record.headers)
+            if records and records[-1].offset + 1 >= end[tp]:
+                remaining.discard(tp)
 
 
 async def rebuild(
@@ -169,29 +195,45 @@ async def drop_scratch(pool: Pool, projection: Projection) -> None:
     await pool.execute(f'DROP SCHEMA IF EXISTS "{scratch_schema_of(projection)}" CASCADE')
 
 
-async def replace_live(pool: Pool, projection: Projection, snapshot: str) -> None:
+async def replace_live(pool: Pool, store: PostgresEventStore, projection: Projection, snapshot: str) -> None:
     """Put the scratch tables, rebuilt from the service's store as of `snapshot`, in place of the
-    live ones, and have the live runner read on from `snapshot` (the events committed since).
+    live ones, with every event committed since applied to them, and have the live runner read
+    on from there.
 
     One transaction: the runner's cursor is locked first (a batch in flight finishes, the next
     waits), so no event is applied to the old tables after the copy nor twice to the new ones.
-    Readers of the tables wait for the copy (TRUNCATE's lock) and then see the new rows whole.
+    Readers of the tables wait for it (TRUNCATE's lock) and then see the new rows whole and as
+    current as the old ones were: a revocation the live runner had applied is never undone, not
+    even for a moment.
     """
     reader = runner_reader(projection)
     async with pool.acquire() as conn, conn.transaction():
         await lock_cursor(conn, reader)
         await _put_in_place(conn, projection)
-        await save_cursor(conn, reader, Cursor(done=snapshot))
+        cursor = Cursor(done=snapshot)
+        while True:
+            batch = await store.read_batch(cursor, 1000, conn=conn)
+            for event in batch.events:
+                await projection.apply(conn, event)
+            cursor = batch.cursor
+            if not batch.events:
+                break
+        await save_cursor(conn, reader, cursor)
 
 
-async def replace_live_copy(pool: Pool, projection: Projection, consumer: str, read: TopicsRead) -> None:
+async def replace_live_copy(
+    pool: Pool, bootstrap: str, projection: Projection, consumer: str, read: TopicsRead
+) -> None:
     """Put the scratch tables, rebuilt from the topics as far as `read` says, in place of a Kafka
-    consumer's live copy, and have the consumer read on from there.
+    consumer's live copy, with what the live consumer had applied beyond that applied to them too,
+    and have the consumer read on from there.
 
     One transaction: it raises the consumer's generation first (waiting for a batch in flight,
-    which holds it shared), then stores the rebuild's offsets and stream versions as the
-    consumer's. The next batch sees the new generation, is not applied, and the consumer seeks
-    to those offsets: records it had applied to the old tables beyond them are read again, once.
+    which holds it shared; the next one waits), so the consumer's stored offsets stand still. The
+    records between the rebuild's end offsets and those are applied to the new rows with the
+    consumers' own duplicate rule, and the new offsets and stream versions are stored as the
+    consumer's. Readers see the new rows whole and as current as the old ones were. The next
+    batch finds the new generation, applies nothing and the consumer seeks to the stored offsets.
     """
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute(
@@ -199,6 +241,10 @@ async def replace_live_copy(pool: Pool, projection: Projection, consumer: str, r
             " ON CONFLICT (consumer) DO UPDATE SET generation = g.generation + 1",
             consumer,
         )
+        rows = await conn.fetch(
+            "SELECT topic, partition, next_offset FROM consumer_offsets WHERE consumer = $1", consumer
+        )
+        live = {TopicPartition(r["topic"], r["partition"]): int(r["next_offset"]) for r in rows}
         await _put_in_place(conn, projection)
         await conn.execute("DELETE FROM consumer_stream_versions WHERE consumer = $1", consumer)
         await conn.copy_records_to_table(
@@ -206,10 +252,14 @@ async def replace_live_copy(pool: Pool, projection: Projection, consumer: str, r
             records=[(consumer, stream, version) for stream, version in read.versions.items()],
             columns=["consumer", "stream_id", "stream_version"],
         )
+        beyond = {tp: (end, live[tp]) for tp, end in read.ends.items() if live.get(tp, 0) > end}
+        async for event in _records_between(bootstrap, beyond):
+            if await claim_stream_version(conn, consumer, event):
+                await projection.apply(conn, event)
         await conn.execute("DELETE FROM consumer_offsets WHERE consumer = $1", consumer)
         await conn.executemany(
             "INSERT INTO consumer_offsets (consumer, topic, partition, next_offset) VALUES ($1, $2, $3, $4)",
-            [(consumer, tp.topic, tp.partition, end) for tp, end in read.ends.items()],
+            [(consumer, tp.topic, tp.partition, max(end, live.get(tp, 0))) for tp, end in read.ends.items()],
         )
         after_replace = getattr(projection, "after_replace", None)
         if after_replace is not None:

@@ -497,7 +497,7 @@ def rebuild(
         typer.Option(
             "--replace",
             help="Put the rebuilt rows in place of a live model that differs (after a projection's fix);"
-            " its runner or Kafka consumer reads on from where the rebuild read",
+            " with what its runner or Kafka consumer had applied since; it reads on from there",
         ),
     ] = False,
 ) -> None:

@@ -7,10 +7,9 @@ rebuild read, so a model that differs is rebuilt once more after a short pause b
 difference is reported.
 
 The live tables are not touched, unless asked to `replace` a model that still differs (after a
-projection's bug was fixed, say): the model then gets the rebuilt rows, and its runner reads on
-from where the rebuild read: a model of the service's own events from the snapshot the rebuild
-read (`shared.rebuild.replace_live`), a Kafka consumer's copy from the end offsets it read, with
-its stream versions (`shared.rebuild.replace_live_copy`).
+projection's bug was fixed, say): the model then gets the rebuilt rows, brought up to what its
+live runner had applied, and the runner reads on from there: a model of the service's own events
+(`shared.rebuild.replace_live`) or a Kafka consumer's copy (`shared.rebuild.replace_live_copy`).
 """
 
 from __future__ import annotations
@@ -77,11 +76,14 @@ async def _once(
     return report, snapshots[0]
 
 
-async def _replace(pool: Pool, spec: ServiceSpec, projection: Projection, read: str | TopicsRead) -> None:
+async def _replace(
+    pool: Pool, spec: ServiceSpec, projection: Projection, read: str | TopicsRead, bootstrap: str | None
+) -> None:
     if isinstance(read, TopicsRead):
-        await replace_live_copy(pool, projection, consumer_group(spec.name, projection.name), read)
+        assert bootstrap is not None  # (a rebuild from topics had it)
+        await replace_live_copy(pool, bootstrap, projection, consumer_group(spec.name, projection.name), read)
     else:
-        await replace_live(pool, projection, read)
+        await replace_live(pool, PostgresEventStore(pool, spec.registry), projection, read)
 
 
 async def rebuild_service(
@@ -107,7 +109,7 @@ async def rebuild_service(
                 attempts = 2
                 report, read = await _once(pool, spec, projection, bootstrap)
             if replace and not report.identical:
-                await _replace(pool, spec, projection, read)
+                await _replace(pool, spec, projection, read, bootstrap)
                 replaced = True
         finally:
             await drop_scratch(pool, projection)

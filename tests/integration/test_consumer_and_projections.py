@@ -139,12 +139,7 @@ async def test_consumer_stopped_mid_stream_and_restarted_applies_each_event_once
     assert report.identical, report.diffs
 
 
-@pytest.mark.parametrize("found_by", ["idle look", "next batch"])
-async def test_a_rebuilt_copy_replaces_the_live_one_and_its_consumer_reads_on_from_the_rebuild(
-    pool: Pool, kafka: str, topic: str, found_by: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    if found_by == "next batch":  # the consumer does not look while idle: a batch must find it out
-        monkeypatch.setattr("shared.consumer.REPLACEMENT_LOOK_S", 3600.0)
+async def test_a_rebuilt_copy_replaces_the_live_one_as_current_as_it_was(pool: Pool, kafka: str, topic: str) -> None:
     store = PostgresEventStore(pool, registry)
     await _publish_raw(kafka, topic, await _write(store, streams=3, per_stream=30), times=1)
     projection = ThingsProjection(topics=(topic,))
@@ -179,19 +174,19 @@ async def test_a_rebuilt_copy_replaces_the_live_one_and_its_consumer_reads_on_fr
         report = await rebuild(pool, projection, events_from_topics(kafka, [topic], read), applied=read.versions)
         assert report.events == 90
         assert not report.identical
-        # Records the live consumer applies (to the damaged tables) after the rebuild read its topic:
-        # the replacement does not hold them, so the consumer must read them again.
+        # Records the live consumer applies (to the damaged tables) after the rebuild read its topic.
         after_read = await later_events(30)
         await _publish_raw(kafka, topic, after_read, times=1)
         await eventually(lambda: rows_for({e.event_id for e in after_read}), "the consumer to apply them", 60)
 
-        await replace_live_copy(pool, projection, group, read)
-        if found_by == "idle look":
-            await eventually(lambda: rows_for({e.event_id for e in after_read}), "the consumer to read them again", 60)
+        await replace_live_copy(pool, kafka, projection, group, read)
+        # The new rows hold them at once: the copy never goes back to the rebuild's point.
+        assert await rows_for({e.event_id for e in after_read})
+        assert await pool.fetchval("SELECT sum(events) FROM thing_totals") == 100
         await _publish_raw(kafka, topic, await later_events(35), times=1)
         every_id = {r["event_id"] for r in await pool.fetch("SELECT event_id FROM events")}
         await eventually(lambda: rows_for(every_id), "the consumer to apply what came next", timeout=60)
-        await asyncio.sleep(0.5)  # give duplicates a chance to (wrongly) apply
+        await asyncio.sleep(1.5)  # give duplicates a chance to (wrongly) apply (and the idle look its turn)
     finally:
         stop.set()
         await task
@@ -201,6 +196,47 @@ async def test_a_rebuilt_copy_replaces_the_live_one_and_its_consumer_reads_on_fr
     again = await rebuild(pool, projection, events_from_topics(kafka, [topic]))
     assert again.identical, again.diffs
     assert await rebuild(pool, ThingsProjection(), events_from_store(store)) == again
+
+
+@pytest.mark.parametrize("found_by", ["idle look", "next batch"])
+async def test_a_consumer_whose_copy_was_replaced_reads_on_from_the_stored_offsets(
+    pool: Pool, kafka: str, topic: str, found_by: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The replacement stores where the consumer goes on; whatever it holds in memory (a batch
+    fetched before, its own position) it reads from there, not from where it was."""
+    if found_by == "next batch":  # the consumer does not look while idle: a batch must find it out
+        monkeypatch.setattr("shared.consumer.REPLACEMENT_LOOK_S", 3600.0)
+    store = PostgresEventStore(pool, registry)
+    await _publish_raw(kafka, topic, await _write(store, streams=2, per_stream=10), times=1)
+    projection = ThingsProjection(topics=(topic,))
+    await pool.execute(projection.ddl)
+    group = f"g-{uuid.uuid4()}"
+    runner = KafkaConsumerRunner(pool=pool, bootstrap=kafka, projection=projection, group_id=group)
+    stop = asyncio.Event()
+    task = asyncio.create_task(runner.run(stop))
+    try:
+        await eventually(lambda: _count(pool, 20), "the consumer to apply the first events", timeout=60)
+        await asyncio.sleep(0.6)  # idle a moment: its first look is behind it
+        # A replacement as an operator's could leave it (an empty copy, offsets back at 0, no
+        # stream versions): the consumer must read everything again.
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.execute("UPDATE consumer_generations SET generation = generation + 1 WHERE consumer = $1", group)
+            await conn.execute("TRUNCATE things, thing_totals")
+            await conn.execute("DELETE FROM consumer_stream_versions WHERE consumer = $1", group)
+            await conn.execute("UPDATE consumer_offsets SET next_offset = 0 WHERE consumer = $1", group)
+        if found_by == "next batch":
+            await _publish_raw(kafka, topic, await store.append("t-9", 0, [ThingHappened(9)], context("300009")), 1)
+        expected = 20 if found_by == "idle look" else 21
+        await eventually(lambda: _count(pool, expected), "the consumer to read from the stored offsets", timeout=60)
+        await asyncio.sleep(0.5)
+    finally:
+        stop.set()
+        await task
+    assert await pool.fetchval("SELECT sum(events) FROM thing_totals") == expected
+
+
+async def _count(pool: Pool, rows: int) -> bool:
+    return bool(await pool.fetchval("SELECT count(*) FROM things") == rows)
 
 
 async def test_projection_runner_follows_own_store_once_even_with_two_runners(pool: Pool) -> None:
