@@ -18,6 +18,7 @@ import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
+import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from shared import cloudevents
@@ -30,6 +31,8 @@ from shared.eventstore.postgres import PostgresEventStore
 from shared.kafka import topic_partitions
 from shared.kafka_security import client_options
 from shared.projections import BulkProjection, Projection, runner_reader
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass
@@ -127,8 +130,22 @@ async def _records_until(consumer: AIOKafkaConsumer, end: dict[TopicPartition, i
         batches = await consumer.getmany(*remaining, timeout_ms=500, max_records=5000)
         for tp, records in batches.items():
             for record in records:
-                if record.offset < end[tp]:
-                    yield cloudevents.from_kafka(record.value, record.headers)
+                if record.offset >= end[tp]:
+                    continue
+                try:
+                    event = cloudevents.from_kafka(record.value, record.headers)
+                except cloudevents.MalformedCloudEvent as exc:
+                    # Skipped, as the live consumers skip it (`consumer_record_malformed`): the
+                    # rebuilt copy must equal theirs, and one bad record must not stop a repair.
+                    log.warning(
+                        "rebuild_record_malformed",
+                        topic=tp.topic,
+                        partition=tp.partition,
+                        offset=record.offset,
+                        error=str(exc),
+                    )
+                    continue
+                yield event
             if records and records[-1].offset + 1 >= end[tp]:
                 remaining.discard(tp)
 

@@ -139,6 +139,31 @@ async def test_consumer_stopped_mid_stream_and_restarted_applies_each_event_once
     assert report.identical, report.diffs
 
 
+async def test_a_malformed_record_is_skipped_by_the_consumer_and_by_a_rebuild_alike(
+    pool: Pool, kafka: str, topic: str
+) -> None:
+    store = PostgresEventStore(pool, registry)
+    first = await _write(store, streams=2, per_stream=10)
+    await _publish_raw(kafka, topic, first[:10], times=1)
+    producer = AIOKafkaProducer(bootstrap_servers=kafka, enable_idempotence=True)
+    await producer.start()
+    try:  # no CloudEvents headers, no JSON: what a buggy producer could write
+        await producer.send_and_wait(topic, b"\x00 not an event", key=b"300000")
+    finally:
+        await producer.stop()
+    await _publish_raw(kafka, topic, first[10:], times=1)
+    projection = ThingsProjection(topics=(topic,))
+    await pool.execute(projection.ddl)
+    runner = KafkaConsumerRunner(pool=pool, bootstrap=kafka, projection=projection, group_id=f"g-{uuid.uuid4()}")
+    await _consume_until(pool, runner, 20)  # the partition went on past it
+
+    read = TopicsRead()
+    report = await rebuild(pool, projection, events_from_topics(kafka, [topic], read), applied=read.versions)
+    assert report.events == 20
+    assert report.identical, report.diffs
+    assert sum(read.ends.values()) == 21
+
+
 async def test_a_rebuilt_copy_replaces_the_live_one_as_current_as_it_was(pool: Pool, kafka: str, topic: str) -> None:
     store = PostgresEventStore(pool, registry)
     await _publish_raw(kafka, topic, await _write(store, streams=3, per_stream=30), times=1)
