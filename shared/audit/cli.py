@@ -393,15 +393,20 @@ def export(
 
 
 def _dsn_for(service: str, dsn: str | None) -> str:
+    """--dsn, else the service's configured database, else its database in the running `make run`."""
     if dsn:
         return dsn
-    from shared.settings import ServiceSettings
+    from shared.infra.stack import running_postgres_server
+    from shared.settings import ServiceSettings, database_url_for
 
     try:
         return ServiceSettings.from_env(service).database_url
     except RuntimeError as exc:
-        console.print(f"[red]{exc} (or give --dsn)[/red]")
-        raise typer.Exit(2) from None
+        server = running_postgres_server()
+        if server is None:
+            console.print(f"[red]{exc} (or give --dsn, or start `make run`)[/red]")
+            raise typer.Exit(2) from None
+        return database_url_for(service, server)
 
 
 async def _with_pool(dsn: str, work: Callable[[Any], Awaitable[T]]) -> T:

@@ -34,9 +34,15 @@ from shared.audit.serve import SERVICE as COMPLIANCE
 from shared.infra.errors import StartupFailed
 from shared.infra.gateway import CaddyGateway
 from shared.infra.kafka import TopicSpec
-from shared.infra.postgres import EmbeddedPostgres
 from shared.infra.processes import wait_until
-from shared.infra.stack import REPO_ROOT, InfraConfig, Infrastructure, start_infrastructure, stop_embedded
+from shared.infra.stack import (
+    REPO_ROOT,
+    InfraConfig,
+    Infrastructure,
+    running_postgres_server,
+    start_infrastructure,
+    stop_embedded,
+)
 from shared.kafka import topic_for
 from shared.settings import DEFAULT_PORTS, database_name
 
@@ -160,10 +166,10 @@ def _running_system_environment(config: InfraConfig) -> dict[str, str]:
     env = dict(os.environ)
     if "IDENTITY_DATABASE_URL" in env or "DATABASE_URL" in env:
         return env
-    postgres = EmbeddedPostgres(config.state_dir, config.postgres_port)
-    if not postgres.is_running():
+    server = running_postgres_server(config)
+    if server is None:
         raise SystemExit(f"no PostgreSQL of make run is running in {config.state_dir}: start `make run` first")
-    env["DATABASE_URL"] = postgres.dsn
+    env["DATABASE_URL"] = server
     return env
 
 

@@ -51,6 +51,14 @@ class InfraConfig(BaseSettings):
     smtp_port: int = 2525
 
 
+def running_postgres_server(config: InfraConfig | None = None) -> str | None:
+    """The server DSN of the embedded PostgreSQL a `make run` keeps in this state directory, if
+    it is running: where the command-line tools look when no database is configured."""
+    config = config or InfraConfig()
+    postgres = EmbeddedPostgres(config.state_dir, config.postgres_port)
+    return postgres.dsn if postgres.is_running() else None
+
+
 @dataclass(frozen=True)
 class Infrastructure:
     """What the services connect to, plus handles to whatever this start brought up itself."""

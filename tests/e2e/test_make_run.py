@@ -112,6 +112,23 @@ def test_make_replay_reads_what_the_system_published(system: RunningSystem) -> N
     assert re.search(r"malformed records\W+0\b", replay.stdout), replay.stdout
 
 
+def test_the_audit_commands_of_the_readme_find_the_running_system(system: RunningSystem) -> None:
+    """`rebuild` and `verify` read a service's database: with none configured, make run's."""
+    kafka = ["--kafka", f"127.0.0.1:{system.port('kafka')}"]
+    for command in (["rebuild", "domains", *kafka], ["verify", "contacts", *kafka]):
+        done = subprocess.run(
+            [sys.executable, "-m", "shared.audit", *command],
+            cwd=REPO,
+            env={**system.env, "COLUMNS": "200"},  # (no DATABASE_URL: see running_system)
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "no alteration found" in done.stdout or "equal to live" in done.stdout, done.stdout
+
+
 def test_a_second_run_says_one_is_running(system: RunningSystem) -> None:
     second = subprocess.run(
         [sys.executable, "-m", "shared.infra.run"],
