@@ -32,6 +32,7 @@ from shared import cloudevents, logging_setup, metrics
 from shared.db import Connection, Pool
 from shared.envelope import RecordedEvent
 from shared.kafka import manual_commit_consumer
+from shared.projections import Projection
 from shared.waiting import Backoff
 
 log = structlog.get_logger(__name__)
@@ -73,6 +74,32 @@ async def claim_stream_version(conn: Connection, consumer: str, event: RecordedE
         event.stream_version,
     )
     return row is not None
+
+
+def event_of(record: Any, topic: str, partition: int, malformed: str, **context: str) -> RecordedEvent | None:
+    """The record's event, or None for one that is no CloudEvent of the contract: logged (as
+    `malformed`, with where it lies) and skipped, because one poison record must not stall a
+    partition forever, nor stop a rebuild that must equal the consumers' copy."""
+    try:
+        return cloudevents.from_kafka(record.value, record.headers)
+    except cloudevents.MalformedCloudEvent as exc:
+        log.error(malformed, topic=topic, partition=partition, offset=record.offset, error=str(exc), **context)
+        return None
+
+
+async def apply_once(conn: Connection, consumer: str, projection: Projection, event: RecordedEvent) -> bool:
+    """Apply the event to `consumer`'s copy unless it (or a later one of its stream) was applied."""
+    if not await claim_stream_version(conn, consumer, event):
+        return False
+    with logging_setup.bound_event(event):
+        await projection.apply(conn, event)
+    return True
+
+
+async def stored_offsets(conn: Connection, consumer: str) -> dict[TopicPartition, int]:
+    """Where the consumer reads on in each partition (written with its copy's rows)."""
+    rows = await conn.fetch("SELECT topic, partition, next_offset FROM consumer_offsets WHERE consumer = $1", consumer)
+    return {TopicPartition(r["topic"], r["partition"]): int(r["next_offset"]) for r in rows}
 
 
 async def consumer_generation(conn: Connection, consumer: str) -> int:
@@ -130,14 +157,11 @@ class KafkaConsumerRunner:
             # The generation first: a replacement committed between the two reads is seen again
             # by the next batch (which then seeks once more), never missed.
             generation = await consumer_generation(conn, self.name)
-            rows = await conn.fetch(
-                "SELECT topic, partition, next_offset FROM consumer_offsets WHERE consumer = $1", self.name
-            )
+            stored = await stored_offsets(conn, self.name)
         if self._generation is not None and generation != self._generation:
             # The copy was replaced: every partition it holds reads on from the replacement's offsets.
             partitions = sorted({*partitions, *self._consumer.assignment()})
         self._generation = generation
-        stored = {TopicPartition(r["topic"], r["partition"]): r["next_offset"] for r in rows}
         for tp in partitions:
             if tp in stored:
                 self._consumer.seek(tp, stored[tp])
@@ -174,9 +198,15 @@ class KafkaConsumerRunner:
             log.warning("consumer_generation_unread", consumer=self.name, error=repr(exc))
             return
         if generation is not None and generation != self._generation and self._generation is not None:
-            log.info("consumer_copy_replaced", consumer=self.name)
             async with self.processing:
-                await self._rewind(sorted(self._consumer.assignment()), backoff, stop, at_once=True)
+                await self._read_on_after_replacement(backoff, stop)
+
+    async def _read_on_after_replacement(self, backoff: Backoff, stop: asyncio.Event) -> None:
+        """Every partition back to the stored offsets: whatever the consumer held (a batch
+        fetched before, its position) is of before the replacement."""
+        assert self._consumer is not None
+        log.info("consumer_copy_replaced", consumer=self.name)
+        await self._rewind(sorted(self._consumer.assignment()), backoff, stop, at_once=True)
 
     async def apply_records(self, tp: TopicPartition, records: Sequence[Any]) -> int:
         """Apply one partition's records in one transaction; returns how many changed something."""
@@ -190,27 +220,14 @@ class KafkaConsumerRunner:
             if generation is not None and generation != self._generation:
                 raise CopyReplaced
             for record in records:
-                try:
-                    event = cloudevents.from_kafka(record.value, record.headers)
-                except cloudevents.MalformedCloudEvent as exc:
-                    # A poison record must not stall the partition forever: log it and move on.
-                    log.error(
-                        "consumer_record_malformed",
-                        consumer=self.name,
-                        topic=tp.topic,
-                        partition=tp.partition,
-                        offset=record.offset,
-                        error=str(exc),
-                    )
+                event = event_of(record, tp.topic, tp.partition, "consumer_record_malformed", consumer=self.name)
+                if event is None:
                     metrics.CONSUMER_APPLIED.labels(self.name, "malformed").inc()
-                    continue
-                if not await claim_stream_version(conn, self.name, event):
+                elif await apply_once(conn, self.name, self.projection, event):
+                    applied += 1
+                    metrics.CONSUMER_APPLIED.labels(self.name, "applied").inc()
+                else:
                     metrics.CONSUMER_APPLIED.labels(self.name, "duplicate").inc()
-                    continue
-                with logging_setup.bound_event(event):
-                    await self.projection.apply(conn, event)
-                applied += 1
-                metrics.CONSUMER_APPLIED.labels(self.name, "applied").inc()
             await conn.execute(
                 "INSERT INTO consumer_offsets (consumer, topic, partition, next_offset) VALUES ($1, $2, $3, $4)"
                 " ON CONFLICT (consumer, topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset",
@@ -244,10 +261,8 @@ class KafkaConsumerRunner:
                             await self.apply_records(tp, records)
                             backoff.reset()
                         except CopyReplaced:
-                            log.info("consumer_copy_replaced", consumer=self.name)
-                            # (the other partitions' records in hand are of before it, too)
-                            await self._rewind(sorted(consumer.assignment()), backoff, stop, at_once=True)
-                            break
+                            await self._read_on_after_replacement(backoff, stop)
+                            break  # (the other partitions' records in hand are of before it, too)
                         except Exception as exc:
                             # Nothing of the batch was committed; rewind this partition to the
                             # stored offset and retry after a pause instead of dying silently.

@@ -24,7 +24,9 @@ import structlog
 from shared import metrics
 from shared.db import Connection, Pool
 from shared.envelope import RecordedEvent
+from shared.eventstore.cursor import Cursor
 from shared.eventstore.notifications import run_on_commits
+from shared.eventstore.port import EventBatch
 from shared.eventstore.positions import ReaderLag, lock_cursor, save_cursor
 from shared.eventstore.postgres import PostgresEventStore
 from shared.relay import BUSY_LINGER_S
@@ -66,6 +68,17 @@ def runner_reader(projection: Projection) -> str:
     return f"projection:{projection.name}"
 
 
+async def apply_batch(
+    conn: Connection, store: PostgresEventStore, projection: Projection, cursor: Cursor, limit: int
+) -> EventBatch:
+    """Read the events after `cursor` (up to `limit`) and apply them, in the caller's transaction;
+    the batch says what was applied and where reading goes on."""
+    batch = await store.read_batch(cursor, limit, conn=conn)
+    for event in batch.events:
+        await projection.apply(conn, event)
+    return batch
+
+
 class ProjectionRunner:
     def __init__(
         self,
@@ -87,9 +100,7 @@ class ProjectionRunner:
     async def apply_round(self) -> int:
         async with self._pool.acquire() as conn, conn.transaction():
             cursor = await lock_cursor(conn, self.reader)
-            batch = await self._store.read_batch(cursor, self._batch_size, conn=conn)
-            for event in batch.events:
-                await self.projection.apply(conn, event)
+            batch = await apply_batch(conn, self._store, self.projection, cursor, self._batch_size)
             if batch.events or batch.cursor != cursor:
                 await save_cursor(conn, self.reader, batch.cursor)
         if batch.events:

@@ -18,11 +18,9 @@ import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 
-import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from shared import cloudevents
-from shared.consumer import claim_stream_version
+from shared.consumer import apply_once, event_of, stored_offsets
 from shared.db import Connection, Pool
 from shared.envelope import RecordedEvent
 from shared.eventstore.cursor import Cursor
@@ -30,9 +28,7 @@ from shared.eventstore.positions import lock_cursor, save_cursor
 from shared.eventstore.postgres import PostgresEventStore
 from shared.kafka import topic_partitions
 from shared.kafka_security import client_options
-from shared.projections import BulkProjection, Projection, runner_reader
-
-log = structlog.get_logger(__name__)
+from shared.projections import BulkProjection, Projection, apply_batch, runner_reader
 
 
 @dataclass
@@ -130,22 +126,10 @@ async def _records_until(consumer: AIOKafkaConsumer, end: dict[TopicPartition, i
         batches = await consumer.getmany(*remaining, timeout_ms=500, max_records=5000)
         for tp, records in batches.items():
             for record in records:
-                if record.offset >= end[tp]:
-                    continue
-                try:
-                    event = cloudevents.from_kafka(record.value, record.headers)
-                except cloudevents.MalformedCloudEvent as exc:
-                    # Skipped, as the live consumers skip it (`consumer_record_malformed`): the
-                    # rebuilt copy must equal theirs, and one bad record must not stop a repair.
-                    log.warning(
-                        "rebuild_record_malformed",
-                        topic=tp.topic,
-                        partition=tp.partition,
-                        offset=record.offset,
-                        error=str(exc),
-                    )
-                    continue
-                yield event
+                if record.offset < end[tp]:
+                    event = event_of(record, tp.topic, tp.partition, "rebuild_record_malformed")
+                    if event is not None:
+                        yield event
             if records and records[-1].offset + 1 >= end[tp]:
                 remaining.discard(tp)
 
@@ -227,15 +211,10 @@ async def replace_live(pool: Pool, store: PostgresEventStore, projection: Projec
     async with pool.acquire() as conn, conn.transaction():
         await lock_cursor(conn, reader)
         await _put_in_place(conn, projection)
-        cursor = Cursor(done=snapshot)
-        while True:
-            batch = await store.read_batch(cursor, 1000, conn=conn)
-            for event in batch.events:
-                await projection.apply(conn, event)
-            cursor = batch.cursor
-            if not batch.events:
-                break
-        await save_cursor(conn, reader, cursor)
+        batch = await apply_batch(conn, store, projection, Cursor(done=snapshot), 1000)
+        while batch.events:  # (as the runner would have, had it been let)
+            batch = await apply_batch(conn, store, projection, batch.cursor, 1000)
+        await save_cursor(conn, reader, batch.cursor)
 
 
 async def replace_live_copy(
@@ -258,10 +237,7 @@ async def replace_live_copy(
             " ON CONFLICT (consumer) DO UPDATE SET generation = g.generation + 1",
             consumer,
         )
-        rows = await conn.fetch(
-            "SELECT topic, partition, next_offset FROM consumer_offsets WHERE consumer = $1", consumer
-        )
-        live = {TopicPartition(r["topic"], r["partition"]): int(r["next_offset"]) for r in rows}
+        live = await stored_offsets(conn, consumer)
         await _put_in_place(conn, projection)
         await conn.execute("DELETE FROM consumer_stream_versions WHERE consumer = $1", consumer)
         await conn.copy_records_to_table(
@@ -271,8 +247,7 @@ async def replace_live_copy(
         )
         beyond = {tp: (end, live[tp]) for tp, end in read.ends.items() if live.get(tp, 0) > end}
         async for event in _records_between(bootstrap, beyond):
-            if await claim_stream_version(conn, consumer, event):
-                await projection.apply(conn, event)
+            await apply_once(conn, consumer, projection, event)
         await conn.execute("DELETE FROM consumer_offsets WHERE consumer = $1", consumer)
         await conn.executemany(
             "INSERT INTO consumer_offsets (consumer, topic, partition, next_offset) VALUES ($1, $2, $3, $4)",
