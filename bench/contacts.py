@@ -18,6 +18,11 @@ that cycles through pre-built requests (a different customer, token and requeste
 * at target: the same at the issue's target rate (15,000/s now, 5,000/s as of), when the
   maximum exceeds it.
 
+Then the issue's yardstick (`bench.yardstick`: bare Starlette answering a dictionary lookup) runs
+on the same port layout, beside the same PostgreSQL and Kafka, with the customers' "now" requests,
+measured as they were (saturation, at 15,000/s): what the host gives at that hour, against which
+the check's figures read.
+
 Checks by the customer itself are read-only; checks by support are recorded (AuthorizationChecked,
 one append per check), so they are measured separately.
 
@@ -44,6 +49,7 @@ import asyncpg
 import httpx
 
 from bench.support import (
+    REPO,
     WRK_LUA_TAIL,
     IdentityStandIn,
     fresh_database,
@@ -267,6 +273,36 @@ async def _through_gateway(base: str, work: Path, script: Path, seconds: int) ->
     }
 
 
+async def _yardstick(data: Path, script: Path, seconds: int) -> dict[str, float]:
+    """The issue's yardstick (`bench.yardstick`: bare Starlette, a dictionary lookup) on uvicorn
+    as the API runs (uvloop, httptools, as many processes), after the API has stopped, with the
+    customers' "now" requests and measured as they were."""
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "uvicorn", "bench.yardstick:app", "--host", "127.0.0.1", "--port", str(port),
+        "--workers", str(API_PROCESSES), "--loop", "uvloop", "--http", "httptools",
+        "--no-access-log", "--log-level", "warning", cwd=REPO,
+    )  # fmt: skip
+    try:
+        base = f"http://127.0.0.1:{port}"
+        await wait_ready(base, "yardstick", proc)
+        await run_wrk(base, script, data, seconds=3, connections=16)
+        saturated = await run_wrk(base, script, data, seconds=seconds, connections=16)
+        target = TARGET_RATES["customer_now"]
+        at_target = await run_wrk_at_rate(base, script, data, target, saturated["p50_ms"], seconds)
+    finally:
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), timeout=20)
+    return {
+        "yardstick_max_per_s": saturated["rate"],
+        "yardstick_max_p99_ms": saturated["p99_ms"],
+        "yardstick_at_target_per_s": at_target["rate"],
+        "yardstick_at_target_p50_ms": at_target["p50_ms"],
+        "yardstick_at_target_p99_ms": at_target["p99_ms"],
+        "yardstick_errors": saturated["errors"] + at_target["errors"],
+    }
+
+
 async def bench_checks(
     pg_server_dsn: str, kafka: str, *, customers: int = CUSTOMERS, seconds: int = 10
 ) -> dict[str, float]:
@@ -324,9 +360,13 @@ async def bench_checks(
             )
         finally:
             await conn.close()
-    finally:
         proc.terminate()
         await asyncio.wait_for(proc.wait(), timeout=20)
+        figures.update(await _yardstick(work / "customer_now.tsv", script, seconds))
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+            await asyncio.wait_for(proc.wait(), timeout=20)
         keys.close()
         shutil.rmtree(work, ignore_errors=True)
     return figures
