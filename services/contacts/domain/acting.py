@@ -8,7 +8,10 @@ contact's, within the contact's own scopes. So there are three ways to act:
     support              a staff token, on the owner's written        may do everything
                          instruction received by support
     contact via support  a staff token naming the contact             needs "contacts:manage";
-                                                                      grants only scopes it holds
+                                                                      grants and revokes only scopes
+                                                                      it holds, and changes or
+                                                                      removes only contacts whose
+                                                                      scopes it holds all of
 
 The event data names the decider (`granted_by`, ...); the envelope names who recorded it.
 """

@@ -35,7 +35,7 @@ from shared.authorization.contract import OrganisationKind, RemovalReason
 from shared.authorization.identifiers import DEFAULT_REGION, InvalidIdentifier, normalise_email, normalise_phone
 from shared.content_tags import content_tag, still_as_read
 from shared.envelope import DomainEvent
-from shared.scopes import Scope, covers
+from shared.scopes import Scope, covers, covers_all
 
 
 def stream_id(customer_number: str) -> str:
@@ -221,6 +221,24 @@ def ensure_may_manage(state: CustomerContacts, acting: Acting, now: datetime) ->
     return held
 
 
+def ensure_may_manage_contact(state: CustomerContacts, acting: Acting, contact_id: uuid.UUID, now: datetime) -> None:
+    """A contact acting via support changes, removes or records the departure of another contact
+    only if it holds every scope that contact holds or is yet to hold. Otherwise a new e-mail or
+    phone would hand that contact's authority to whoever answers them, and a removal would revoke
+    grants the actor may not revoke one by one (`decide_revoke`)."""
+    held = ensure_may_manage(state, acting, now)
+    if held is None or contact_id == acting.contact_id:
+        return
+    theirs = {
+        s for g in state.grants.values() if g.contact_id == contact_id and g.current_or_future(now) for s in g.scopes
+    }
+    if not covers_all(held, theirs):
+        missing = sorted(s for s in theirs if not covers_all(held, [s]))
+        raise NotPermitted(
+            f"the acting contact cannot manage a contact who holds scopes it does not hold itself: {', '.join(missing)}"
+        )
+
+
 def _normalised(details: ContactDetails, region: str) -> tuple[str, str | None]:
     try:
         email = normalise_email(details.email)
@@ -274,7 +292,7 @@ def decide_add_contact(
 def decide_change_details(
     state: CustomerContacts, cmd: ChangeContactDetails, acting: Acting, now: datetime, region: str = DEFAULT_REGION
 ) -> list[DomainEvent]:
-    ensure_may_manage(state, acting, now)
+    ensure_may_manage_contact(state, acting, cmd.contact_id, now)
     contact = state.current(cmd.contact_id)
     if not still_as_read(cmd.expected_tag, contact.tag()):
         raise ContactChangedMeanwhile(
@@ -320,7 +338,7 @@ def decide_remove_contact(
     state: CustomerContacts, cmd: RemoveContact, acting: Acting, now: datetime
 ) -> list[DomainEvent]:
     """Removing a contact revokes its grants first, so consumers need no special rule for it."""
-    ensure_may_manage(state, acting, now)
+    ensure_may_manage_contact(state, acting, cmd.contact_id, now)
     contact = state.current(cmd.contact_id)
     revocations = _revoke_all(state, contact.contact_id, "contact removed", acting, now)
     removed = ContactRemoved(contact.contact_id, RemovalReason.REMOVED, acting.decider, cmd.note)
@@ -335,7 +353,7 @@ def decide_contact_left(
     One event per grant (not one naming all) keeps consumers to the one revocation rule they
     already have; the events share one append, i.e. one transaction and one instant.
     """
-    ensure_may_manage(state, acting, now)
+    ensure_may_manage_contact(state, acting, cmd.contact_id, now)
     contact = state.current(cmd.contact_id)
     revocations = _revoke_all(state, contact.contact_id, "contact left the organisation", acting, now)
     removed = ContactRemoved(contact.contact_id, RemovalReason.LEFT_ORGANISATION, acting.decider, cmd.note)

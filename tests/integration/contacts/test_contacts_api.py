@@ -206,6 +206,33 @@ async def test_a_managing_contact_acts_through_support_within_its_own_scopes(env
     assert (granted["granted_by"], granted["basis"]) == (f"contact:{lead}", "contact_request_via_support")
 
 
+async def test_a_managing_contact_cannot_take_over_a_contact_holding_more(env: ContactsEnv) -> None:
+    n = new_customer()
+    lead = await env.add_contact(n, "lead@agency.example")
+    ftp = await env.add_contact(n, "ftp@customer.example")
+    await env.grant(n, lead, ["contacts:manage", "dns:change"])
+    await env.grant(n, ftp, ["credentials:request"])
+    env.tick()
+    via_lead = {"on_behalf_of": lead}
+    # A new e-mail would send the FTP credentials to whoever reads it.
+    takeover = await env.client.put(
+        env.url(n, f"/contacts/{ftp}"),
+        json={"name": "FTP", "email": "attacker@evil.example", **via_lead},
+        headers=env.support(),
+    )
+    assert takeover.status_code == 403, takeover.text
+    assert takeover.headers["content-type"] == "application/problem+json"
+    assert "credentials:request" in takeover.json()["detail"]
+    departure = await env.client.post(env.url(n, f"/contacts/{ftp}/departure"), json=via_lead, headers=env.support())
+    assert departure.status_code == 403, departure.text
+    removal = await env.client.delete(env.url(n, f"/contacts/{ftp}"), params=via_lead, headers=env.support())
+    assert removal.status_code == 403, removal.text
+    # Nothing was written: the contact keeps its address and its grant.
+    await env.caught_up()
+    assert (await env.check(n, {"email": "ftp@customer.example"}, "credentials:request"))["outcome"] == "allowed"
+    assert (await env.check(n, {"email": "attacker@evil.example"}, "credentials:request"))["outcome"] != "allowed"
+
+
 async def test_a_grant_sent_twice_is_given_once_and_the_repeat_names_it(env: ContactsEnv) -> None:
     n = new_customer()
     ada = await env.add_contact(n, "ada@example.org")

@@ -204,6 +204,50 @@ def test_a_managing_contact_grants_only_what_it_holds() -> None:
         grants.decide_authorize(s, grants.AuthorizeContact(BOB, frozenset({Scope.ALL})), ada, NOW, BOB)
 
 
+def test_a_managing_contact_changes_or_removes_only_contacts_whose_scopes_it_holds() -> None:
+    # Changing Bob's e-mail would hand his credentials:request to whoever reads the new address.
+    cay, dan = uuid.UUID(int=3), uuid.UUID(int=4)
+    s = state(
+        added(ADA, "ada@example.org"),
+        added(BOB, "bob@example.org"),
+        added(cay, "cay@example.org"),
+        added(dan, "dan@example.org"),
+        authorized(10, ADA, Scope.MANAGE_CONTACTS, Scope.CHANGE_DNS),
+        authorized(11, BOB, Scope.REQUEST_CREDENTIALS),
+        authorized(12, cay, Scope.CHANGE_DNS),
+        authorized(13, dan, Scope.MANAGE_BILLING, until=NOW - timedelta(hours=1)),
+    )
+    ada = Acting.contact(ADA)
+
+    def new_email(cid: uuid.UUID) -> contacts.ChangeContactDetails:
+        return contacts.ChangeContactDetails(cid, contacts.ContactDetails("Someone", "someone@evil.example"))
+
+    with pytest.raises(NotPermitted, match="credentials:request"):
+        contacts.decide_change_details(s, new_email(BOB), ada, NOW)
+    with pytest.raises(NotPermitted, match="credentials:request"):
+        contacts.decide_remove_contact(s, contacts.RemoveContact(BOB), ada, NOW)
+    with pytest.raises(NotPermitted, match="credentials:request"):
+        contacts.decide_contact_left(s, contacts.RecordContactLeft(BOB), ada, NOW)
+    assert contacts.decide_change_details(s, new_email(BOB), OWNER, NOW)
+
+    # Scopes Ada holds herself, expired grants and her own details are hers to manage.
+    assert contacts.decide_change_details(s, new_email(cay), ada, NOW)
+    assert contacts.decide_contact_left(s, contacts.RecordContactLeft(cay), ada, NOW)
+    assert contacts.decide_change_details(s, new_email(dan), ada, NOW)
+    assert contacts.decide_change_details(s, new_email(ADA), ada, NOW)
+
+    # A grant yet to start counts: it is authority the new address would receive.
+    later = grants.decide_authorize(
+        s,
+        grants.AuthorizeContact(cay, frozenset({Scope.PLACE_ORDERS}), NOW + timedelta(days=1)),
+        OWNER,
+        NOW,
+        uuid.UUID(int=14),
+    )
+    with pytest.raises(NotPermitted, match="orders:place"):
+        contacts.decide_change_details(contacts.evolve(s, later[0]), new_email(cay), ada, NOW)
+
+
 def test_a_contact_without_manage_scope_manages_nothing() -> None:
     s = state(added(ADA, "ada@example.org"), added(BOB, "bob@example.org"), authorized(10, ADA, Scope.ALL))
     bob = Acting.contact(BOB)
