@@ -8,8 +8,10 @@ answers anything; one bulk read, `shared.authorization.loading`) and follows fro
 PostgreSQL projection stays the durable, rebuildable read model for listings, history and
 consumers.
 
-Freshness equals the projection's: a commit is visible once the notification arrived and the
-batch was read (about a millisecond on one machine). Memory grows with the data set (roughly
+Freshness: a commit is visible once the notification arrived and the batch was read (about a
+millisecond on one machine). A check that must not miss a change confirmed before it arrived
+(support's, which is recorded and acted on) first awaits `caught_up`: a read of the store begun
+after it arrived. Checks arriving together share that read. Memory grows with the data set (roughly
 1 KB per grant); `CONTACTS_AUTHZ_READER=sql` switches the check back to the tables.
 """
 
@@ -37,6 +39,8 @@ class AuthorizationFollower:
         self._cursor = Cursor.start()
         self._batch_size = batch_size
         self._lock = asyncio.Lock()
+        self._next_round: asyncio.Future[None] | None = None  # the read not begun yet, which callers join
+        self._rounds: set[asyncio.Task[None]] = set()
 
     async def load(self) -> int:
         """Fold everything committed so far in one bulk read (at start); returns the events folded."""
@@ -46,16 +50,43 @@ class AuthorizationFollower:
 
     async def catch_up(self) -> int:
         """Apply everything committed so far; returns how many events were read."""
-        total = 0
         async with self._lock:  # one reader of the cursor at a time
-            while True:
-                batch = await self._store.read_batch(self._cursor, self._batch_size)
-                for event in batch.events:
-                    self.memory.apply(event)
-                self._cursor = batch.cursor
-                total += len(batch.events)
-                if batch.window_complete:
-                    return total
+            return await self._read_to_end()
+
+    async def caught_up(self) -> None:
+        """Return once the model holds every change committed before this call, so that an answer
+        given after it never contradicts a change whose commit was confirmed before the question
+        arrived. Callers share the next read that has not begun yet."""
+        if self._next_round is None:
+            loop = asyncio.get_running_loop()
+            self._next_round = loop.create_future()
+            task = loop.create_task(self._round(self._next_round), name="authorization-follower-round")
+            self._rounds.add(task)
+            task.add_done_callback(self._rounds.discard)
+        await asyncio.shield(self._next_round)
+
+    async def _round(self, done: asyncio.Future[None]) -> None:
+        async with self._lock:
+            # Whoever calls from now on needs a later read: this one may take its snapshot first.
+            self._next_round = None
+            try:
+                await self._read_to_end()
+            except Exception as exc:
+                done.set_exception(exc)
+                done.exception()  # (retrieved here: callers may all have gone)
+            else:
+                done.set_result(None)
+
+    async def _read_to_end(self) -> int:
+        total = 0
+        while True:
+            batch = await self._store.read_batch(self._cursor, self._batch_size)
+            for event in batch.events:
+                self.memory.apply(event)
+            self._cursor = batch.cursor
+            total += len(batch.events)
+            if batch.window_complete:
+                return total
 
     async def run(self) -> None:
         # Ends when the service closes its pool (hooks have no stop signal of their own).

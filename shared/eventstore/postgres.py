@@ -325,6 +325,8 @@ class PostgresEventStore:
         if target is None:
             target = await db.fetchval("SELECT pg_current_snapshot()::text")
             assert isinstance(target, str)
+            if target == cursor.done:  # no transaction began or ended since: nothing new to read
+                return EventBatch([], cursor)
         after_txid, after_pos = cursor.after or (0, 0)
         rows = await db.fetch(_WINDOW, cursor.done, target, str(after_txid), after_pos, limit)
         events = [record_from_row(r) for r in rows]

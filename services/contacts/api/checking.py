@@ -50,7 +50,13 @@ def _requester(
 
 
 async def run_check(runtime: Any, customer_number: str, body: CheckBody) -> Check:
-    """Find the person and decide; raises InvalidRequest for an unreadable requester or a future `at`."""
+    """Find the person and decide; raises InvalidRequest for an unreadable requester or a future `at`.
+
+    On the in-memory model, first wait until it holds every change committed before the check
+    arrived: a revocation confirmed a moment ago must refuse (and be recorded as refusing)."""
+    follower = runtime.extras.get("authorization_follower")
+    if follower is not None:
+        await follower.caught_up()
     at = instant(body.at, runtime.clock.now())
     kind, raw, requester = _requester(body)
     decision = decide(await reader_of(runtime).view(customer_number, requester, at), body.action.value, at)
