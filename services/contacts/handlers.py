@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from services.contacts.domain import address as address_domain
 from services.contacts.domain import contacts
 from services.contacts.domain.acting import Acting, ActingKind
 from services.contacts.domain.errors import NotPermitted
-from services.contacts.domain.events import ContactRemoved
+from services.contacts.domain.events import ContactAdded, ContactDetailsChanged, ContactRemoved
 from shared.authorization.contract import RemovalReason
 from shared.authorization.identifiers import DEFAULT_REGION
 from shared.envelope import DomainEvent, EventContext, RecordedEvent
@@ -26,6 +27,32 @@ async def _load_contacts(
 ) -> tuple[int, contacts.CustomerContacts]:
     stream = await tx.load(contacts.stream_id(customer_number))
     return stream.version, contacts.fold(registry.decode(e) for e in stream.events)
+
+
+async def contact_as_recorded(
+    uow: UnitOfWorkFactory, customer_number: str, contact_id: uuid.UUID
+) -> dict[str, Any] | None:
+    """One contact (also a removed one) as its customer's stream holds it, with the instants of its
+    events: the read model's row once the projection has caught up, without waiting for it, so a
+    contact is found at once after the 201 that created it and its ETag is the one a change is
+    checked against."""
+    stream = await uow.store.load(contacts.stream_id(customer_number))
+    row: dict[str, Any] | None = None
+    for recorded in stream.events:
+        if recorded.data.get("contact_id") != str(contact_id):
+            continue
+        event = uow.store.registry.decode(recorded)
+        if isinstance(event, ContactAdded | ContactDetailsChanged):
+            added_at = recorded.occurred_at if row is None else row["added_at"]
+            row = {
+                "contact_id": event.contact_id, "name": event.name, "email": event.email, "phone": event.phone,
+                "phone_e164": event.phone_e164, "organisation": event.organisation,
+                "organisation_kind": str(event.organisation_kind), "function": event.function,
+                "added_at": added_at, "removed_at": None, "removed_reason": None,
+            }  # fmt: skip
+        elif isinstance(event, ContactRemoved) and row is not None:
+            row |= {"removed_at": recorded.occurred_at, "removed_reason": str(event.reason)}
+    return row
 
 
 async def on_contacts(uow: UnitOfWorkFactory, context: EventContext, decide: Decide) -> list[RecordedEvent]:

@@ -35,16 +35,6 @@ _PHONE_ENDS_IN = " AND right(phone_e164, length($3)) = $3"
 _IN_ORDER = " ORDER BY added_at, contact_id"
 
 
-async def contact(pool: Pool, customer_number: str, contact_id: Any) -> dict[str, Any] | None:
-    row = await pool.fetchrow(
-        "SELECT contact_id, name, email, phone, phone_e164, organisation, organisation_kind, function, added_at,"
-        " removed_at, removed_reason FROM authz_contacts WHERE customer_number = $1 AND contact_id = $2",
-        customer_number,
-        contact_id,
-    )
-    return dict(row) if row is not None else None
-
-
 # Events of the timeline, and the expiries that have no event: a grant's valid_until that has
 # passed (by `now`) before any revocation.
 _HISTORY = """

@@ -100,7 +100,7 @@ def router() -> APIRouter:
         principal: CurrentPrincipal,
     ) -> ContactOut:
         ensure_customer_access(principal, customer_number, *READERS)
-        row = await queries.contact(runtime_of(request).pool, customer_number, contact_id)
+        row = await handlers.contact_as_recorded(runtime_of(request).uow, customer_number, contact_id)
         if row is None:
             raise UnknownContact(f"no contact {contact_id} for this customer")
         contact = _contact_out(row)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
+
+import asyncpg
 import pytest
 
 from shared.auth.principal import Role
@@ -258,3 +262,38 @@ async def test_openapi_documents_every_route_with_its_problems(env: ContactsEnv)
     assert {"200", "401", "403", "404", "422"} <= set(check["responses"])
     assert check["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/CheckResult")
     assert len([p for p in spec["paths"] if p.startswith("/api/contacts/v1/")]) >= 12
+
+
+async def test_a_contact_is_found_at_once_after_it_was_added(env: ContactsEnv) -> None:
+    # The read models lag the store by a moment; here their runner waits on its position row.
+    n = new_customer()
+    await env.add_contact(n, "first@example.org")
+    await env.caught_up()
+    blocker = await asyncpg.connect(env.database_url)
+    try:
+        async with blocker.transaction():
+            await blocker.execute("SELECT * FROM reader_positions FOR UPDATE")
+            ada = await env.add_contact(n, "ada@example.org", phone="030 1234567")
+            read = await env.client.get(env.url(n, f"/contacts/{ada}"), headers=env.owner(n))
+            assert read.status_code == 200, read.text
+            assert (read.json()["email"], read.json()["phone_e164"]) == ("ada@example.org", "+49301234567")
+            changed = await env.client.put(
+                env.url(n, f"/contacts/{ada}"),
+                json={"name": "Ada L.", "email": "ada@example.org"},
+                headers={**env.owner(n), "If-Match": read.headers["ETag"]},
+            )
+            assert changed.status_code == 200, changed.text
+            removed = await env.client.delete(env.url(n, f"/contacts/{ada}"), headers=env.owner(n))
+            assert removed.status_code in (200, 204), removed.text
+            again = await env.client.get(env.url(n, f"/contacts/{ada}"), headers=env.owner(n))
+            assert (again.json()["name"], again.json()["removed_reason"]) == ("Ada L.", "removed"), again.text
+            assert again.json()["added_at"] == read.json()["added_at"]
+    finally:
+        await blocker.close()
+    await env.caught_up()
+    listed = await env.client.get(env.url(n, f"/contacts/{ada}"), headers=env.owner(n))
+    projected = await env.app.state.runtime.pool.fetchrow(
+        "SELECT added_at, removed_at FROM authz_contacts WHERE contact_id = $1", uuid.UUID(ada)
+    )
+    assert datetime.fromisoformat(listed.json()["added_at"]) == projected["added_at"]
+    assert datetime.fromisoformat(listed.json()["removed_at"]) == projected["removed_at"]
