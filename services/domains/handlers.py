@@ -117,9 +117,10 @@ async def on_domain_direct(rt: DomainsRuntime, domain: str, context: EventContex
             return Outcome(recorded, recorded[-1].stream_version)
 
 
-async def load_domain(uow: UnitOfWorkFactory, domain: str) -> tuple[Domain | None, int]:
+async def load_domain(uow: UnitOfWorkFactory, domain: str) -> tuple[Domain | None, Sequence[RecordedEvent]]:
+    """The domain's state and the recorded events it was folded from."""
     stream = await uow.store.load(rules.stream_id(domain))
-    return rules.fold(uow.store.registry.decode(e) for e in stream.events), stream.version
+    return rules.fold(uow.store.registry.decode(e) for e in stream.events), stream.events
 
 
 async def register_domain(rt: DomainsRuntime, name: HostName, context: EventContext) -> Outcome:

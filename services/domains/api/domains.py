@@ -8,7 +8,7 @@ from services.domains import handlers, queries
 from services.domains.api.acting import OnBehalfOf, authorize, authorized_change, context_for
 from services.domains.api.problems import READ, WRITE
 from services.domains.api.schemas import CancelBody, Changed, DomainName, DomainOut, RegisterBody, Registered
-from services.domains.api.views import authorized, domain_out
+from services.domains.api.views import authorized, domain_out, recorded_times
 from services.domains.domain.domains import in_force, today
 from services.domains.domain.names import parse_domain, parse_registrable_domain
 from services.domains.runtime import domains_runtime
@@ -90,9 +90,9 @@ def router() -> APIRouter:
             target=name, reviewers=(Role.COMPLIANCE,),
         )  # fmt: skip
         rt = domains_runtime(request)
-        state, _ = await handlers.load_domain(rt.uow, name)
+        state, recorded = await handlers.load_domain(rt.uow, name)
         now = rt.clock.now()
-        return domain_out(in_force(state, customer_number, now), now)
+        return domain_out(in_force(state, customer_number, now), now, recorded_times(recorded))
 
     @r.post(
         "/customers/{customer_number}/domains/{domain}/cancellation",
