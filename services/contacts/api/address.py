@@ -6,10 +6,10 @@ from dataclasses import asdict
 from dataclasses import fields as dataclass_fields
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, Depends, Header, Request, Response
 
 from services.contacts import handlers
-from services.contacts.api.acting import READERS, acting_for, context_for
+from services.contacts.api.acting import READERS, acting_for, context_for, known_customer
 from services.contacts.api.problems import READ, WRITE
 from services.contacts.api.schemas import AddressBody, AddressOut
 from services.contacts.domain.address import Address
@@ -19,7 +19,7 @@ from shared.http.versions import etag, expected_version
 
 
 def router() -> APIRouter:
-    r = APIRouter(prefix="/api/contacts/v1", tags=["address"])
+    r = APIRouter(prefix="/api/contacts/v1", tags=["address"], dependencies=[Depends(known_customer)])
 
     @r.get(
         "/customers/{customer_number}/address",

@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import AwareDatetime
 
 from services.contacts import handlers, queries
-from services.contacts.api.acting import READERS, WRITERS, acting_for, context_for
+from services.contacts.api.acting import READERS, WRITERS, acting_for, context_for, known_customer
 from services.contacts.api.checking import instant, reader_of, run_check
 from services.contacts.api.problems import READ, WRITE
 from services.contacts.api.schemas import (
@@ -41,7 +41,7 @@ AS_OF = "The instant to answer for (RFC 3339, with offset), now or in the past (
 
 
 def router() -> APIRouter:
-    r = APIRouter(prefix="/api/contacts/v1", tags=["authorizations"])
+    r = APIRouter(prefix="/api/contacts/v1", tags=["authorizations"], dependencies=[Depends(known_customer)])
 
     @r.get("/scopes", response_model=list[ScopeOut], summary="The scopes a contact can be granted")
     async def scopes(principal: CurrentPrincipal) -> list[ScopeOut]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from services.contacts import handlers, queries
-from services.contacts.api.acting import READERS, acting_for, context_for
+from services.contacts.api.acting import READERS, acting_for, context_for, known_customer
 from services.contacts.api.problems import READ, WRITE
 from services.contacts.api.schemas import (
     Changed,
@@ -36,7 +36,7 @@ def _details(body: ContactBody) -> domain.ContactDetails:
 
 
 def router() -> APIRouter:
-    r = APIRouter(prefix="/api/contacts/v1", tags=["contacts"])
+    r = APIRouter(prefix="/api/contacts/v1", tags=["contacts"], dependencies=[Depends(known_customer)])
 
     @r.post(
         "/customers/{customer_number}/contacts",

@@ -83,6 +83,13 @@ async def contacts_api(world: World) -> AsyncIterator[tuple[httpx.AsyncClient, d
     app = create_app(CONTACTS, settings, with_workers=False, clock=clock, verifier=issuer.verifier())
     async with app.router.lifespan_context(app):
         await revocations_read(app)
+        # The generated world has no identity: its accounts, as contacts' copy of identity.events
+        # would hold them (staff asking about a customer contacts never heard of get 404).
+        await world.pools["contacts"].executemany(
+            "INSERT INTO customer_accounts (customer_number, opened_at, changed_at) VALUES ($1, $2, $2)"
+            " ON CONFLICT DO NOTHING",
+            [(n, world.history.now) for n in world.model.customer_numbers],
+        )
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://contacts.test") as client:
             yield client, issuer.staff("carla", Role.COMPLIANCE)

@@ -23,7 +23,9 @@ from shared.auth.testing import TestTokenIssuer
 from shared.clock import FixedClock
 from shared.infra.smtp_sink import SmtpSink
 from tests.conftest import create_database
+from tests.support.kafka import announce_customer
 from tests.support.services import running_service
+from tests.support.waiting import eventually
 
 START = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 
@@ -36,6 +38,20 @@ class ContactsEnv:
     clock: FixedClock
     sink: SmtpSink
     database_url: str
+    kafka: str
+
+    async def customer(self) -> str:
+        """A new customer, announced on identity.events and known to contacts (staff naming a
+        number no account was opened for get 404)."""
+        n = new_customer()
+        await announce_customer(self.kafka, n, f"owner-{n}@acme.example")
+        pool = self.app.state.runtime.pool
+
+        async def known() -> bool:
+            return await pool.fetchval("SELECT 1 FROM customer_accounts WHERE customer_number = $1", n) is not None
+
+        await eventually(known, f"contacts to know customer {n}", 30.0)
+        return n
 
     def owner(self, customer: str) -> dict[str, str]:
         return self.issuer.customer(customer)
@@ -109,7 +125,7 @@ async def env(
             app,
             client,
         ):
-            yield ContactsEnv(app, client, issuer, clock, sink, url)
+            yield ContactsEnv(app, client, issuer, clock, sink, url, kafka)
     finally:
         sink.stop()
         if previous is None:

@@ -6,13 +6,13 @@ import asyncio
 
 import pytest
 
-from tests.integration.contacts.conftest import ContactsEnv, new_customer
+from tests.integration.contacts.conftest import ContactsEnv
 
 pytestmark = pytest.mark.integration
 
 
 async def test_concurrent_checks_are_all_recorded_in_order_per_customer(env: ContactsEnv) -> None:
-    customers = [new_customer() for _ in range(3)]
+    customers = [await env.customer() for _ in range(3)]
     for n in customers:
         await env.add_contact(n, "ada@example.org")
     await env.caught_up()
@@ -44,7 +44,7 @@ async def test_concurrent_checks_are_all_recorded_in_order_per_customer(env: Con
 async def test_a_check_never_contradicts_a_change_confirmed_before_it(env: ContactsEnv) -> None:
     # The follower hears of a commit a moment after the writer has confirmed it. Here it hears of
     # none while the check runs: only the check's own wait for the store can bring the change in.
-    n = new_customer()
+    n = await env.customer()
     ada = await env.add_contact(n, "ada@example.org")
     grant = await env.grant(n, ada, ["dns:change"])
     await env.caught_up()

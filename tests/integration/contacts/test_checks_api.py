@@ -8,15 +8,14 @@ from typing import Any
 import pytest
 
 from shared.auth.principal import Role
-from tests.integration.contacts.conftest import ContactsEnv, new_customer
-from tests.support.kafka import announce_customer
+from tests.integration.contacts.conftest import ContactsEnv
 
 # Every test here runs against both readers of the check: the in-process copy and the tables.
 pytestmark = [pytest.mark.integration, pytest.mark.parametrize("env", ["memory", "sql"], indirect=True)]
 
 
 async def test_allowed_expired_revoked_and_never_granted_are_told_apart(env: ContactsEnv) -> None:
-    n = new_customer()
+    n = await env.customer()
     ada = await env.add_contact(n, "ada@example.org", phone="030 1234567")
     bob = await env.add_contact(n, "bob@example.org")
     start = env.tick()
@@ -66,7 +65,7 @@ async def test_allowed_expired_revoked_and_never_granted_are_told_apart(env: Con
 
 
 async def test_official_instruction_turns_best_knowledge_into_denied(env: ContactsEnv) -> None:
-    n = new_customer()
+    n = await env.customer()
     ada = await env.add_contact(n, "ada@example.org")
     await env.grant(n, ada, ["contracts:view"])
     env.tick()
@@ -97,8 +96,7 @@ async def test_official_instruction_turns_best_knowledge_into_denied(env: Contac
 
 
 async def test_contact_left_revokes_everything_at_once_and_tells_the_owner(env: ContactsEnv, kafka: str) -> None:
-    n = new_customer()
-    await announce_customer(kafka, n, f"owner-{n}@acme.example")
+    n = await env.customer()
     ada = await env.add_contact(n, "ada@example.org", name="Ada Lovelace")
     grants = {await env.grant(n, ada, ["dns:change"]), await env.grant(n, ada, ["all"])}
     env.tick()
@@ -128,7 +126,7 @@ async def test_contact_left_revokes_everything_at_once_and_tells_the_owner(env: 
 
 
 async def test_checks_by_support_are_recorded_and_the_history_pages_through_everything(env: ContactsEnv) -> None:
-    n = new_customer()
+    n = await env.customer()
     ada = await env.add_contact(n, "ada@example.org")
     start = env.tick()
     await env.grant(n, ada, ["mailboxes:manage"], valid_until=(start + timedelta(minutes=10)).isoformat())
@@ -159,7 +157,7 @@ async def test_checks_by_support_are_recorded_and_the_history_pages_through_ever
 
 
 async def test_as_of_lists_who_held_which_scopes(env: ContactsEnv) -> None:
-    n = new_customer()
+    n = await env.customer()
     ada = await env.add_contact(n, "ada@example.org")
     bob = await env.add_contact(n, "bob@example.org")
     t1 = env.tick()
@@ -186,7 +184,7 @@ async def test_as_of_lists_who_held_which_scopes(env: ContactsEnv) -> None:
 
 
 async def test_a_caller_from_abroad_is_found_by_the_number_they_dial_at_home(env: ContactsEnv) -> None:
-    n = new_customer()
+    n = await env.customer()
     vienna = await env.add_contact(n, "vera@agentur.at", phone="+43 664 1234567", organisation="Agentur Wien")
     await env.grant(n, vienna, ["dns:change"])
 
@@ -208,7 +206,7 @@ async def test_a_caller_from_abroad_is_found_by_the_number_they_dial_at_home(env
 
 
 async def test_an_austrian_customers_contact_is_stored_with_austrias_country_code(env: ContactsEnv) -> None:
-    n = new_customer()
+    n = await env.customer()
     address = {"company": "Agentur GmbH", "street": "Ring 1", "postcode": "1010", "city": "Wien", "country": "AT"}
     put = await env.client.put(env.url(n, "/address"), json=address, headers={**env.owner(n), "If-Match": '"0"'})
     assert put.status_code == 200, put.text

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.integration
 
 
 async def test_add_find_by_what_support_hears_change_and_remove(env: ContactsEnv) -> None:
-    n = new_customer()
+    n = await env.customer()
     ada = await env.add_contact(n, "Ada@Example.org", phone="+49 (30) 123-4567", function="CTO")
     eve = await env.add_contact(
         n, "eve@agency.example", organisation="Pixel Agency", organisation_kind="contractor", phone="0171 5550123"
@@ -50,7 +50,7 @@ async def test_add_find_by_what_support_hears_change_and_remove(env: ContactsEnv
 
 
 async def test_a_change_naming_the_details_read_does_not_overwrite_a_change_made_meanwhile(env: ContactsEnv) -> None:
-    n = new_customer()
+    n = await env.customer()
     ada = await env.add_contact(n, "ada@example.org", phone="030 1234567")
     await env.caught_up()
     url = env.url(n, f"/contacts/{ada}")
@@ -96,7 +96,7 @@ async def test_a_change_naming_the_details_read_does_not_overwrite_a_change_made
 
 
 async def test_every_route_needs_a_token_and_customers_see_only_themselves(env: ContactsEnv) -> None:
-    a, b = new_customer(), new_customer()
+    a, b = await env.customer(), await env.customer()
     b_contact = await env.add_contact(b, "bob@b.example")
     grant = await env.grant(b, b_contact, ["all"])
     await env.caught_up()
@@ -137,7 +137,7 @@ async def test_every_route_needs_a_token_and_customers_see_only_themselves(env: 
 
 
 async def test_address_with_optimistic_concurrency(env: ContactsEnv) -> None:
-    n = new_customer()
+    n = await env.customer()
     empty = await env.client.get(env.url(n, "/address"), headers=env.owner(n))
     assert empty.status_code == 200
     assert empty.json()["version"] == 0
@@ -171,7 +171,7 @@ async def test_address_with_optimistic_concurrency(env: ContactsEnv) -> None:
 
 
 async def test_a_managing_contact_acts_through_support_within_its_own_scopes(env: ContactsEnv) -> None:
-    n = new_customer()
+    n = await env.customer()
     lead = await env.add_contact(n, "lead@agency.example", organisation="Agency", organisation_kind="contractor")
     dev = await env.add_contact(n, "dev@agency.example", organisation="Agency", organisation_kind="contractor")
     await env.grant(n, lead, ["contacts:manage", "dns:change", "contracts:view"])
@@ -211,7 +211,7 @@ async def test_a_managing_contact_acts_through_support_within_its_own_scopes(env
 
 
 async def test_a_managing_contact_cannot_take_over_a_contact_holding_more(env: ContactsEnv) -> None:
-    n = new_customer()
+    n = await env.customer()
     lead = await env.add_contact(n, "lead@agency.example")
     ftp = await env.add_contact(n, "ftp@customer.example")
     await env.grant(n, lead, ["contacts:manage", "dns:change"])
@@ -238,7 +238,7 @@ async def test_a_managing_contact_cannot_take_over_a_contact_holding_more(env: C
 
 
 async def test_a_grant_sent_twice_is_given_once_and_the_repeat_names_it(env: ContactsEnv) -> None:
-    n = new_customer()
+    n = await env.customer()
     ada = await env.add_contact(n, "ada@example.org")
     body = {"scopes": ["dns:change", "contracts:view"], "note": "web agency"}
     first = await env.grant(n, ada, **body)  # type: ignore[arg-type]
@@ -266,7 +266,7 @@ async def test_openapi_documents_every_route_with_its_problems(env: ContactsEnv)
 
 async def test_a_contact_is_found_at_once_after_it_was_added(env: ContactsEnv) -> None:
     # The read models lag the store by a moment; here their runner waits on its position row.
-    n = new_customer()
+    n = await env.customer()
     await env.add_contact(n, "first@example.org")
     await env.caught_up()
     blocker = await asyncpg.connect(env.database_url)
@@ -297,3 +297,22 @@ async def test_a_contact_is_found_at_once_after_it_was_added(env: ContactsEnv) -
     )
     assert datetime.fromisoformat(listed.json()["added_at"]) == projected["added_at"]
     assert datetime.fromisoformat(listed.json()["removed_at"]) == projected["removed_at"]
+
+
+async def test_staff_naming_a_customer_no_account_was_opened_for_get_404(env: ContactsEnv) -> None:
+    never = new_customer()
+    check = {"requester": {"email": "a@b.example"}, "action": "dns:change"}
+    for method, path, body in (
+        ("POST", "/authorization-checks", check),
+        ("GET", "/contacts", None),
+        ("POST", "/contacts", {"name": "Ghost", "email": "ghost@x.example"}),
+        ("GET", "/authorization-history", None),
+    ):
+        r = await env.client.request(method, env.url(never, path), json=body, headers=env.support())
+        assert r.status_code == 404, (method, path, r.text)
+        assert r.headers["content-type"] == "application/problem+json"
+        assert r.json()["detail"] == "no such customer"
+    written = await env.app.state.runtime.pool.fetchval("SELECT count(*) FROM events WHERE customer_number = $1", never)
+    assert written == 0
+    # A customer's own token names an account identity opened, known here or not yet.
+    assert await env.add_contact(never, "ada@example.org")

@@ -66,7 +66,7 @@ async def _both(
 async def test_answers_equal_the_route_for_every_kind_of_requester(
     env: ContactsEnv, served: httpx.AsyncClient, answered_hot: list[str]
 ) -> None:
-    n = new_customer()
+    n = await env.customer()
     ada = await env.add_contact(n, "ada@example.org", phone="030 1234567")
     bob = await env.add_contact(n, "bob@example.org")
     start = env.tick()
@@ -113,7 +113,7 @@ async def test_answers_equal_the_route_for_every_kind_of_requester(
 async def test_what_the_hot_route_declines_comes_out_as_the_route_says(
     env: ContactsEnv, served: httpx.AsyncClient, answered_hot: list[str]
 ) -> None:
-    n = new_customer()
+    n = await env.customer()
     other_customer = new_customer()
     ada = await env.add_contact(n, "ada@example.org")
     await env.grant(n, ada, ["contracts:view"])
@@ -158,7 +158,7 @@ async def test_what_the_hot_route_declines_comes_out_as_the_route_says(
 
 async def _one_contact(env: ContactsEnv) -> tuple[str, dict[str, Any]]:
     """A new customer with one contact, and a check about that contact."""
-    n = new_customer()
+    n = await env.customer()
     ada = await env.add_contact(n, "ada@example.org")
     await env.caught_up()
     return n, {"requester": {"contact_id": ada}, "action": "contracts:view"}

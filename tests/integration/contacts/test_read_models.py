@@ -15,7 +15,7 @@ from shared.consumer import KafkaConsumerRunner
 from shared.rebuild import drop_scratch, events_from_store, rebuild, replace_live
 from shared.scopes import Scope
 from tests.conftest import fresh_pool
-from tests.integration.contacts.conftest import ContactsEnv, new_customer
+from tests.integration.contacts.conftest import ContactsEnv
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.integration
 
 async def _busy_customer(env: ContactsEnv) -> tuple[str, list[str], list[str]]:
     """A customer with a bit of everything: grants, expiry, revocation, departure, instruction."""
-    n = new_customer()
+    n = await env.customer()
     ada = await env.add_contact(n, "ada@example.org", phone="030 1234567")
     bob = await env.add_contact(n, "bob@example.org", phone="0171 5550123")
     eve = await env.add_contact(n, "eve@agency.example", organisation="Agency", organisation_kind="contractor")

@@ -30,6 +30,7 @@ from shared.settings import ServiceSettings
 from tests.conftest import create_database
 from tests.integration.identity.harness import IdentityHarness, bearer, new_customer_number, now_utc
 from tests.support.services import running_service
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -114,7 +115,12 @@ async def test_another_service_accepts_identity_tokens_via_jwks(
                 f"/api/contacts/v1/customers/{new_customer_number()}/contacts", headers=bearer(customer)
             )
             assert other.status_code == 404
-            assert (await contacts.get(path, headers=support)).status_code == 200
+
+            # Support names customers contacts has heard of: the account reaches it over identity.events.
+            async def support_reads() -> bool:
+                return (await contacts.get(path, headers=support)).status_code == 200
+
+            await eventually(support_reads, "contacts to know the customer identity opened", 30.0)
             assert (await contacts.get(path)).status_code == 401
             assert (await contacts.get(path, headers={"Authorization": f"Bearer {forged}"})).status_code == 401
 
