@@ -35,7 +35,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import AwareDatetime
 
 from shared.audit import questions
@@ -146,6 +146,15 @@ def _known(model: AuditModel, customer_number: str) -> None:
 # At module level: the routes' annotations are strings (postponed evaluation), which FastAPI resolves
 # in the module's namespace; aliases local to `compliance_router` stayed unresolved, and the OpenAPI
 # document (and a `since`/`until` given in a request) failed with a 500.
+class Service(StrEnum):
+    """The services whose events the replay reads (`shared.kafka.SERVICES`)."""
+
+    IDENTITY = "identity"
+    CONTACTS = "contacts"
+    BILLING = "billing"
+    DOMAINS = "domains"
+
+
 Since = Annotated[AwareDatetime | None, Query(description="From this instant (RFC 3339, with offset)")]
 Until = Annotated[AwareDatetime | None, Query(description="Up to this instant (RFC 3339, with offset)")]
 
@@ -200,15 +209,28 @@ def compliance_router(state: AuditState, *, prefix: str = PREFIX) -> APIRouter:
     async def timeline(
         customer_number: CustomerNumber,
         principal: CurrentPrincipal,
+        request: Request,
+        response: Response,
         since: Since = None,
         until: Until = None,
-        service: Annotated[list[str] | None, Query(description="Only these services")] = None,
-        limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
+        service: Annotated[list[Service] | None, Query(description="Only these services")] = None,
+        limit: Annotated[int, Query(ge=1, le=100_000, description="At most this many entries (a page)")] = 10_000,
+        after: Annotated[
+            str | None, Query(max_length=64, description="Only entries after this event id (the last of a page)")
+        ] = None,
     ) -> list[TimelineEntry]:
         ensure_role(principal, Role.COMPLIANCE)
         model = await state.fresh_model()
         _known(model, customer_number)
-        return questions.timeline(model, customer_number, since=since, until=until, services=service or (), limit=limit)
+        services = [s.value for s in service or ()]
+        entries = questions.timeline(
+            model, customer_number, since=since, until=until, services=services, limit=limit + 1, after=after
+        )
+        if len(entries) > limit:  # another page follows: say where (RFC 8288), as `after` the last of this one
+            entries = entries[:limit]
+            following = request.url.include_query_params(after=entries[-1].event.event_id)
+            response.headers["Link"] = f'<{following.path}?{following.query}>; rel="next"'
+        return entries
 
     @r.get(
         "/customers/{customer_number}/authorization-changes",
@@ -315,7 +337,9 @@ def compliance_router(state: AuditState, *, prefix: str = PREFIX) -> APIRouter:
         ensure_role(principal, Role.COMPLIANCE)
         model = await state.fresh_model()
         _known(model, customer_number)
-        result = customer_export(model, customer_number, datetime.now(UTC), state.source())
+        # The hash of the whole model the export was read from, as the CLI's export gives it: whoever
+        # replays the same offsets can show they read the same history.
+        result = customer_export(model, customer_number, datetime.now(UTC), state.source(model.state_hash()))
         name = f"customer-{customer_number}-history"
         if format is ExportFormat.CSV:
             body, media, suffix = to_csv(result).encode(), "text/csv; charset=utf-8", "csv"

@@ -81,10 +81,21 @@ def _print_json(value: Any) -> None:
 def _instant(text: str | None) -> datetime | None:
     if text is None:
         return None
-    value = datetime.fromisoformat(text)
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text}: not an RFC 3339 instant (e.g. 2026-03-03T12:00:00+01:00)") from None
     if value.tzinfo is None:
         raise typer.BadParameter(f"{text}: give an offset (e.g. 2026-03-03T12:00:00+01:00)")
     return value
+
+
+def _known(model: AuditModel, customer: str) -> None:
+    """A customer with no events in the replayed history is a mistyped number, not one nobody was
+    authorized for: said, and exit 2 (the compliance API's 404)."""
+    if not model.history(customer).events:
+        console.print(f"[red]no events of customer {customer} in the replayed history[/red]")
+        raise typer.Exit(2)
 
 
 async def _replay(
@@ -190,6 +201,7 @@ def authorizations(
     """Who held which scopes for CUSTOMER as of --at; with --gateway, compared with contacts' own answer."""
     instant = _instant(at) or datetime.now(UTC)
     model, _, _ = _run(_replay(kafka, topic, quiet=as_json))
+    _known(model, customer)
     answer = questions.authorizations_as_of(model, customer, instant)
     if as_json:
         _print_json(answer)
@@ -236,6 +248,7 @@ def timeline(
 ) -> None:
     """Every event of CUSTOMER in every service, in order, with actor and basis."""
     model, _, _ = _run(_replay(kafka, topic, quiet=as_json))
+    _known(model, customer)
     entries = questions.timeline(model, customer, since=_instant(since), until=_instant(until), services=service or ())
     if as_json:
         _print_json(entries)
@@ -307,6 +320,7 @@ def authority(
 def checks(customer: str, kafka: Kafka = DEFAULT_KAFKA, topic: Topics = None, as_json: AsJson = False) -> None:
     """The authorization checks support made for CUSTOMER."""
     model, _, _ = _run(_replay(kafka, topic, quiet=as_json))
+    _known(model, customer)
     found = questions.checks(model, customer)
     if as_json:
         _print_json(found)
@@ -362,9 +376,7 @@ def export(
     if any(f not in ("csv", "json", "markdown") for f in formats):
         raise typer.BadParameter("format: csv, json, markdown or all")
     model, report, reader = _run(_replay(kafka, topic))
-    if not model.history(customer).events:
-        console.print(f"[red]no events of customer {customer}[/red]")
-        raise typer.Exit(1)
+    _known(model, customer)
     out.mkdir(parents=True, exist_ok=True)
     with Progress(TextColumn("[bold]export[/bold] {task.description}"), BarColumn(), console=console) as bar:
         task = bar.add_task("state hash", total=len(formats) + 2)

@@ -84,9 +84,12 @@ def customer_export(
 ) -> CustomerExport:
     history = model.history(customer_number)
     answers = {e.event_id: answer_authority(model, e) for e in history.actions}
+    support_checks = checks(model, customer_number)
+    checked = {c.event.event_id: c for c in support_checks}
     rows = []
     for event in history.timeline:
         a = answers.get(event.event_id)
+        c = checked.get(event.event_id)  # a support check's row names what it checked and found
         rows.append(
             ExportRow(
                 occurred_at=event.occurred_at,
@@ -98,11 +101,11 @@ def customer_export(
                 actor=event.actor,
                 basis=a.basis if a else "",
                 on_behalf_of=(a.on_behalf_of or "") if a else "",
-                contact_id=(a.contact_id or "") if a else "",
-                scope=(a.scope or "") if a else "",
-                grant_id=str(a.grant.grant_id) if a and a.grant else "",
+                contact_id=(a.contact_id or "") if a else (c.contact_id or "") if c else "",
+                scope=(a.scope or "") if a else (c.action or "") if c else "",
+                grant_id=str(a.grant.grant_id) if a and a.grant else (c.grant_id or "") if c else "",
                 grant_source=(a.grant_source or "") if a else "",
-                recorded_outcome=(a.recorded_outcome or "") if a else "",
+                recorded_outcome=(a.recorded_outcome or "") if a else (c.outcome or "") if c else "",
                 replayed_outcome=a.replayed.outcome if a and a.replayed else "",
                 agrees="" if a is None or a.agrees is None else ("yes" if a.agrees else "no"),
                 summary=summarize(event),
@@ -120,7 +123,7 @@ def customer_export(
         authorizations=authorizations_as_of(model, customer_number, last),
         rows=rows,
         actions=list(answers.values()),
-        checks=checks(model, customer_number),
+        checks=support_checks,
     )
 
 
@@ -190,7 +193,7 @@ def to_markdown(export: CustomerExport) -> str:
         + (f" ({', '.join(f'{k}: {v}' for k, v in sorted(bases.items()))})" if bases else "")
         + f"; {len(export.checks)} checks.",
         "",
-        f"## Authorizations as of {export.authorizations.at.isoformat()}",
+        f"## Authorizations as of {export.authorizations.at.isoformat()} (the customer's last event)",
         "",
     ]
     instruction = export.authorizations.official_instruction
@@ -241,10 +244,12 @@ def to_markdown(export: CustomerExport) -> str:
     lines += [f"- event {a.event.event_id}: {a.discrepancy}" for a in disagreements] or ["Nowhere."]
     lines += ["", "## Checks made by support", ""]
     lines += _table(
-        ["when", "agent", "requester", "action", "outcome", "reasons", "ticket", "event"],
+        ["when", "asked about", "agent", "requester", "action", "outcome", "reasons", "ticket", "event"],
         [
             (
                 c.checked_at.isoformat(),
+                # A check about a past instant answers for then, not for when it was made.
+                c.asked_about.isoformat() if c.asked_about else c.checked_at.isoformat(),
                 c.agent,
                 f"{c.requester_kind}:{c.requester}",
                 c.action,

@@ -30,6 +30,7 @@ from shared.authorization import contract
 from shared.authorization.decision import Decision, decide
 from shared.authorization.memory import AuthorizationMemory
 from shared.authorization.model import AuthorizationsAt, GrantRecord, InstructionState
+from shared.errors import InvalidRequest
 
 DEFAULT_LOOKBACK = timedelta(days=1)  # how long before an action a check still counts as "before acting"
 _ONE_MICROSECOND = timedelta(microseconds=1)
@@ -290,11 +291,22 @@ def timeline(
     until: datetime | None = None,
     services: Sequence[str] = (),
     limit: int | None = None,
+    after: str | None = None,
 ) -> list[TimelineEntry]:
+    """In timeline order; `after`: only the entries after that event's (the last of a page, whose
+    instant others may share), `limit`: at most that many (a page: ask for `limit + 1` to learn
+    whether another follows)."""
     history = model.history(customer_number)
     actions = {e.event_id for e in history.actions}
     out: list[TimelineEntry] = []
-    for event in history.timeline:
+    events = iter(history.timeline)
+    if after is not None:
+        for event in events:
+            if event.event_id == after:
+                break
+        else:
+            raise InvalidRequest(f"after: no event {after} in the customer's timeline")
+    for event in events:
         if not _within(event, since, until) or (services and event.service not in services):
             continue
         authority = model.authority(event) if event.event_id in actions else None

@@ -290,11 +290,36 @@ async def test_the_compliance_api_answers_only_compliance(scenario: Scenario) ->
         r = await client.get(f"{base}/export", params={"format": "csv"}, headers=compliance)
         rows = list(csv.DictReader(io.StringIO(r.text)))
         timeline = (await client.get(f"{base}/timeline", headers=compliance)).json()
+        assert len(timeline) > 4
+        # Pages of 2, each naming the next in its Link header, together are the whole timeline.
+        paged: list[dict[str, object]] = []
+        page = await client.get(
+            f"{base}/timeline",
+            params={"limit": 2, "service": ["contacts", "billing", "domains", "identity"]},
+            headers=compliance,
+        )
+        while True:
+            assert page.status_code == 200, page.text
+            paged += page.json()
+            if "link" not in page.headers:
+                break
+            following = page.headers["link"].split(">")[0].lstrip("<")
+            assert "service=billing" in following
+            page = await client.get(following, headers=compliance)
+        assert paged == timeline
+        unknown = await client.get(f"{base}/timeline", params={"after": "nope"}, headers=compliance)
+        assert unknown.status_code == 422, unknown.text
+        unknown = await client.get(f"{base}/timeline", params={"service": "nonsense"}, headers=compliance)
+        assert unknown.status_code == 422, unknown.text
         assert [row["event_id"] for row in rows] == [t["event"]["event_id"] for t in timeline]
         assert {row["basis"] for row in rows} >= {"grant", "best_knowledge", "refused", "account_owner"}
         r = await client.get(f"{base}/export", params={"format": "markdown"}, headers=compliance)
         assert r.headers["content-type"].startswith("text/markdown")
         assert scenario.grant in r.text
+        digest = (await client.get("/api/compliance/v1/replay/state-hash", headers=compliance)).json()["state_hash"]
+        assert f"`{digest}`" in r.text
+        r = await client.get(f"{base}/export", params={"format": "json"}, headers=compliance)
+        assert r.json()["source"]["state_hash"] == digest
         status = (await client.post("/api/compliance/v1/replay", headers=compliance)).json()
         assert status["events"] >= len(rows)
         assert status["malformed_records"] == []
@@ -409,6 +434,14 @@ async def test_the_command_line_compares_with_contacts_over_http(scenario: Scena
             scenario.kafka,
         )
         assert result.exit_code == 2
+        # A mistyped customer number is said, not answered "nobody held anything".
+        for command in ("authorizations", "timeline", "checks"):
+            result = await asyncio.to_thread(run_cli, command, "99999999999", "--kafka", scenario.kafka)
+            assert result.exit_code == 2, (command, result.output)
+            assert "no events of customer 99999999999" in result.output
+        result = await asyncio.to_thread(run_cli, "authorizations", scenario.n, "--at", "yesterday")
+        assert result.exit_code == 2, result.output
+        assert "not an RFC 3339 instant" in result.output
     finally:
         server.should_exit = True
         await serving

@@ -53,6 +53,15 @@ def test_csv_round_trip_json_and_report() -> None:
         assert heading in report
     assert all(r.event_id in report for r in rows if r.service == "contacts")
 
+    # A check's row and report line say what it checked, what it found, and for which instant.
+    assert export.checks
+    by_event = {r.event_id: r for r in rows}
+    for c in export.checks:
+        row = by_event[c.event.event_id]
+        assert (row.scope, row.contact_id, row.recorded_outcome) == (c.action, c.contact_id or "", c.outcome)
+        asked = (c.asked_about or c.checked_at).isoformat()
+        assert f"| {c.checked_at.isoformat()} | {asked} | {c.agent} |" in report
+
 
 def test_a_foreign_csv_is_refused() -> None:
     import pytest
