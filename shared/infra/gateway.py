@@ -35,7 +35,10 @@ from shared.infra.processes import (
 log = structlog.get_logger(__name__)
 
 _SERVICE_NAME = re.compile(r"^[a-z][a-z0-9-]*$")
-NOT_FOUND_BODY = '{"type":"about:blank","title":"Not Found","status":404}'
+NOT_FOUND_BODY = (
+    '{"type":"about:blank","title":"Not Found","status":404,'
+    '"detail":"No service answers this path: the gateway serves /api/<service>/..."}'
+)
 # Caddy fills in the placeholders; the JSON's own braces are escaped so that it does not read them as one.
 GATEWAY_ERROR_BODY = (
     r'\{"type":"about:blank","title":"{err.status_text}","status":{err.status_code},'
