@@ -86,7 +86,7 @@ async def seed(rt: IdentityRuntime, *, reset_passwords: bool = False) -> list[Se
         async with rt.uow() as tx:
             user, _ = await staff_state(tx, cmd.username)
         if not user.exists:
-            await handlers.create_staff_user(rt, cmd, _new_password(cmd.username), _context(rt, "0"))
+            await handlers.create_staff_user(rt, cmd, _new_password(cmd.username), _context(rt, "0"), None)
         fresh = not user.exists or reset_passwords
         password = await _set_password(rt, "staff", cmd.username) if fresh else None
         lines.append(SeedLine("staff", cmd.username, password))

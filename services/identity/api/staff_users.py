@@ -68,15 +68,15 @@ def router() -> APIRouter:
         status_code=201,
         response_model=StaffUser,
         responses={**AUTH_PROBLEMS, 409: {"model": Problem, "description": "Already exists"}},
-        summary="Create a staff user with roles support, compliance and/or admin (admin)",
+        summary="Create a staff user with roles support, compliance and/or admin (admin, login within 10 minutes)",
     )
     async def create_staff_user(
         body: CreateStaffUserRequest, principal: CurrentPrincipal, request: Request
     ) -> StaffUser:
-        identity, context, _ = await _admin(request, principal)
+        identity, context, act = await _admin(request, principal)
         cmd = staff.CreateStaffUser(body.username, body.display_name, frozenset(Role(r) for r in body.roles))
         password = body.initial_password.get_secret_value()
-        return _user(await account_handlers.create_staff_user(identity, cmd, password, context))
+        return _user(await account_handlers.create_staff_user(identity, cmd, password, context, act))
 
     @api.get(
         "",

@@ -85,10 +85,15 @@ def fold(events: Iterable[DomainEvent], onto: StaffUser | None = None) -> StaffU
     return state
 
 
-def decide_create(state: StaffUser, cmd: CreateStaffUser) -> list[DomainEvent]:
+def decide_create(state: StaffUser, cmd: CreateStaffUser, act: AdminAct | None) -> list[DomainEvent]:
+    """`act`: the admin creating the user; None for the development seed (the system itself)."""
     if state.exists:
         raise StaffUserExists(f"staff user {cmd.username} already exists")
     _check_roles(cmd.roles)
+    if act is not None:
+        # A new user with roles and a password the admin chose hands those roles to whoever knows
+        # it: as much as changing a user's roles or password, so the same recent login.
+        require_recent_login(act.authenticated_at, act.now, act.recent_login, "Creating a staff user")
     return [
         StaffUserCreated(
             username=cmd.username,

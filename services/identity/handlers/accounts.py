@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from services.identity.adapters import credentials
+from services.identity.adapters import credentials, one_time_passwords
 from services.identity.domain import accounts, passwords, staff
 from services.identity.domain.errors import UnknownAccount
 from services.identity.domain.events import account_stream, staff_stream
@@ -48,6 +48,8 @@ async def change_reference_email(
         state, version = await account_state(tx, cmd.customer_number)
         events = accounts.decide_change_email(state, cmd, context.occurred_at, rt.settings.recent_login)
         await tx.append(account_stream(cmd.customer_number), version, events, context)
+        if events:  # a code mailed to the old address must not set the password any more
+            await one_time_passwords.withdraw(tx.connection, cmd.customer_number, context.occurred_at)
         await tx.commit()
     for event in events:
         state = accounts.evolve(state, event)
@@ -64,14 +66,18 @@ async def view_account(rt: IdentityRuntime, customer_number: str) -> AccountView
 
 
 async def create_staff_user(
-    rt: IdentityRuntime, cmd: staff.CreateStaffUser, initial_password: str, context: EventContext
+    rt: IdentityRuntime,
+    cmd: staff.CreateStaffUser,
+    initial_password: str,
+    context: EventContext,
+    act: staff.AdminAct | None,
 ) -> staff.StaffUser:
     passwords.check_new_password(initial_password, subject=cmd.username, email=None)
     password_hash = await rt.hasher.hash(passwords.normalise(initial_password))
     staff_context = context_for(context, "staff", cmd.username)
     async with rt.uow() as tx:
         state, version = await staff_state(tx, cmd.username)
-        events = staff.decide_create(state, cmd)
+        events = staff.decide_create(state, cmd, act)
         await tx.append(staff_stream(cmd.username), version, events, staff_context)
         await credentials.create(
             tx.connection, "staff", cmd.username, [r.value for r in cmd.roles], password_hash, context.occurred_at

@@ -87,7 +87,7 @@ class IdentityHarness:
         username = f"staff-{uuid.uuid4().hex[:8]}"
         password = password or strong_password("staff")
         cmd = staff.CreateStaffUser(username, "Grace Hopper", frozenset(roles))
-        await account_handlers.create_staff_user(self.runtime, cmd, password, self._context("0"))
+        await account_handlers.create_staff_user(self.runtime, cmd, password, self._context("0"), None)
         return username, password
 
     async def staff_headers(self, *roles: Role) -> dict[str, str]:

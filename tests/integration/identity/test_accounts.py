@@ -107,8 +107,13 @@ async def test_changing_the_reference_email_needs_a_recent_login(identity: Ident
     ]
     assert changes[0].actor.kind.value == "customer"
     assert changes[1].actor.kind.value == "staff"
-    # One-time passwords now go to the new address.
-    await identity.request_code(number, "support-set@example.org")
+    # One-time passwords now go to the new address, and one mailed to the old address is void.
+    old_code = await identity.request_code(number, "support-set@example.org")
+    moved = await identity.client.put(path, json={"reference_email": "moved@example.org"}, headers=support)
+    assert moved.status_code == 200, moved.text
+    refused = await identity.confirm(number, old_code, strong_password("old-mailbox"))
+    assert refused.status_code == 422, refused.text
+    await identity.set_password(number, "moved@example.org", strong_password("new-mailbox"))
 
 
 async def test_admin_creates_staff_who_log_in_with_their_roles(identity: IdentityHarness) -> None:
@@ -138,6 +143,16 @@ async def test_admin_creates_staff_who_log_in_with_their_roles(identity: Identit
         headers=admin,
     )
     assert customer_role.status_code == 422
+    # A session whose login lies back further than 10 minutes (kept alive by refreshing) mints no
+    # staff user: its roles and a password it chose would hand them over.
+    identity.clock.advance(timedelta(minutes=11))
+    stale = await identity.client.post(
+        "/api/identity/v1/staff-users",
+        json={"username": "stale.admin", "display_name": "X", "roles": ["admin"], "initial_password": password},
+        headers=admin,
+    )
+    identity.clock.advance(timedelta(minutes=-11))
+    assert (stale.status_code, stale.json()["title"]) == (403, "Recent login required"), stale.text
 
     login = await identity.client.post(
         "/api/identity/v1/staff-sessions", json={"username": "auditor.jane", "password": password}

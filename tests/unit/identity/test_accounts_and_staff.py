@@ -77,10 +77,10 @@ def test_folding_the_email_history() -> None:
 
 def test_creating_staff_users() -> None:
     cmd = staff.CreateStaffUser("jdoe", "J. Doe", frozenset({Role.SUPPORT, Role.ADMIN}))
-    events = staff.decide_create(staff.StaffUser(), cmd)
+    events = staff.decide_create(staff.StaffUser(), cmd, None)
     assert events == [StaffUserCreated("jdoe", "J. Doe", ("admin", "support"))]
     assert staff.fold(events).roles == frozenset({Role.SUPPORT, Role.ADMIN})
     with pytest.raises(StaffUserExists):
-        staff.decide_create(staff.fold(events), cmd)
+        staff.decide_create(staff.fold(events), cmd, None)
     with pytest.raises(ValueError, match="staff roles"):
-        staff.decide_create(staff.StaffUser(), staff.CreateStaffUser("x", "X", frozenset({Role.CUSTOMER})))
+        staff.decide_create(staff.StaffUser(), staff.CreateStaffUser("x", "X", frozenset({Role.CUSTOMER})), None)

@@ -85,3 +85,11 @@ def test_unknown_staff_users() -> None:
         staff.decide_deactivate(nobody, staff.DeactivateStaffUser("x", "left"), _act())
     with pytest.raises(UnknownStaffUser):
         staff.check_password_set_by_admin(nobody, "x", _act())
+
+
+def test_creating_a_staff_user_needs_a_recent_login() -> None:
+    # An older session (kept alive by refreshing) must not mint an admin with a password it chose.
+    cmd = staff.CreateStaffUser("newadmin", "New Admin", frozenset({Role.ADMIN}))
+    with pytest.raises(RecentLoginRequired):
+        staff.decide_create(staff.StaffUser(), cmd, _act(logged_in_ago=timedelta(minutes=15)))
+    assert staff.decide_create(staff.StaffUser(), cmd, _act(logged_in_ago=timedelta(minutes=5)))
