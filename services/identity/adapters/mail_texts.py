@@ -48,3 +48,25 @@ def password_changed_mail(
         "right away and contact our support.\n"
     )
     return build_message(sender=sender, to=to, subject="Your password was changed", text=text)
+
+
+def _masked(address: str) -> str:
+    local, _, domain = address.partition("@")
+    return f"{local[:1]}***@{domain}"
+
+
+def reference_email_changed_mail(
+    *, sender: str, to: str, name: str, customer_number: str, new_email: str, changed_at: datetime, by_staff: bool
+) -> EmailMessage:
+    """To the address one-time passwords went to until now: the recovery address has moved, which
+    is what taking an account over starts with. The new address is shown masked."""
+    who = "by our support staff" if by_staff else "in a logged-in session of the account"
+    text = (
+        f"Hello {name},\n\n"
+        f"the reference e-mail address of customer account {customer_number} was changed {who} on "
+        f"{changed_at:%Y-%m-%d at %H:%M} UTC, to {_masked(new_email)}.\n"
+        "One-time passwords for setting the password now go there; a code sent here before no longer works.\n\n"
+        "If this was you or was agreed with you, there is nothing to do.\n"
+        "If it was not, contact our support right away.\n"
+    )
+    return build_message(sender=sender, to=to, subject="Your reference e-mail address was changed", text=text)

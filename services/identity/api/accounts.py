@@ -95,7 +95,8 @@ def router() -> APIRouter:
         },
         summary="Change the reference e-mail address (needs a login within the last 10 minutes)",
         description="Allowed to the customer and to support or admin staff; 403 when the login is not recent."
-        " With If-Match (the account's ETag), a change made after that read is answered 409.",
+        " With If-Match (the account's ETag), a change made after that read is answered 409. The previous"
+        " address is told (the new one masked), and a one-time password mailed to it no longer works.",
     )
     async def change_reference_email(
         customer_number: CustomerNumber,
@@ -103,6 +104,7 @@ def router() -> APIRouter:
         principal: CurrentPrincipal,
         request: Request,
         response: Response,
+        tasks: BackgroundTasks,
         if_match: Annotated[str | None, Header()] = None,
     ) -> Account:
         ensure_customer_access(principal, customer_number, Role.SUPPORT, Role.ADMIN)
@@ -112,7 +114,10 @@ def router() -> APIRouter:
         )
         auth_time = principal.auth_time.isoformat() if principal.auth_time else None
         context = event_context(request, customer_number, principal.actor, authenticated_at=auth_time)
-        await handlers.change_reference_email(identity, cmd, context)
+        notice = await handlers.change_reference_email(identity, cmd, context)
+        if notice is not None:
+            mail = notice
+            after_response(tasks, "reference_email_changed_notice", lambda: identity.mailer.send(mail))
         account = _account(await handlers.view_account(identity, customer_number))
         response.headers["ETag"] = account.etag
         return account

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, SecretStr, StringConstraints
 
 from services.identity.domain.staff import USERNAME_PATTERN
-from shared.http.bodies import RequestBody
+from shared.http.bodies import DisplayName, RequestBody
 
 CustomerNumberField = Annotated[
     str, StringConstraints(pattern=r"^[0-9]{4,12}$"), Field(description="The customer number", examples=["100001"])
@@ -75,7 +75,7 @@ class OwnPasswordChange(_Body):
 
 class OpenAccountRequest(_Body):
     customer_number: CustomerNumberField
-    name: str = Field(min_length=1, max_length=200)
+    name: DisplayName
     reference_email: EmailStr
 
 
@@ -99,7 +99,7 @@ StaffRoles = Annotated[list[Literal["support", "compliance", "admin"]], Field(mi
 
 class CreateStaffUserRequest(_Body):
     username: Username
-    display_name: str = Field(min_length=1, max_length=200)
+    display_name: DisplayName
     roles: StaffRoles
     initial_password: SecretStr = Field(min_length=1, max_length=1024)
 

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from email.message import EmailMessage
 
 import structlog
 
 from services.identity.adapters import credentials, one_time_passwords
+from services.identity.adapters.mail_texts import reference_email_changed_mail
 from services.identity.domain import accounts, passwords, staff
 from services.identity.domain.errors import UnknownAccount
 from services.identity.domain.events import account_stream, staff_stream
 from services.identity.handlers.common import account_state, context_for, staff_state
 from services.identity.runtime import IdentityRuntime
 from shared.auth.principal import Role
-from shared.envelope import EventContext
+from shared.envelope import ActorKind, EventContext
 
 log = structlog.get_logger(__name__)
 
@@ -43,7 +45,9 @@ async def open_customer_account(
 
 async def change_reference_email(
     rt: IdentityRuntime, cmd: accounts.ChangeReferenceEmail, context: EventContext
-) -> accounts.CustomerAccount:
+) -> EmailMessage | None:
+    """Returns the notice to the previous address (for the caller to send once the answer is out),
+    or None when nothing changed."""
     async with rt.uow() as tx:
         state, version = await account_state(tx, cmd.customer_number)
         events = accounts.decide_change_email(state, cmd, context.occurred_at, rt.settings.recent_login)
@@ -51,9 +55,17 @@ async def change_reference_email(
         if events:  # a code mailed to the old address must not set the password any more
             await one_time_passwords.withdraw(tx.connection, cmd.customer_number, context.occurred_at)
         await tx.commit()
-    for event in events:
-        state = accounts.evolve(state, event)
-    return state
+    if not events:
+        return None
+    return reference_email_changed_mail(
+        sender=rt.settings.mail_from,
+        to=state.reference_email,
+        name=state.name,
+        customer_number=cmd.customer_number,
+        new_email=cmd.reference_email,
+        changed_at=context.occurred_at,
+        by_staff=context.actor.kind is ActorKind.STAFF,
+    )
 
 
 async def view_account(rt: IdentityRuntime, customer_number: str) -> AccountView:
