@@ -10,9 +10,18 @@ field, before a handler sees the body.
 
 from __future__ import annotations
 
-from typing import Any
+import unicodedata
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    SecretStr,
+    StringConstraints,
+    field_validator,
+)
 
 
 def storable(text: str) -> bool:
@@ -38,3 +47,29 @@ class RequestBody(BaseModel):
         if isinstance(text, str) and not storable(text):
             raise ValueError("text must not contain NUL characters or unpaired surrogates")
         return value
+
+
+_JOINERS = {"\u200c", "\u200d"}  # (format characters that Persian or Indic names need)
+
+
+def _one_line_of_text(value: str) -> str:
+    # Control, format (e.g. the right-to-left override, which turns "gmbh" into "hbmg" on screen),
+    # private-use and unassigned characters (categories C*) have no place in a name shown in mails
+    # and listings.
+    if any(unicodedata.category(ch).startswith("C") and ch not in _JOINERS for ch in value):
+        raise ValueError("must not contain control, format or unassigned characters")
+    return value
+
+
+# A person's or company's name as shown to people: trimmed, not blank, one line of visible text.
+DisplayName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(_one_line_of_text)
+]
+
+
+def _blank_is_none(value: Any) -> Any:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+# An optional one (an organisation, a function): left blank, it is not given.
+OptionalDisplayName = Annotated[DisplayName | None, BeforeValidator(_blank_is_none)]

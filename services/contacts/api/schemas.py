@@ -10,7 +10,7 @@ from fastapi import Path
 from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field
 
 from shared.authorization.contract import OrganisationKind
-from shared.http.bodies import RequestBody
+from shared.http.bodies import DisplayName, OptionalDisplayName, RequestBody
 from shared.http.requester import RequesterIn
 from shared.scopes import Scope
 
@@ -32,12 +32,12 @@ class Acted(Body):
 
 
 class ContactBody(Acted):
-    name: str = Field(min_length=1, max_length=200)
+    name: DisplayName
     email: EmailStr
     phone: str | None = Field(default=None, max_length=40, pattern=r"^[0-9+()./ -]{3,40}$")
-    organisation: str | None = Field(default=None, max_length=200, description="The contractor's name, if any")
+    organisation: OptionalDisplayName = Field(default=None, description="The contractor's name, if any")
     organisation_kind: OrganisationKind = OrganisationKind.CUSTOMER
-    function: str | None = Field(default=None, max_length=200)
+    function: OptionalDisplayName = None
 
 
 # The walking skeleton's name for the add body.
@@ -123,7 +123,7 @@ class AddressBody(Acted):
     postcode: str = Field(min_length=2, max_length=12)
     city: str = Field(min_length=1, max_length=100)
     country: str = Field(min_length=2, max_length=2, description="ISO 3166-1 alpha-2, e.g. DE")
-    version: int | None = Field(default=None, ge=0, description="The version read (or send If-Match)")
+    version: int | None = Field(default=None, ge=0, strict=True, description="The version read (or send If-Match)")
 
 
 class AddressOut(BaseModel):

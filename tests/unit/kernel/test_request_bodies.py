@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import Field, SecretStr, ValidationError
 
-from shared.http.bodies import RequestBody, storable
+from shared.http.bodies import DisplayName, OptionalDisplayName, RequestBody, storable
 from shared.http.problems import install_problem_handlers
 from shared.kafka import SERVICES
 from shared.service import create_app
@@ -99,3 +99,21 @@ async def test_a_secret_of_the_wrong_length_is_told_in_characters_and_never_echo
     assert empty.json()["errors"][0]["message"] == "String should have at least 1 character"
     assert long.json()["errors"][0]["message"] == "String should have at most 8 characters"
     assert "hunter2" not in long.text
+
+
+class _Named(RequestBody):
+    name: DisplayName
+    organisation: OptionalDisplayName = None
+
+
+@pytest.mark.parametrize("name", ["", "   ", "\t\n", "x\u202ey", "Acme\u0005", "A\u2066B", "\ue000"])
+def test_a_display_name_is_visible_text(name: str) -> None:
+    with pytest.raises(ValidationError):
+        _Named.model_validate({"name": name})
+
+
+def test_a_display_name_is_trimmed_keeps_joiners_and_a_blank_optional_one_is_none() -> None:
+    named = _Named.model_validate({"name": "  Ada Lovelace ", "organisation": "  "})
+    assert (named.name, named.organisation) == ("Ada Lovelace", None)
+    persian = "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"  # (a zero-width non-joiner inside)
+    assert _Named.model_validate({"name": persian, "organisation": "Müller & Söhne"}).name == persian
