@@ -24,6 +24,7 @@ class Edit(Body):
     version: int | None = Field(
         default=None,
         ge=0,
+        strict=True,  # a number: not "2", not false
         description="The version you read (GET answers it in the body and as ETag). Alternatively send it as"
         ' `If-Match: "<version>"`. 0 when nothing was set yet. A stale version gets 409.',
     )

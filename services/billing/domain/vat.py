@@ -94,14 +94,14 @@ def vat_id_problem(vat_id: str, country: str) -> str | None:
         if check is not None and not check(number):
             return f"{vat_id} has a wrong check digit"
         return None
+    if country in EU_MEMBER_STATES:  # (a Swiss or British id too: an EU address needs an EU id)
+        expected = _PREFIX_OF_COUNTRY.get(country, country)
+        return f"an EU VAT id starts with its member state's prefix (for {country}: {expected})"
     for other_prefix, rule in OTHER_VAT_FORMATS.items():
         if vat_id.startswith(other_prefix):
             if rule.match(vat_id[len(other_prefix) :]):
                 return None
             return f"{vat_id} does not have the format of a VAT id of {other_prefix}"
-    if country in EU_MEMBER_STATES:
-        expected = _PREFIX_OF_COUNTRY.get(country, country)
-        return f"an EU VAT id starts with its member state's prefix (for {country}: {expected})"
     if not GENERAL_VAT_ID.match(vat_id):
         return f"{vat_id} is not a VAT id (4 to 20 letters and digits)"
     return None

@@ -137,7 +137,9 @@ def test_empty_overlong_or_control_lines_are_refused(field: str, value: str) -> 
     ],
 )
 def test_vat_ids_in_their_member_states_format_are_accepted(vat_id: str) -> None:
-    assert vat_id_problem(normalise_vat_id(vat_id), "DE") is None
+    # (EU ids with any EU address; a Swiss or British one with an address of its own country.)
+    country = {"CHE": "CH", "GB9": "GB"}.get(vat_id[:3], "DE")
+    assert vat_id_problem(normalise_vat_id(vat_id), country) is None
 
 
 @pytest.mark.parametrize(
@@ -154,6 +156,8 @@ def test_vat_ids_in_their_member_states_format_are_accepted(vat_id: str) -> None
         ("136695976", "DE"),  # no prefix, EU address
         ("XX123456789", "FR"),
         ("CHE11628171", "CH"),
+        ("CHE-116.281.710 MWST", "DE"),  # valid, but an EU address needs an EU id
+        ("GB980780684", "FR"),
         ("NO 123!", "NO"),  # non-EU: the general rule
     ],
 )
@@ -194,3 +198,14 @@ def test_the_change_records_the_whole_address_and_who_asked_and_nothing_when_unc
         )
         == []
     )
+
+
+@pytest.mark.parametrize("version", [False, True, "2", 2.5])
+def test_a_version_read_is_a_number_not_text_or_a_boolean(version: object) -> None:
+    from pydantic import ValidationError
+
+    from services.billing.api.schemas import Edit
+
+    with pytest.raises(ValidationError):
+        Edit.model_validate({"version": version})
+    assert Edit.model_validate({"version": 2}).version == 2
