@@ -53,3 +53,11 @@ def test_a_version_comes_from_if_match_or_the_body_and_a_star_names_none() -> No
     for header, body in (("*", None), (None, None), ('"x"', None), ('"-1"', None), ('"3"', 4), ('"3", "4"', None)):
         with pytest.raises(InvalidRequest):
             expected_version(header, body)
+
+
+@pytest.mark.parametrize("header", ["", "   "])
+def test_an_empty_if_match_is_a_clients_mistake_not_a_conflict(header: str) -> None:
+    with pytest.raises(InvalidRequest, match="If-Match is empty"):
+        tag_in(header)
+    with pytest.raises(InvalidRequest, match="If-Match is empty"):
+        expected_version(header, None)
