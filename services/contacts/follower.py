@@ -21,6 +21,7 @@ import asyncio
 
 import structlog
 
+from shared.authorization.contract import AUTHORIZATION_EVENT_TYPES
 from shared.authorization.loading import load_authorizations
 from shared.authorization.memory import AuthorizationMemory
 from shared.db import Pool
@@ -80,7 +81,8 @@ class AuthorizationFollower:
     async def _read_to_end(self) -> int:
         total = 0
         while True:
-            batch = await self._store.read_batch(self._cursor, self._batch_size)
+            # (Only what the model folds: support's recorded checks are most of a busy store.)
+            batch = await self._store.read_batch(self._cursor, self._batch_size, event_types=AUTHORIZATION_EVENT_TYPES)
             for event in batch.events:
                 self.memory.apply(event)
             self._cursor = batch.cursor

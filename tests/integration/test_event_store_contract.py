@@ -78,6 +78,33 @@ async def test_read_batch_pages_through_everything_once(store: Any) -> None:
     assert sorted(seen) == list(range(25))
 
 
+async def test_read_batch_of_some_types_pages_past_the_others(pg_server: str) -> None:
+    # (PostgreSQL's: contacts' follower reads only the authorization events of a busy store.)
+    pool = await fresh_pool(pg_server)
+    try:
+        store = PostgresEventStore(pool, registry)
+        for i in range(12):
+            await store.append(f"s-{i % 3}", i // 3, [ThingHappened(i)], context())
+
+        async def read_all(cursor: Cursor, types: set[str]) -> tuple[list[int], Cursor]:
+            seen: list[int] = []
+            while True:
+                batch = await store.read_batch(cursor, 5, event_types=types)
+                seen += [registry.decode(e).n for e in batch.events]  # type: ignore[attr-defined]
+                cursor = batch.cursor
+                if batch.window_complete:
+                    return seen, cursor
+
+        none, cursor = await read_all(Cursor.start(), {"SomethingElse"})
+        assert none == []
+        for i in range(12, 15):
+            await store.append(f"s-{i % 3}", i // 3, [ThingHappened(i)], context())
+        later, _ = await read_all(cursor, {"ThingHappened"})
+        assert later == [12, 13, 14]  # past the twelve it skipped, nothing again
+    finally:
+        await pool.close()
+
+
 async def test_fifty_concurrent_writers_one_winner_per_version(store: Any) -> None:
     await store.append("race", 0, [ThingHappened(0)], context())
 
