@@ -24,10 +24,12 @@ class CustomerAccount:
     name: str = ""
     reference_email: str = ""
     opened: bool = False
+    reference_changes: int = 0  # how often the address was changed
 
     def reference_tag(self) -> str:
-        """The reference address's ETag: If-Match with it refuses a change made after the read."""
-        return content_tag(self.reference_email)
+        """The reference address's ETag: If-Match with it refuses a change made after the read,
+        also one that changed the address and back (so the count of changes, not the address alone)."""
+        return content_tag(self.reference_email, str(self.reference_changes))
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,7 @@ def evolve(state: CustomerAccount, event: DomainEvent) -> CustomerAccount:
     if isinstance(event, CustomerAccountOpened):
         return CustomerAccount(event.customer_number, event.name, event.reference_email, opened=True)
     if isinstance(event, ReferenceEmailChanged):
-        return replace(state, reference_email=event.reference_email)
+        return replace(state, reference_email=event.reference_email, reference_changes=state.reference_changes + 1)
     return state
 
 

@@ -32,7 +32,7 @@ async def test_admin_opens_accounts_and_nobody_else_does(identity: IdentityHarne
         "name": "Ada Lovelace",
         "reference_email": "ada@example.org",
         "password_set": False,
-        "etag": content_tag("ada@example.org"),
+        "etag": content_tag("ada@example.org", "0"),
     }
     again = await identity.client.post(CUSTOMERS, json=body, headers=admin)
     assert again.status_code == 409

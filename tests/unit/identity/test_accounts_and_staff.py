@@ -54,6 +54,18 @@ def test_a_reference_email_changed_after_it_was_read_is_not_overwritten() -> Non
     )
 
 
+def test_an_address_changed_and_back_after_the_read_is_a_change_too() -> None:
+    state = accounts.fold([OPENED])
+    read = state.reference_tag()
+    away = ReferenceEmailChanged("100001", "other@example.org", "ada@example.org")
+    back = ReferenceEmailChanged("100001", "ada@example.org", "other@example.org")
+    later = accounts.fold([OPENED, away, back])
+    assert later.reference_email == state.reference_email
+    late = accounts.ChangeReferenceEmail("100001", "new@example.org", NOW, read)
+    with pytest.raises(ReferenceEmailChangedMeanwhile):
+        accounts.decide_change_email(later, late, NOW, RECENT)
+
+
 def test_an_old_login_does_not_suffice() -> None:
     state = accounts.fold([OPENED])
     for authenticated_at in (NOW - timedelta(minutes=11), None):
