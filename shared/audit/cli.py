@@ -326,7 +326,7 @@ def checks(customer: str, kafka: Kafka = DEFAULT_KAFKA, topic: Topics = None, as
         _print_json(found)
         return
     table = Table(title=f"Checks for customer {customer}")
-    for column in ("when", "agent", "requester", "action", "outcome", "reasons", "ticket"):
+    for column in ("when", "agent", "requester", "action", "outcome", "reasons", "replay agrees", "ticket"):
         table.add_column(column)
     for c in found:
         table.add_row(
@@ -336,9 +336,12 @@ def checks(customer: str, kafka: Kafka = DEFAULT_KAFKA, topic: Topics = None, as
             c.action or "",
             c.outcome or "",
             ", ".join(c.reasons),
+            "" if c.agrees is None else ("yes" if c.agrees else "[red]NO[/red]"),
             c.ticket_reference or "",
         )
     console.print(table)
+    if any(c.agrees is False for c in found):
+        raise typer.Exit(1)  # a finding: a recorded answer the history does not give
 
 
 @app.command("best-knowledge")

@@ -244,7 +244,18 @@ def to_markdown(export: CustomerExport) -> str:
     lines += [f"- event {a.event.event_id}: {a.discrepancy}" for a in disagreements] or ["Nowhere."]
     lines += ["", "## Checks made by support", ""]
     lines += _table(
-        ["when", "asked about", "agent", "requester", "action", "outcome", "reasons", "ticket", "event"],
+        [
+            "when",
+            "asked about",
+            "agent",
+            "requester",
+            "action",
+            "outcome",
+            "reasons",
+            "replay agrees",
+            "ticket",
+            "event",
+        ],
         [
             (
                 c.checked_at.isoformat(),
@@ -255,6 +266,7 @@ def to_markdown(export: CustomerExport) -> str:
                 c.action,
                 c.outcome,
                 ", ".join(c.reasons),
+                "" if c.agrees is None else ("yes" if c.agrees else "NO"),
                 c.ticket_reference,
                 c.event.event_id,
             )

@@ -28,6 +28,7 @@ from shared.audit.facts import contact_names, grant_by_id
 from shared.audit.model import AuditModel
 from shared.authorization import contract
 from shared.authorization.decision import Decision, decide
+from shared.authorization.identifiers import Requester, RequesterKind
 from shared.authorization.memory import AuthorizationMemory
 from shared.authorization.model import AuthorizationsAt, GrantRecord, InstructionState
 from shared.errors import InvalidRequest
@@ -121,6 +122,11 @@ class CheckOut:
     grant_id: str | None
     ticket_reference: str | None
     event: EventRef
+    # The same question asked of the replayed history (as of the instant asked about), and whether
+    # its outcome is the one recorded: a check that told support "allowed" after a revocation
+    # shows here as a disagreement.
+    replayed: ReplayedDecision | None = None
+    agrees: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,8 +251,23 @@ def summarize(event: AuditEvent) -> str:
     return f"{t}" + (f": {', '.join(named)}" if named else "")
 
 
-def check_out(event: AuditEvent) -> CheckOut:
+def _replay_check(model: AuditModel, event: AuditEvent) -> Decision | None:
     d = event.data
+    kind, heard, action = d.get("requester_kind"), d.get("requester_normalised"), d.get("action")
+    if not (kind and heard and action):
+        return None
+    try:
+        requester = Requester(RequesterKind(kind), str(heard))
+    except ValueError:
+        return None
+    at = _instant(d.get("at")) or event.occurred_at
+    return decide(model.authorizations.view(event.customer_number, requester, at), str(action), at)
+
+
+def check_out(model: AuditModel, event: AuditEvent) -> CheckOut:
+    """A recorded check, and its question replayed (the customer's history must be folded)."""
+    d = event.data
+    replayed = _replay_check(model, event)
     return CheckOut(
         check_id=_str(d.get("check_id")),
         checked_at=event.occurred_at,
@@ -262,6 +283,8 @@ def check_out(event: AuditEvent) -> CheckOut:
         grant_id=_str(d.get("grant_id")),
         ticket_reference=_str(d.get("ticket_reference")),
         event=event_ref(event),
+        replayed=_replayed_out(replayed),
+        agrees=None if replayed is None or d.get("outcome") is None else replayed.outcome.value == d.get("outcome"),
     )
 
 
@@ -338,7 +361,7 @@ def checks(
 ) -> list[CheckOut]:
     history = model.history(customer_number)
     _ = history.timeline  # sorts the checks too
-    return [check_out(e) for e in history.checks if _within(e, since, until)]
+    return [check_out(model, e) for e in history.checks if _within(e, since, until)]
 
 
 def _decision_instant(event: AuditEvent, authority: RecordedAuthority) -> datetime:
@@ -422,7 +445,7 @@ def checks_before(
             break
         if candidate.occurred_at < earliest:
             continue
-        check = check_out(candidate)
+        check = check_out(model, candidate)
         if _matches_requester(check, authority) and (authority.scope is None or check.action == authority.scope):
             found.append(check)
     return found
