@@ -271,6 +271,10 @@ async def test_the_compliance_api_answers_only_compliance(scenario: Scenario) ->
         ).status_code == 404
         r = await client.get(f"{base}/best-knowledge", headers=compliance)
         assert [a["event"]["service"] for a in r.json()] == ["billing"]
+        checked = (await client.get(f"{base}/checks", headers=compliance)).json()
+        assert [(c["ticket_reference"], c["agrees"], c["replayed"]["outcome"]) for c in checked] == [
+            ("T-1", True, checked[0]["outcome"])
+        ]
         changes = (await client.get(f"{base}/authorization-changes", headers=compliance)).json()
         assert [c["event_type"] for c in changes] == [
             "ContactAdded",
