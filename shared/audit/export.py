@@ -13,7 +13,7 @@ import io
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -138,7 +138,7 @@ def to_csv(export: CustomerExport) -> str:
     writer.writerow(COLUMNS)
     for row in export.rows:
         values = asdict(row)
-        values["occurred_at"] = row.occurred_at.isoformat()
+        values["occurred_at"] = row.occurred_at.astimezone(UTC).isoformat().replace("+00:00", "Z")  # as the JSON
         writer.writerow([values[c] for c in COLUMNS])
     return out.getvalue()
 

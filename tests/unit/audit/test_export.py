@@ -28,6 +28,9 @@ def test_csv_round_trip_json_and_report() -> None:
 
     rows = read_csv(to_csv(export))
     assert rows == export.rows
+    # Instants in UTC written as the JSON writes them.
+    first = to_csv(export).splitlines()[1]
+    assert export.rows[0].occurred_at.isoformat().replace("+00:00", "Z") in first
     timeline = questions.timeline(model, n)
     assert [(r.event_id, r.occurred_at, r.event_type, r.actor, r.basis or None) for r in rows] == [
         (t.event.event_id, t.at, t.event_type, t.actor, t.basis) for t in timeline
