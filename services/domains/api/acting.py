@@ -87,11 +87,13 @@ async def authorize(
     target: str | None = None,
     reviewers: tuple[Role, ...] = (),
     conn: Connection | None = None,
+    mails_a_secret: bool = False,
 ) -> Authority:
     """The authority for one operation, or NotFound / Forbidden / RequestRefused (recorded).
 
     `reviewers`: staff roles that may read for themselves, without a requester (compliance).
     `conn`: the request's connection, if it holds one (else one is borrowed for the read).
+    `mails_a_secret`: on a requester's word, only with a grant (see `domain.authority.judge`).
     """
     rt = domains_runtime(request)
     if principal.is_customer(customer_number):
@@ -124,7 +126,7 @@ async def authorize(
     kept = await rt.authorizations.customer(customer_number, conn)
     decision = decide(kept.view(requester, now), scope.value, now)
     copy_version = CopyVersion(contract.stream_of(customer_number), kept.version)
-    verdict = judge(principal.actor, requester, scope, decision, copy_version)
+    verdict = judge(principal.actor, requester, scope, decision, copy_version, mails_a_secret=mails_a_secret)
     if isinstance(verdict, Refusal):
         await _record_refusal(request, principal, customer_number, requester, verdict, operation, target, conn)
         raise RequestRefused(

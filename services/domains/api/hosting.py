@@ -149,7 +149,7 @@ def router() -> APIRouter:
         local_part = parse_local_part(body.local_part)
         authority = await authorize(
             request, principal, customer_number, Scope.MANAGE_MAILBOXES, on_behalf_of, operation="create_mailbox",
-            target=f"{local_part}@{host.ascii}",
+            target=f"{local_part}@{host.ascii}", mails_a_secret=True,
         )  # fmt: skip
         context = context_for(request, customer_number, authority)
         sent = await credentials.create_mailbox(
@@ -180,7 +180,7 @@ def router() -> APIRouter:
         local = parse_local_part(local_part)
         authority = await authorize(
             request, principal, customer_number, Scope.MANAGE_MAILBOXES, on_behalf_of,
-            operation="send_mailbox_password_link", target=f"{local}@{host.ascii}",
+            operation="send_mailbox_password_link", target=f"{local}@{host.ascii}", mails_a_secret=True,
         )  # fmt: skip
         context = context_for(request, customer_number, authority)
         to = str(body.owner_email) if body is not None and body.owner_email is not None else None

@@ -11,8 +11,9 @@ Two ways to act:
 
 * allowed (a grant covers the scope) -> go ahead, naming the grant;
 * best_knowledge (no official instruction, no explicit withdrawal) -> go ahead, and say so;
-  except for access credentials: a secret is mailed only on a grant (`grant_required`), since
-  "best knowledge" of an unknown caller is exactly what social engineering exploits;
+  except where a secret is mailed (access credentials, a mailbox's password link, also to an
+  address the caller names): only on a grant (`grant_required`), since "best knowledge" of an
+  unknown caller is exactly what social engineering exploits;
 * denied -> refused, with the decision's reasons.
 
 `Authority.metadata()` is what every event of the command carries in its envelope: who asked,
@@ -33,7 +34,8 @@ from shared.scopes import Scope
 
 GRANT_REQUIRED = "grant_required"
 GRANT_REQUIRED_MESSAGE = (
-    "access credentials are sent only to a contact holding a grant for them, never to best knowledge"
+    "access credentials and password links are sent only at the request of a contact holding a grant,"
+    " never to best knowledge"
 )
 SCOPES_NEEDING_A_GRANT = frozenset({Scope.REQUEST_CREDENTIALS})
 
@@ -127,12 +129,18 @@ class Refusal:
 
 
 def judge(
-    actor: Actor, requester: Requester, scope: Scope, decision: Decision, copy_version: CopyVersion | None = None
+    actor: Actor,
+    requester: Requester,
+    scope: Scope,
+    decision: Decision,
+    copy_version: CopyVersion | None = None,
+    *,
+    mails_a_secret: bool = False,
 ) -> Authority | Refusal:
-    """Whether support may do an operation needing `scope` at `requester`'s request."""
-    if decision.outcome is Outcome.ALLOWED or (
-        decision.outcome is Outcome.BEST_KNOWLEDGE and scope not in SCOPES_NEEDING_A_GRANT
-    ):
+    """Whether support may do an operation needing `scope` at `requester`'s request;
+    `mails_a_secret`: the operation mails something that opens an account (a password link)."""
+    needs_a_grant = mails_a_secret or scope in SCOPES_NEEDING_A_GRANT
+    if decision.outcome is Outcome.ALLOWED or (decision.outcome is Outcome.BEST_KNOWLEDGE and not needs_a_grant):
         return Authority(ActingKind.SUPPORT_ON_BEHALF, actor, scope, requester, decision, copy_version)
     codes = decision.codes
     messages = tuple(r.message for r in decision.reasons)

@@ -189,10 +189,27 @@ async def test_best_knowledge_without_an_official_instruction_and_strict_with_on
     assert event["metadata"]["authorization"] == "best_knowledge"
     assert event["metadata"]["grant_id"] is None
 
-    # A secret is never sent on best knowledge.
+    # A secret is never sent on best knowledge: neither FTP credentials nor a mailbox's password
+    # link, which a stranger would have sent to an address of theirs (creating or taking over it).
     r = await env.domains.post(env.url(n, f"/domains/{domain}/ftp-credentials"), headers=stranger)
     assert r.status_code == 403
     assert [x["code"] for x in r.json()["reasons"]] == ["grant_required", "no_such_person", "no_official_instruction"]
+    vhost = await env.domains.post(env.url(n, f"/domains/{domain}/vhosts"), json={"name": domain}, headers=env.owner(n))
+    assert vhost.status_code == 201, vhost.text
+    mailboxes = env.url(n, f"/domains/{domain}/vhosts/{domain}/mailboxes")
+    owner_made = await env.domains.post(
+        mailboxes, json={"local_part": "ceo", "owner_email": f"ceo-{n}@acme.example"}, headers=env.owner(n)
+    )
+    assert owner_made.status_code == 201, owner_made.text
+    for path, mailbox in (
+        (f"{mailboxes}/ceo/password-link", {"owner_email": f"attacker-{n}@evil.example"}),
+        (mailboxes, {"local_part": "support", "owner_email": f"attacker-{n}@evil.example"}),
+    ):
+        for asking in (stranger, env.support(f"contact_id:{carol}")):
+            r = await env.domains.post(path, json=mailbox, headers=asking)
+            assert r.status_code == 403, r.text
+            assert r.json()["reasons"][0]["code"] == "grant_required"
+    assert [m for m in list(env.sink.messages) if m["To"] == f"attacker-{n}@evil.example"] == []
 
     await env.issue_instruction(n)
     env.tick()
@@ -203,7 +220,11 @@ async def test_best_knowledge_without_an_official_instruction_and_strict_with_on
     assert r.status_code == 200, r.text
     assert r.json()["authorization"] == "allowed"
     refusals = [e for e in await domain_events(env, n) if e["event_type"] == "SupportRequestRefused"]
-    assert [e["data"]["reasons"][-1] for e in refusals] == ["no_official_instruction", "official_instruction_in_force"]
+    # (FTP credentials and the four password links, then the instruction)
+    assert [e["data"]["reasons"][-1] for e in refusals] == [
+        *["no_official_instruction"] * 5,
+        "official_instruction_in_force",
+    ]
 
 
 async def test_who_may_act_at_all(env: Env) -> None:

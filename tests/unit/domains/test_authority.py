@@ -71,6 +71,18 @@ def test_credentials_are_never_sent_to_best_knowledge(known: bool) -> None:
     assert len(refusal.codes) == len(refusal.messages)
 
 
+@pytest.mark.parametrize("known", [True, False])
+def test_nothing_that_mails_a_secret_goes_to_best_knowledge(known: bool) -> None:
+    at = T0 + timedelta(hours=1)
+    decision = decide(_view(known=known), Scope.MANAGE_MAILBOXES.value, at)
+    refusal = judge(AGENT, ASKED, Scope.MANAGE_MAILBOXES, decision, mails_a_secret=True)
+    assert isinstance(refusal, Refusal)
+    assert refusal.codes[0] == GRANT_REQUIRED
+    granted = decide(_view(Scope.MANAGE_MAILBOXES), Scope.MANAGE_MAILBOXES.value, at)
+    assert isinstance(judge(AGENT, ASKED, Scope.MANAGE_MAILBOXES, granted, mails_a_secret=True), Authority)
+    assert isinstance(judge(AGENT, ASKED, Scope.MANAGE_MAILBOXES, decision), Authority)
+
+
 def test_credentials_on_a_grant_are_allowed() -> None:
     assert isinstance(_judge(_view(Scope.REQUEST_CREDENTIALS), Scope.REQUEST_CREDENTIALS), Authority)
 
