@@ -192,9 +192,13 @@ async def set_redirect(
     )
 
 
-async def remove_redirect(rt: DomainsRuntime, domain: str, source: HostName, context: EventContext) -> Outcome:
+async def remove_redirect(
+    rt: DomainsRuntime, domain: str, source: HostName, context: EventContext, expected_tag: str | None = None
+) -> Outcome:
     n, now = context.customer_number, context.occurred_at
-    return await on_domain_direct(rt, domain, context, lambda s: rules.decide_remove_redirect(s, n, source, now))
+    return await on_domain_direct(
+        rt, domain, context, lambda s: rules.decide_remove_redirect(s, n, source, now, expected_tag)
+    )
 
 
 def support_requests_stream(customer_number: str) -> str:

@@ -229,7 +229,14 @@ def router() -> APIRouter:
         command = redirect_command(customer_number, domain, source_host, body, tag_in(if_match))
         return await command.run(request, principal, on_behalf_of)
 
-    @r.delete("/redirects/{source_host}", response_model=Changed, responses=WRITE, summary="Remove a redirect")
+    @r.delete(
+        "/redirects/{source_host}",
+        response_model=Changed,
+        responses=WRITE,
+        summary="Remove a redirect",
+        description="With If-Match (the redirect's `etag` in the domain's GET), a redirect someone changed after"
+        " that read is answered 409 instead of being removed.",
+    )
     async def remove_redirect(
         customer_number: CustomerNumber,
         domain: DomainName,
@@ -237,11 +244,14 @@ def router() -> APIRouter:
         request: Request,
         principal: CurrentPrincipal,
         on_behalf_of: OnBehalfOf = None,
+        if_match: Annotated[str | None, Header()] = None,
     ) -> Changed:
         name, source = parse_domain(domain).ascii, parse_host(source_host, what="source host")
+        expected = tag_in(if_match)
         return await authorized_change(
             request, principal, customer_number, on_behalf_of, Scope.CHANGE_DNS, operation="remove_redirect",
-            target=source.ascii, change=lambda rt, context: handlers.remove_redirect(rt, name, source, context),
+            target=source.ascii,
+            change=lambda rt, context: handlers.remove_redirect(rt, name, source, context, expected),
         )  # fmt: skip
 
     @r.post(

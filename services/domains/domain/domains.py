@@ -284,11 +284,15 @@ def decide_set_redirect(
 
 
 def decide_remove_redirect(
-    state: Domain | None, customer_number: str, source: HostName, now: datetime
+    state: Domain | None, customer_number: str, source: HostName, now: datetime, expected_tag: str | None = None
 ) -> list[DomainEvent]:
+    """`expected_tag`: If-Match, as for a change: a redirect changed since that read is not removed."""
     domain = in_force(state, customer_number, now)
-    if source.ascii not in domain.redirects:
+    current = domain.redirects.get(source.ascii)
+    if current is None:
         raise NotFound("no such redirect")
+    if not still_as_read(expected_tag, current.tag()):
+        raise ChangedMeanwhile(f"the redirect of {source.ascii} changed after it was read (If-Match): read it again")
     return [RedirectRemoved(domain.name, source.ascii)]
 
 
