@@ -9,6 +9,8 @@ this one projection, and refuse data for customers they have never heard of.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from shared.db import Connection, Pool
 from shared.envelope import RecordedEvent
 from shared.errors import NotFound
@@ -67,3 +69,22 @@ async def reference_email(db: Pool | Connection, customer_number: str) -> str | 
         "SELECT reference_email FROM customer_accounts WHERE customer_number = $1", customer_number
     )
     return email
+
+
+@dataclass
+class KnownCustomers:
+    """Customers seen in `customer_accounts` (from identity.events), remembered once seen.
+
+    Accounts are never deleted, so a positive answer stays true and needs no invalidation; an
+    unknown number is asked again every time (it may have been opened meanwhile).
+    """
+
+    limit: int = 1_000_000
+    _known: set[str] = field(default_factory=set)
+
+    async def ensure(self, db: Pool | Connection, customer_number: str) -> None:
+        if customer_number in self._known:
+            return
+        await ensure_known_customer(db, customer_number)
+        if len(self._known) < self.limit:
+            self._known.add(customer_number)

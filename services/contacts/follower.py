@@ -40,8 +40,8 @@ class AuthorizationFollower:
         self._cursor = Cursor.start()
         self._batch_size = batch_size
         self._lock = asyncio.Lock()
-        self._next_round: asyncio.Future[None] | None = None  # the read not begun yet, which callers join
-        self._rounds: set[asyncio.Task[None]] = set()
+        self._reads_begun = 0  # reads of the store begun, numbered from 1
+        self._last_read = 0  # the number of the last one that read to the end
 
     async def load(self) -> int:
         """Fold everything committed so far in one bulk read (at start); returns the events folded."""
@@ -57,28 +57,17 @@ class AuthorizationFollower:
     async def caught_up(self) -> None:
         """Return once the model holds every change committed before this call, so that an answer
         given after it never contradicts a change whose commit was confirmed before the question
-        arrived. Callers share the next read that has not begun yet."""
-        if self._next_round is None:
-            loop = asyncio.get_running_loop()
-            self._next_round = loop.create_future()
-            task = loop.create_task(self._round(self._next_round), name="authorization-follower-round")
-            self._rounds.add(task)
-            task.add_done_callback(self._rounds.discard)
-        await asyncio.shield(self._next_round)
-
-    async def _round(self, done: asyncio.Future[None]) -> None:
+        arrived: a read begun after the call has completed. Callers waiting meanwhile for the
+        reader's lock are served by one such read, not one each."""
+        asked = self._reads_begun
         async with self._lock:
-            # Whoever calls from now on needs a later read: this one may take its snapshot first.
-            self._next_round = None
-            try:
+            if self._last_read <= asked:
                 await self._read_to_end()
-            except Exception as exc:
-                done.set_exception(exc)
-                done.exception()  # (retrieved here: callers may all have gone)
-            else:
-                done.set_result(None)
 
     async def _read_to_end(self) -> int:
+        """(With the lock held.)"""
+        self._reads_begun += 1
+        number = self._reads_begun
         total = 0
         while True:
             # (Only what the model folds: support's recorded checks are most of a busy store.)
@@ -88,6 +77,7 @@ class AuthorizationFollower:
             self._cursor = batch.cursor
             total += len(batch.events)
             if batch.window_complete:
+                self._last_read = number
                 return total
 
     async def run(self) -> None:

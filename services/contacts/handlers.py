@@ -10,7 +10,7 @@ from services.contacts.domain import address as address_domain
 from services.contacts.domain import contacts
 from services.contacts.domain.acting import Acting, ActingKind
 from services.contacts.domain.errors import NotPermitted
-from services.contacts.domain.events import ContactAdded, ContactDetailsChanged, ContactRemoved
+from services.contacts.domain.events import ContactAdded, ContactRemoved
 from shared.authorization.contract import RemovalReason
 from shared.authorization.identifiers import DEFAULT_REGION
 from shared.envelope import DomainEvent, EventContext, RecordedEvent
@@ -37,22 +37,20 @@ async def contact_as_recorded(
     contact is found at once after the 201 that created it and its ETag is the one a change is
     checked against."""
     stream = await uow.store.load(contacts.stream_id(customer_number))
-    row: dict[str, Any] | None = None
-    for recorded in stream.events:
-        if recorded.data.get("contact_id") != str(contact_id):
-            continue
-        event = uow.store.registry.decode(recorded)
-        if isinstance(event, ContactAdded | ContactDetailsChanged):
-            added_at = recorded.occurred_at if row is None else row["added_at"]
-            row = {
-                "contact_id": event.contact_id, "name": event.name, "email": event.email, "phone": event.phone,
-                "phone_e164": event.phone_e164, "organisation": event.organisation,
-                "organisation_kind": str(event.organisation_kind), "function": event.function,
-                "added_at": added_at, "removed_at": None, "removed_reason": None,
-            }  # fmt: skip
-        elif isinstance(event, ContactRemoved) and row is not None:
-            row |= {"removed_at": recorded.occurred_at, "removed_reason": str(event.reason)}
-    return row
+    decoded = [(recorded, uow.store.registry.decode(recorded)) for recorded in stream.events]
+    contact = contacts.fold(event for _, event in decoded).contacts.get(contact_id)
+    if contact is None:
+        return None
+    mine = [(r, e) for r, e in decoded if isinstance(e, ContactAdded | ContactRemoved) and e.contact_id == contact_id]
+    added_at = next(r.occurred_at for r, e in mine if isinstance(e, ContactAdded))
+    removal = next(((r, e) for r, e in mine if isinstance(e, ContactRemoved)), None)
+    return {
+        "contact_id": contact.contact_id, "name": contact.name, "email": contact.email, "phone": contact.phone,
+        "phone_e164": contact.phone_e164, "organisation": contact.organisation,
+        "organisation_kind": str(contact.organisation_kind), "function": contact.function, "added_at": added_at,
+        "removed_at": removal[0].occurred_at if removal else None,
+        "removed_reason": str(removal[1].reason) if removal else None,
+    }  # fmt: skip
 
 
 async def on_contacts(uow: UnitOfWorkFactory, context: EventContext, decide: Decide) -> list[RecordedEvent]:

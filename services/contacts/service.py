@@ -18,7 +18,7 @@ from services.contacts.projections.timeline import AuthorizationTimelineProjecti
 from shared.authorization.memory import MemoryAuthorizationReader
 from shared.authorization.projection import AuthorizationProjection
 from shared.authorization.queries import SqlAuthorizationReader
-from shared.customers import CustomerAccountsProjection
+from shared.customers import CustomerAccountsProjection, KnownCustomers
 from shared.mail_outbox import start_outbox_sender
 from shared.service import Runtime, ServiceSpec
 
@@ -42,6 +42,10 @@ async def _start_authorization_reader(runtime: Runtime) -> None:
     )
 
 
+def _start_known_customers(runtime: Runtime) -> None:
+    runtime.extras["known_customers"] = KnownCustomers()  # (staff's routes: `api.acting.known_customer`)
+
+
 def _start_check_recorder(runtime: Runtime) -> None:
     runtime.extras["check_recorder"] = CheckRecorder(runtime.uow)
 
@@ -57,7 +61,7 @@ SPEC = ServiceSpec(
     projections=(AuthorizationProjection(), AuthorizationTimelineProjection()),
     kafka_projections=(CustomerAccountsProjection(),),
     routes=routers,
-    on_startup=(_start_authorization_reader, _start_check_recorder),
+    on_startup=(_start_authorization_reader, _start_check_recorder, _start_known_customers),
     on_worker_startup=(_start_owner_notifier,),
     hot_routes=(HotCheck(),),
     description="Customer address, contact persons, authorizations and the authorization check.",

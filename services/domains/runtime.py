@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from fastapi import Request
 
@@ -12,31 +12,12 @@ from services.domains.authorizations import AuthorizationCache
 from services.domains.settings import DomainsSettings
 from services.domains.states import DomainStates
 from shared.clock import Clock
-from shared.customers import ensure_known_customer
-from shared.db import Connection, Pool
+from shared.customers import KnownCustomers
+from shared.db import Pool
 from shared.http.context import runtime_of
 from shared.mail import Mailer, SmtpMailer
 from shared.service import Runtime
 from shared.unit_of_work import UnitOfWorkFactory
-
-
-@dataclass
-class KnownCustomers:
-    """Customers seen in `customer_accounts` (from identity.events), remembered once seen.
-
-    Accounts are never deleted, so a positive answer stays true and needs no invalidation; an
-    unknown number is asked again every time (it may have been opened meanwhile).
-    """
-
-    limit: int = 1_000_000
-    _known: set[str] = field(default_factory=set)
-
-    async def ensure(self, db: Pool | Connection, customer_number: str) -> None:
-        if customer_number in self._known:
-            return
-        await ensure_known_customer(db, customer_number)
-        if len(self._known) < self.limit:
-            self._known.add(customer_number)
 
 
 @dataclass

@@ -50,9 +50,10 @@ from shared.audit.questions import (
 from shared.audit.replay import ReplayReport, TopicReader
 from shared.auth.dependencies import CurrentPrincipal, ensure_role
 from shared.auth.principal import Role
-from shared.errors import NotFound
+from shared.errors import InvalidRequest, NotFound
 from shared.http.context import CustomerNumber
 from shared.http.problems import Problem
+from shared.kafka import SERVICES
 
 PREFIX = "/api/compliance/v1"
 
@@ -146,15 +147,6 @@ def _known(model: AuditModel, customer_number: str) -> None:
 # At module level: the routes' annotations are strings (postponed evaluation), which FastAPI resolves
 # in the module's namespace; aliases local to `compliance_router` stayed unresolved, and the OpenAPI
 # document (and a `since`/`until` given in a request) failed with a 500.
-class Service(StrEnum):
-    """The services whose events the replay reads (`shared.kafka.SERVICES`)."""
-
-    IDENTITY = "identity"
-    CONTACTS = "contacts"
-    BILLING = "billing"
-    DOMAINS = "domains"
-
-
 Since = Annotated[AwareDatetime | None, Query(description="From this instant (RFC 3339, with offset)")]
 Until = Annotated[AwareDatetime | None, Query(description="Up to this instant (RFC 3339, with offset)")]
 
@@ -213,7 +205,7 @@ def compliance_router(state: AuditState, *, prefix: str = PREFIX) -> APIRouter:
         response: Response,
         since: Since = None,
         until: Until = None,
-        service: Annotated[list[Service] | None, Query(description="Only these services")] = None,
+        service: Annotated[list[str] | None, Query(description=f"Only these services ({', '.join(SERVICES)})")] = None,
         limit: Annotated[int, Query(ge=1, le=100_000, description="At most this many entries (a page)")] = 10_000,
         after: Annotated[
             str | None, Query(max_length=64, description="Only entries after this event id (the last of a page)")
@@ -222,7 +214,9 @@ def compliance_router(state: AuditState, *, prefix: str = PREFIX) -> APIRouter:
         ensure_role(principal, Role.COMPLIANCE)
         model = await state.fresh_model()
         _known(model, customer_number)
-        services = [s.value for s in service or ()]
+        services = service or []
+        if unknown := sorted(set(services) - set(SERVICES)):
+            raise InvalidRequest(f"service: no service {', '.join(unknown)} (there are {', '.join(SERVICES)})")
         entries = questions.timeline(
             model, customer_number, since=since, until=until, services=services, limit=limit + 1, after=after
         )

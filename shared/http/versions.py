@@ -12,13 +12,18 @@ def etag(version: int) -> str:
     return f'"{version}"'
 
 
+def _refuse_empty(if_match: str) -> None:
+    # A header with nothing in it names no read: a client's mistake, not a change made meanwhile.
+    if not if_match.strip():
+        raise InvalidRequest('If-Match is empty: send the ETag you read, e.g. "3", or leave the header out')
+
+
 def tag_in(if_match: str | None) -> str | None:
     """An If-Match header as the quoted tags it lists (`"a", "b"`, weak `W/` prefixes dropped),
     or `ANY` for `*`; `shared.content_tags.still_as_read` compares a resource's tag with it."""
     if if_match is None:
         return None
-    if not if_match.strip():  # (a header with nothing in it names no read: a client's mistake)
-        raise InvalidRequest('If-Match is empty: send the ETag you read, e.g. "3", or leave the header out')
+    _refuse_empty(if_match)
     if if_match.strip() == ANY:
         return ANY
     return ", ".join(listed(if_match))
@@ -27,7 +32,7 @@ def tag_in(if_match: str | None) -> str | None:
 def expected_version(if_match: str | None, body_version: int | None) -> int:
     """The version the client read: If-Match (the ETag) or the body's `version`; both must agree."""
     if if_match is not None and if_match.strip() != ANY:  # (`*` names no version: the body's must)
-        tag_in(if_match)  # (refuses an empty one)
+        _refuse_empty(if_match)
         tags = listed(if_match)
         if len(tags) > 1:  # an append expects one version of its stream
             raise InvalidRequest("If-Match must name the one ETag you read here, not a list")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 
 from fastapi import Request
@@ -10,12 +9,12 @@ from fastapi import Request
 from services.contacts.domain.acting import Acting
 from shared.auth.dependencies import CurrentPrincipal, ensure_customer_access
 from shared.auth.principal import Principal, PrincipalKind, Role
-from shared.customers import ensure_known_customer
+from shared.customers import KnownCustomers
 from shared.envelope import EventContext
 from shared.errors import InvalidRequest
 from shared.http.context import event_context, runtime_of
+from shared.http.fast_path import is_customer_number
 
-_NUMBER = re.compile(r"[0-9]{4,12}")
 READERS = (Role.SUPPORT, Role.ADMIN, Role.COMPLIANCE)
 WRITERS = (Role.SUPPORT, Role.ADMIN)
 
@@ -25,9 +24,11 @@ async def known_customer(request: Request, principal: CurrentPrincipal) -> None:
     domains: a mistyped number must not answer "best knowledge" nor take contacts. (A customer's
     own token names an account identity opened, which may not have reached this copy yet.)"""
     number = request.path_params.get("customer_number")
-    if principal.kind is not PrincipalKind.STAFF or not isinstance(number, str) or not _NUMBER.fullmatch(number):
+    if principal.kind is not PrincipalKind.STAFF or not isinstance(number, str) or not is_customer_number(number):
         return  # (a malformed number is the route's 422)
-    await ensure_known_customer(runtime_of(request).pool, number)
+    runtime = runtime_of(request)
+    known: KnownCustomers = runtime.extras["known_customers"]
+    await known.ensure(runtime.pool, number)
 
 
 def acting_for(principal: Principal, customer_number: str, on_behalf_of: uuid.UUID | None) -> Acting:

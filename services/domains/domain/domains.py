@@ -274,8 +274,7 @@ def decide_set_redirect(
     if target.host.ascii == source.ascii:
         raise InvalidName("the target URL points at the source host itself (the redirect would loop)")
     current = domain.redirects.get(source.ascii)
-    if not still_as_read(expected_tag, current.tag() if current is not None else None):
-        raise ChangedMeanwhile(f"the redirect of {source.ascii} changed after it was read (If-Match): read it again")
+    _ensure_as_read(current, expected_tag, source)
     if current is not None and current.target_url == target.url and current.permanent == permanent:
         return []
     if current is None and len(domain.redirects) >= MAX_REDIRECTS:
@@ -291,9 +290,13 @@ def decide_remove_redirect(
     current = domain.redirects.get(source.ascii)
     if current is None:
         raise NotFound("no such redirect")
-    if not still_as_read(expected_tag, current.tag()):
-        raise ChangedMeanwhile(f"the redirect of {source.ascii} changed after it was read (If-Match): read it again")
+    _ensure_as_read(current, expected_tag, source)
     return [RedirectRemoved(domain.name, source.ascii)]
+
+
+def _ensure_as_read(current: Redirect | None, expected_tag: str | None, source: HostName) -> None:
+    if not still_as_read(expected_tag, current.tag() if current is not None else None):
+        raise ChangedMeanwhile(f"the redirect of {source.ascii} changed after it was read (If-Match): read it again")
 
 
 def decide_reissue_ftp(

@@ -69,12 +69,8 @@ async def count_try(conn: Connection, customer_number: str) -> None:
 
 
 async def mark_used(conn: Connection, customer_number: str, now: datetime) -> None:
-    await conn.execute("UPDATE one_time_passwords SET used_at = $2 WHERE customer_number = $1", customer_number, now)
-
-
-async def withdraw(conn: Connection, customer_number: str, now: datetime) -> None:
-    """The customer's live code, if any, no longer works (it went to an address that is no longer
-    the account's): refused like a used one."""
+    """The customer's live code, if any, no longer works: used, or withdrawn because it went to an
+    address that is no longer the account's (refused alike)."""
     await conn.execute(
         "UPDATE one_time_passwords SET used_at = $2 WHERE customer_number = $1 AND used_at IS NULL",
         customer_number,

@@ -53,7 +53,7 @@ async def change_reference_email(
         events = accounts.decide_change_email(state, cmd, context.occurred_at, rt.settings.recent_login)
         await tx.append(account_stream(cmd.customer_number), version, events, context)
         if events:  # a code mailed to the old address must not set the password any more
-            await one_time_passwords.withdraw(tx.connection, cmd.customer_number, context.occurred_at)
+            await one_time_passwords.mark_used(tx.connection, cmd.customer_number, context.occurred_at)
         await tx.commit()
     if not events:
         return None
